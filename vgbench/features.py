@@ -1,0 +1,291 @@
+"""Clip selection and feature extraction over any video source, streaming, batched, resumable.
+
+:class:`ClipSpec` says which frames of a video form its clip (length, stride, offset policy, minimum length).
+:func:`extract_features` walks a source in order, decodes the clips in background workers (threads by default,
+processes on request) while the detector runs, and returns per-video features plus exact counts of what was
+used and skipped. With ``shard_dir`` it writes finished work to shards and resumes from them after an interrupt.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .io.sources import Video, VideoReadError, VideoSource, open_source
+from .utils import atomic_write, sha256_json
+
+__all__ = ["ClipSpec", "ExtractResult", "extract_features", "clip_offset", "NotEnoughVideos"]
+
+
+class NotEnoughVideos(ValueError):
+    """Fewer usable videos than a computation needs."""
+
+
+def clip_offset(video_id: str, length: int, span: int, seed: int) -> int:
+    """Random clip start in ``[0, length - span]`` for ``video_id``: depends only on (seed, id, length, span),
+    not on order, batch size or workers."""
+    key = int.from_bytes(hashlib.sha256(video_id.encode("utf-8")).digest()[:8], "little")
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, key])))
+    return int(rng.integers(0, length - span + 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSpec:
+    num_frames: int | None  # None: every frame of the video
+    stride: int = 1
+    offset: str = "zero"  # 'zero' | 'random'
+    seed: int = 0
+    min_frames: int | None = None  # shorter videos are skipped (None: the clip span)
+    max_videos: int | None = None
+    short_is_error: bool = False  # fake sets: a too-short video is an error, not a skip
+
+    @classmethod
+    def from_protocol(cls, protocol, role: str) -> "ClipSpec":
+        p = protocol[role]
+        if role == "real":
+            return cls(p["num_frames"], p["frame_stride"], p["offset"], p.get("offset_seed", 0),
+                       p["min_frames"], p["max_videos"])
+        return cls(p["num_frames"], p["frame_stride"], p["offset"], 0, None, p["num_videos"], short_is_error=True)
+
+    @property
+    def span(self) -> int:
+        return 0 if self.num_frames is None else (self.num_frames - 1) * self.stride + 1
+
+    def required(self) -> int:
+        return max(self.min_frames or 0, self.span)
+
+    def indices(self, video_id: str, length: int) -> tuple[list[int], int] | None:
+        """Frame indices of the clip and its offset, or None when the video is too short."""
+        if self.num_frames is None:
+            return list(range(0, length, self.stride)), 0
+        if length < self.required():
+            return None
+        start = clip_offset(video_id, length, self.span, self.seed) if self.offset == "random" else 0
+        return [start + k * self.stride for k in range(self.num_frames)], start
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class ExtractResult:
+    features: np.ndarray  # [N, D] float32, one row per used video, in source order
+    ids: list[str]
+    offsets: list[int]
+    counts: dict
+    bad: list[dict]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _read_job(video: Video, spec: ClipSpec):
+    """Runs in a worker: decide the clip and decode it. Returns (status, payload)."""
+    try:
+        length = video.num_frames
+        sel = spec.indices(video.id, length)
+        if sel is None:
+            return "short", length
+        idx, start = sel
+        return "ok", (video.read(idx), start)
+    except VideoReadError as e:
+        return "bad", str(e)
+
+
+def _ordered(jobs: Iterator[Video], spec: ClipSpec, workers: int, window: int, processes: bool):
+    """Yield (video, result) in source order, decoding up to ``window`` videos ahead in ``workers`` workers."""
+    if workers <= 0:
+        for v in jobs:
+            yield v, _read_job(v, spec)
+        return
+    if processes:
+        import multiprocessing as mp
+
+        ex: cf.Executor = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+    else:
+        ex = cf.ThreadPoolExecutor(workers, thread_name_prefix="vgbench-read")
+    pending: collections.deque = collections.deque()
+    try:
+        for v in jobs:
+            pending.append((v, ex.submit(_read_job, v, spec)))
+            if len(pending) >= window:
+                v0, f0 = pending.popleft()
+                yield v0, f0.result()
+        while pending:
+            v0, f0 = pending.popleft()
+            yield v0, f0.result()
+    finally:
+        for _, f in pending:
+            f.cancel()
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+class _Shards:
+    """Resumable on-disk progress: ``shard_XXXXX.npz`` files plus ``meta.json`` naming what they belong to."""
+
+    def __init__(self, folder: str | Path, key: dict, size: int):
+        self.dir, self.key, self.size = Path(folder), key, size
+        self.dir.mkdir(parents=True, exist_ok=True)
+        meta = self.dir / "meta.json"
+        if meta.exists():
+            old = json.loads(meta.read_text())
+            if old.get("key_sha256") != sha256_json(key):
+                raise ValueError(
+                    f"{self.dir}: holds partial work for a different computation (other source, protocol or "
+                    f"detector). Remove the folder or choose another --resume-dir.")
+        else:
+            with atomic_write(meta, "w") as f:
+                json.dump({"key_sha256": sha256_json(key), "key": key}, f, indent=2)
+
+    def load(self):
+        feats, ids, offsets, state = [], [], [], None
+        for p in sorted(self.dir.glob("shard_*.npz")):
+            with np.load(p, allow_pickle=False) as z:
+                feats.append(z["features"])
+                ids += [str(s) for s in z["ids"]]
+                offsets += z["offsets"].tolist()
+                state = json.loads(str(z["state"]))
+        return feats, ids, offsets, state
+
+    def write(self, index: int, feats, ids, offsets, state) -> None:
+        with atomic_write(self.dir / f"shard_{index:05d}.npz", "wb") as f:
+            np.savez(f, features=np.asarray(feats, np.float32), ids=np.asarray(ids, dtype=str),
+                     offsets=np.asarray(offsets, np.int64), state=json.dumps(state))
+
+
+def extract_features(
+    source,
+    detector: Callable,
+    spec: ClipSpec,
+    *,
+    batch_size: int = 8,
+    num_workers: int = 2,
+    worker_processes: bool = False,
+    skip_bad: bool = False,
+    shard_dir: str | Path | None = None,
+    shard_size: int = 256,
+    shard_key: dict | None = None,
+    progress: bool = True,
+    desc: str = "features",
+) -> ExtractResult:
+    """Features of one clip per video of ``source`` (see :class:`ClipSpec`), in source order."""
+    source: VideoSource = open_source(source)
+    if worker_processes and not source.supports_workers:
+        worker_processes = False  # in-memory and one-pass sources are read in threads
+    dim = detector.feature_dim
+    counts = collections.Counter()
+    resolutions: collections.Counter = collections.Counter()
+    bad: list[dict] = []
+    feats: list[np.ndarray] = []
+    ids: list[str] = []
+    offsets: list[int] = []
+    skip_first = 0
+    shards = None
+    if shard_dir is not None:
+        shards = _Shards(shard_dir, shard_key or {}, shard_size)
+        f0, ids, offsets, state = shards.load()
+        feats = [r for f in f0 for r in f]
+        if state:
+            skip_first = state["next_source_index"]
+            counts.update(state["counts"])
+            resolutions.update(state["resolutions"])
+            bad = state["bad"]
+
+    try:
+        total = len(source)
+    except TypeError:
+        total = None
+    target = spec.max_videos
+    bar_total = min(total, target) if (total is not None and target) else (total or target)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=bar_total, initial=len(ids), desc=desc, unit="video", disable=not progress, dynamic_ncols=True)
+
+    state_index = skip_first
+    batch: list[np.ndarray] = []
+    batch_meta: list[tuple[str, int]] = []
+    since_shard: list[int] = [len(ids)]
+
+    def flush():
+        if not batch:
+            return
+        out = np.asarray(detector(batch), np.float32)
+        if out.shape != (len(batch), dim):
+            raise ValueError(f"detector returned features shaped {out.shape}, expected {(len(batch), dim)}")
+        if not np.all(np.isfinite(out)):
+            rows = [batch_meta[i][0] for i in np.unique(np.nonzero(~np.isfinite(out))[0])]
+            raise ValueError(f"NaN or inf features for videos {rows[:10]}: the detector or the input is broken")
+        feats.extend(out)
+        for vid, off in batch_meta:
+            ids.append(vid)
+            offsets.append(off)
+        bar.update(len(batch))
+        batch.clear()
+        batch_meta.clear()
+
+    def maybe_shard(force: bool = False):
+        if shards is None:
+            return
+        start = since_shard[0]
+        while len(ids) - start >= shard_size or (force and len(ids) > start):
+            end = min(start + shard_size, len(ids))
+            state = {"next_source_index": state_index, "counts": dict(counts), "resolutions": dict(resolutions),
+                     "bad": bad}
+            shards.write(start // shard_size, feats[start:end], ids[start:end], offsets[start:end], state)
+            start = end
+        since_shard[0] = start
+
+    def jobs():
+        for i, v in enumerate(source):
+            if i < skip_first:
+                continue
+            yield v
+
+    window = max(2 * batch_size, 4)
+    done = target is not None and len(ids) >= target
+    if not done:
+        gen = _ordered(jobs(), spec, num_workers, window, worker_processes)
+        try:
+            for video, (status, payload) in gen:
+                counts["seen"] += 1
+                state_index += 1
+                if status == "short":
+                    if spec.short_is_error and not skip_bad:
+                        raise NotEnoughVideos(
+                            f"{video.path}: has {payload} frames, the protocol needs {spec.required()} "
+                            f"(use --skip-bad to skip such videos)")
+                    counts["skipped_short"] += 1
+                    continue
+                if status == "bad":
+                    if not skip_bad:
+                        raise VideoReadError(video.path, payload.split(": ", 1)[-1] + " (use --skip-bad to skip "
+                                                                                    "unreadable videos)")
+                    counts["skipped_bad"] += 1
+                    bad.append({"id": video.id, "path": video.path, "error": payload})
+                    continue
+                clip, start = payload
+                resolutions[f"{clip.shape[1]}x{clip.shape[2]}"] += 1
+                batch.append(clip)
+                batch_meta.append((video.id, start))
+                if len(batch) >= batch_size:
+                    flush()
+                    maybe_shard()
+                if target is not None and len(ids) + len(batch) >= target:
+                    break
+        finally:
+            gen.close()
+        flush()
+        maybe_shard(force=True)
+    bar.close()
+    counts["used"] = len(ids)
+    result_counts = {k: int(counts.get(k, 0)) for k in ("seen", "used", "skipped_short", "skipped_bad")}
+    result_counts["resolutions"] = dict(resolutions)
+    arr = np.stack(feats).astype(np.float32) if feats else np.zeros((0, dim), np.float32)
+    return ExtractResult(arr, ids, offsets, result_counts, bad)

@@ -1,0 +1,50 @@
+"""The Fréchet distance between two Gaussians: the one implementation behind FVD and FID.
+
+``d² = ‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^½)`` with ``(Σ₁Σ₂)^½`` from :func:`scipy.linalg.sqrtm` and the real
+part taken, exactly as StyleGAN-V / StyleGAN2-ADA compute it. When that is not finite (near-singular covariances),
+the computation is repeated with ``eps·I`` added to both covariances, and the returned info says so.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg
+
+__all__ = ["frechet_distance", "FrechetError"]
+
+
+class FrechetError(ValueError):
+    pass
+
+
+def _sqrtm(a: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns about singular matrices / deprecated args; we check finiteness
+        out = scipy.linalg.sqrtm(a)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> tuple[float, dict]:
+    """Return ``(distance, info)``; ``info['eps_retry']`` tells whether the eps fallback was needed."""
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
+        raise FrechetError(f"shape mismatch: mu {mu1.shape} vs {mu2.shape}, sigma {sigma1.shape} vs {sigma2.shape}")
+    for name, a in (("mu1", mu1), ("mu2", mu2), ("sigma1", sigma1), ("sigma2", sigma2)):
+        if not np.all(np.isfinite(a)):
+            raise FrechetError(f"{name} contains NaN or inf")
+    diff = mu1 - mu2
+    mean_term = float(diff @ diff)
+    covmean = _sqrtm(sigma1 @ sigma2)
+    value = float(np.real(mean_term + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean)))
+    info = {"eps_retry": False, "eps": None}
+    if not np.isfinite(value):
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = _sqrtm((sigma1 + offset) @ (sigma2 + offset))
+        value = float(np.real(mean_term + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean)))
+        info = {"eps_retry": True, "eps": eps}
+        if not np.isfinite(value):
+            raise FrechetError("Fréchet distance is not finite even with the eps retry")
+    info["max_imag_trace"] = float(abs(np.imag(np.trace(covmean))))
+    return value, info

@@ -1,0 +1,256 @@
+"""Fréchet Video Distance under a versioned protocol (``fvd16``, ``fvd128``, ``fvd128_subsample8``).
+
+``compute_stats(source, protocol, role)`` turns videos into Gaussian statistics of I3D logits with a manifest;
+``fvd(real, fake, protocol)`` takes sources or saved statistics for either side and returns the distance with
+a full provenance record. Real clips: one per video at a seeded random offset, short videos skipped and counted,
+at most ``max_videos`` in natural order. Fake clips: the first frames of the first ``num_videos`` videos.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..features import ClipSpec, NotEnoughVideos, extract_features
+from ..io.sources import VideoSource, open_source
+from ..protocols import Protocol, ProtocolError, load_protocol
+from ..provenance import RESULT_SCHEMA, STATS_SCHEMA, environment, utc_now
+from ..utils import atomic_write
+from .frechet import frechet_distance
+from .stats import FeatureStats
+
+__all__ = ["VideoStats", "FVDResult", "compute_stats", "fvd", "IncompleteProtocolWarning", "load_stats"]
+
+
+class IncompleteProtocolWarning(UserWarning):
+    """A set had fewer videos than the protocol asks for; the number is not comparable to published ones."""
+
+
+@dataclasses.dataclass
+class VideoStats:
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int
+    manifest: dict
+    ids: list[str] = dataclasses.field(default_factory=list)
+    offsets: list[int] = dataclasses.field(default_factory=list)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``path`` (.npz: mu, sigma, n, ids, offsets, manifest) and a readable ``path.json`` manifest."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        with atomic_write(path, "wb") as f:
+            np.savez(f, mu=self.mu, sigma=self.sigma, n=np.int64(self.n), ids=np.asarray(self.ids, dtype=str),
+                     offsets=np.asarray(self.offsets, np.int64), manifest=json.dumps(self.manifest, sort_keys=True))
+        with atomic_write(path.with_name(path.name + ".json"), "w") as f:
+            json.dump(self.manifest, f, indent=2, sort_keys=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "VideoStats":
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                manifest = json.loads(str(z["manifest"]))
+                if manifest.get("schema") != STATS_SCHEMA:
+                    raise ProtocolError(f"{path}: not a vgbench statistics file (schema {manifest.get('schema')!r})")
+                return cls(z["mu"], z["sigma"], int(z["n"]), manifest, [str(s) for s in z["ids"]],
+                           z["offsets"].tolist())
+        except ProtocolError:
+            raise
+        except Exception as e:
+            raise ProtocolError(f"{path}: cannot read statistics file: {e}") from e
+
+    def check_compatible(self, protocol: Protocol, role: str, detector_sha256: str | None, where: str) -> None:
+        """Refuse statistics made under another protocol, detector or role, explaining why."""
+        m = self.manifest
+        p = m["protocol"]
+        if p["params_sha256"] != protocol.params_sha256:
+            raise ProtocolError(
+                f"{where}: statistics were computed under protocol {p['name']}@{p['version']} (params "
+                f"{p['params_sha256'][:12]}), not {protocol.name}@{protocol.version} (params "
+                f"{protocol.params_sha256[:12]}); clip length, stride, offsets or detector settings differ, so the "
+                f"FVD would be meaningless. Recompute them with `vgbench stats ... --protocol {protocol.name}`.")
+        if detector_sha256 and m["detector"].get("sha256") != detector_sha256:
+            raise ProtocolError(f"{where}: statistics were computed with detector weights "
+                                f"{m['detector'].get('sha256')}, not {detector_sha256}")
+        if m["role"] != role:
+            raise ProtocolError(f"{where}: these are {m['role']} statistics ({m['role']} clip policy) but were "
+                                f"given as the {role} set")
+
+
+def load_stats(path: str | Path) -> VideoStats:
+    return VideoStats.load(path)
+
+
+def _is_stats_path(x) -> bool:
+    return isinstance(x, (str, os.PathLike)) and str(x).endswith(".npz") and Path(x).is_file() and \
+        _npz_has_manifest(Path(x))
+
+
+def _npz_has_manifest(p: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(p) as z:
+            return "manifest.npy" in z.namelist()
+    except zipfile.BadZipFile:
+        return False
+
+
+def _describe(src: VideoSource) -> tuple[dict, str | None]:
+    try:
+        h = src.content_hash()
+    except TypeError:
+        h = None
+    return src.describe(), h
+
+
+def compute_stats(
+    source,
+    protocol: str | Protocol = "fvd16",
+    role: str = "real",
+    *,
+    detector=None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    num_workers: int | None = None,
+    worker_processes: bool = False,
+    skip_bad: bool = False,
+    resume_dir: str | Path | None = None,
+    progress: bool = True,
+) -> VideoStats:
+    """Statistics of ``source`` as the ``role`` ('real' or 'fake') set of ``protocol``."""
+    if role not in ("real", "fake"):
+        raise ValueError(f"role must be 'real' or 'fake', got {role!r}")
+    protocol = load_protocol(protocol)
+    from ..detectors import default_device, get_detector
+
+    device = device or default_device()
+    if detector is None:
+        detector = get_detector(protocol["detector"]["name"], device)
+    det_prov = dict(getattr(detector, "provenance", {"name": getattr(detector, "name", "custom")}))
+    expected_sha = protocol["detector"]["weights_sha256"]
+    if det_prov.get("sha256") not in (None, expected_sha):
+        raise ProtocolError(f"detector weights {det_prov.get('sha256')} differ from the protocol's {expected_sha}")
+    spec = ClipSpec.from_protocol(protocol, role)
+    src = open_source(source)
+    desc, content_hash = _describe(src)
+    if batch_size is None:
+        batch_size = max(1, 128 // spec.num_frames) if spec.num_frames else 1
+    if num_workers is None:
+        num_workers = min(4, os.cpu_count() or 1) if str(device).startswith("cuda") else 1
+    key = {"protocol": protocol.params_sha256, "role": role, "detector": det_prov.get("sha256"),
+           "source": desc, "content_hash": content_hash}
+    t0 = time.time()
+    res = extract_features(src, detector, spec, batch_size=batch_size, num_workers=num_workers,
+                           worker_processes=worker_processes, skip_bad=skip_bad, shard_dir=resume_dir,
+                           shard_key=key, progress=progress, desc=f"{protocol.name} {role}")
+    need = protocol["statistics"]["min_videos"]
+    c = res.counts
+    if len(res) < need:
+        raise NotEnoughVideos(
+            f"too few usable videos for {protocol.name} ({role}): {c['used']} used, need at least {need} "
+            f"({c['seen']} seen, {c['skipped_short']} shorter than {spec.required()} frames, "
+            f"{c['skipped_bad']} unreadable)")
+    stats = FeatureStats(res.features.shape[1])
+    stats.append(res.features, where=f"{protocol.name} {role} features")
+    mu, sigma = stats.mean_cov()
+    wanted = protocol[role]["num_videos"] if role == "fake" else None
+    complete = (c["used"] >= wanted) if wanted else True
+    complete = complete and c["skipped_bad"] == 0
+    manifest = {
+        "schema": STATS_SCHEMA,
+        "created": utc_now(),
+        "role": role,
+        "protocol": {"name": protocol.name, "version": protocol.version, "params_sha256": protocol.params_sha256},
+        "detector": det_prov,
+        "clip": spec.to_dict(),
+        "source": desc,
+        "source_content_hash": content_hash,
+        "counts": c,
+        "bad_videos": res.bad,
+        "protocol_complete": complete,
+        "runtime": {"seconds": round(time.time() - t0, 3), "device": str(device), "batch_size": batch_size,
+                    "num_workers": num_workers},
+        "env": environment(device),
+    }
+    return VideoStats(mu, sigma, stats.n, manifest, res.ids, res.offsets)
+
+
+@dataclasses.dataclass
+class FVDResult:
+    value: float
+    record: dict
+
+    def __float__(self) -> float:
+        return self.value
+
+
+def _side(x, protocol, role, strict, detector_sha, kwargs) -> VideoStats:
+    if isinstance(x, VideoStats):
+        st, where = x, f"<{role} statistics>"
+    elif _is_stats_path(x):
+        st, where = VideoStats.load(x), str(x)
+    else:
+        st, where = compute_stats(x, protocol, role, **kwargs), None
+    if where is not None:
+        st.check_compatible(protocol, role, detector_sha, where)
+    if not st.manifest.get("protocol_complete", True):
+        c = st.manifest["counts"]
+        wanted = protocol[role].get("num_videos") if role == "fake" else None
+        msg = (f"{role} set is not protocol-complete for {protocol.name}: {c['used']} videos used"
+               + (f" of {wanted} required" if wanted else "") + f", {c['skipped_bad']} unreadable skipped; "
+               "the value is not comparable to published numbers")
+        if strict:
+            raise NotEnoughVideos(msg + " (--strict)")
+        warnings.warn(msg, IncompleteProtocolWarning, stacklevel=3)
+    return st
+
+
+def fvd(real, fake, protocol: str | Protocol = "fvd16", *, strict: bool = False, detector=None,
+        device: str | None = None, **kwargs) -> FVDResult:
+    """FVD between ``real`` and ``fake``: each a video source (path, array, ``builtin:NAME``...) or statistics
+    (a ``.npz`` written by :meth:`VideoStats.save` or a :class:`VideoStats`). Extra keyword arguments go to
+    :func:`compute_stats` (batch_size, num_workers, skip_bad, progress...)."""
+    protocol = load_protocol(protocol)
+    need_detector = not all(isinstance(x, VideoStats) or _is_stats_path(x) for x in (real, fake))
+    from ..detectors import default_device, get_detector
+
+    device = device or default_device()
+    if detector is None and need_detector:
+        detector = get_detector(protocol["detector"]["name"], device)
+    kw = dict(kwargs, detector=detector, device=device)
+    expected_sha = protocol["detector"]["weights_sha256"]
+    r = _side(real, protocol, "real", strict, expected_sha, kw)
+    f = _side(fake, protocol, "fake", strict, expected_sha, kw)
+    value, info = frechet_distance(r.mu, r.sigma, f.mu, f.sigma, eps=protocol["distance"]["nonfinite_retry_eps"])
+    complete = bool(r.manifest.get("protocol_complete", True) and f.manifest.get("protocol_complete", True))
+    metric = {
+        "value": value,
+        "protocol": {"name": protocol.name, "version": protocol.version, "params_sha256": protocol.params_sha256,
+                     "params": protocol.params},
+        "detector": f.manifest["detector"],
+        "counts": {"real_used": r.n, "fake_used": f.n, "real": r.manifest["counts"], "fake": f.manifest["counts"]},
+        "protocol_complete": complete,
+        "frechet": info,
+        "real": {k: r.manifest.get(k) for k in ("source", "source_content_hash", "created")},
+        "fake": {k: f.manifest.get(k) for k in ("source", "source_content_hash", "created")},
+    }
+    record = {
+        "schema": RESULT_SCHEMA,
+        "created": utc_now(),
+        "fvd": value,
+        "model": None,
+        "dataset": None,
+        "metrics": {protocol.name: metric},
+        "seeds": {"offset_seed": protocol["real"].get("offset_seed")},
+        "env": environment(device),
+    }
+    return FVDResult(value, record)

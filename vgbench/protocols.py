@@ -1,0 +1,122 @@
+"""Versioned evaluation protocols, read from the TOML files in ``protocols/``.
+
+A :class:`Protocol` is a name, a version and a nested dict of parameters. Its identity in results is
+``name@version`` plus :attr:`Protocol.params_sha256`, the hash of every parameter (descriptive text excluded),
+so two results are comparable exactly when their hashes agree.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ImportError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from .utils import sha256_json
+
+__all__ = ["Protocol", "ProtocolError", "load_protocol", "list_protocols", "protocols_dir", "bundled_dir"]
+
+_DESCRIPTIVE = {"name", "version", "description", "reference"}
+
+
+class ProtocolError(ValueError):
+    """A protocol file is missing, malformed, or a result/statistics file does not match its protocol."""
+
+
+def bundled_dir(name: str) -> Path:
+    """A data folder shipped with vgbench: the repo's top-level folder in a checkout, ``vgbench/_bundled``
+    in a wheel install."""
+    pkg = Path(__file__).resolve().parent
+    repo = pkg.parent / name
+    if repo.is_dir():
+        return repo
+    return pkg / "_bundled" / name
+
+
+def protocols_dir() -> Path:
+    return bundled_dir("protocols")
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    name: str
+    version: str
+    params: dict
+    description: str = ""
+    reference: str = ""
+    path: str = ""
+
+    @property
+    def params_sha256(self) -> str:
+        return sha256_json(self.params)
+
+    @property
+    def metric(self) -> str:
+        return self.params.get("metric", "")
+
+    def __getitem__(self, key: str) -> Any:
+        return self.params[key]
+
+    def provenance(self) -> dict:
+        return {"name": self.name, "version": self.version, "params_sha256": self.params_sha256,
+                "params": self.params}
+
+
+_REQUIRED = {
+    "fvd": {
+        "real": ["num_frames", "frame_stride", "min_frames", "max_videos", "offset", "offset_seed"],
+        "fake": ["num_frames", "frame_stride", "num_videos", "offset"],
+        "detector": ["name", "weights", "weights_sha256", "resize", "resize_mode", "align_corners", "features"],
+        "statistics": ["covariance", "min_videos"],
+        "distance": ["name", "nonfinite_retry_eps"],
+    }
+}
+
+
+def _validate(data: dict, where: str) -> None:
+    for key in ("name", "version", "metric"):
+        if key not in data:
+            raise ProtocolError(f"{where}: missing top-level key '{key}'")
+    for section, keys in _REQUIRED.get(data["metric"], {}).items():
+        if section not in data:
+            raise ProtocolError(f"{where}: missing section [{section}]")
+        for k in keys:
+            if k not in data[section]:
+                raise ProtocolError(f"{where}: missing [{section}].{k}")
+    if data["metric"] == "fvd":
+        for side in ("real", "fake"):
+            s = data[side]
+            if s["num_frames"] < 1 or s["frame_stride"] < 1:
+                raise ProtocolError(f"{where}: [{side}] num_frames and frame_stride must be >= 1")
+            if s["offset"] not in ("random", "zero"):
+                raise ProtocolError(f"{where}: [{side}].offset must be 'random' or 'zero', got {s['offset']!r}")
+        span = (data["real"]["num_frames"] - 1) * data["real"]["frame_stride"] + 1
+        if data["real"]["min_frames"] < span:
+            raise ProtocolError(f"{where}: [real].min_frames {data['real']['min_frames']} is shorter than the clip "
+                                f"span {span}")
+
+
+def load_protocol(name_or_path: str | Path) -> Protocol:
+    """Load a protocol by name (``fvd16``) from the bundled folder, or from a ``.toml`` path."""
+    if isinstance(name_or_path, Protocol):
+        return name_or_path
+    p = Path(name_or_path)
+    if p.suffix != ".toml":
+        p = protocols_dir() / f"{name_or_path}.toml"
+        if not p.is_file():
+            raise ProtocolError(f"unknown protocol {name_or_path!r}; known: {', '.join(list_protocols())}")
+    try:
+        data = tomllib.loads(p.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ProtocolError(f"{p}: cannot read protocol: {e}") from e
+    _validate(data, str(p))
+    params = {k: v for k, v in data.items() if k not in _DESCRIPTIVE}
+    return Protocol(name=data["name"], version=str(data["version"]), params=params,
+                    description=data.get("description", ""), reference=data.get("reference", ""), path=str(p))
+
+
+def list_protocols() -> list[str]:
+    return sorted(p.stem for p in protocols_dir().glob("*.toml"))
