@@ -52,8 +52,9 @@ _DIGITS = re.compile(r"(\d+)")
 
 def natural_key(name: str) -> tuple:
     """Sort key that orders embedded numbers by value: ``frame2`` < ``frame10`` (case-insensitive text)."""
-    parts = _DIGITS.split(name)
-    return tuple((0, int(p), p) if i % 2 else (1, p.casefold(), p) for i, p in enumerate(parts))
+    parts = _DIGITS.split(name)  # text, digits, text, digits, ... (same kinds at the same positions)
+    folded = tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts))
+    return folded, name  # exact name breaks ties (e.g. 'a01' vs 'a1', 'A' vs 'a')
 
 
 def natural_sorted(names):

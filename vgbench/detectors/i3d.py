@@ -110,13 +110,19 @@ class Unit3D(nn.Module):
                 y = (y - self.bn_mean.view(shape)) / torch.sqrt(self.bn_var.view(shape) + BN_EPS) + self.bn_beta.view(
                     shape
                 )
-        return F.relu(y) if self.bn_relu else y
+        return F.relu_(y) if self.bn_relu else y
 
 
 def _max_pool_same(x: torch.Tensor, kernel, stride) -> torch.Tensor:
+    """Max-pool with TF 'SAME' padding (padded cells never win, as with -inf)."""
     pads = _same_pads(x.shape[2:], kernel, stride)
     if all(a == b and a <= k // 2 for (a, b), k in zip(pads, kernel)):
         return F.max_pool3d(x, kernel, stride, padding=tuple(a for a, _ in pads))
+    if all(a == 0 for a, _ in pads):
+        # padding only at the end: ceil_mode gives the same windows without materialising a padded copy
+        out = F.max_pool3d(x, kernel, stride, ceil_mode=True)
+        if tuple(out.shape[2:]) == tuple(math.ceil(n / s) for n, s in zip(x.shape[2:], stride)):
+            return out
     return F.max_pool3d(F.pad(x, _pad_arg(pads), value=-math.inf), kernel, stride)
 
 
@@ -267,7 +273,11 @@ class I3DDetector:
         net = InceptionI3d()
         net.load_state_dict(state_dict, strict=True)
         net.eval().requires_grad_(False)
-        self.channels_last = self._pin = self.device.type == "cuda"
+        self._pin = self.device.type == "cuda"
+        self.channels_last = True  # 2x faster with oneDNN on CPU (pooling above all) and with cuDNN on GPU
+        # On CPU, oneDNN is fastest with about one clip per thread (measured: batch 2 on 2 threads runs 6.9 clips/s,
+        # batch 8 5.7 clips/s), so larger batches are run in chunks; results do not depend on the chunking.
+        self.cpu_chunk = max(2, torch.get_num_threads())
         self.net = net.to(self.device).fuse()
         if features == "pool":
             self.feature_dim = 1024
@@ -301,9 +311,12 @@ class I3DDetector:
                 with _exact_math(self.device):
                     x = torch.cat([self.preprocess(_as_tensor(v, self._pin)[None]) for v in videos])
                     return self.net(x, features=self.features).float().cpu().numpy()
+        videos = _as_tensor(videos, self._pin)
+        step = len(videos) if self.device.type != "cpu" else self.cpu_chunk
         with _exact_math(self.device):
-            out = self.net(self.preprocess(_as_tensor(videos, self._pin)), features=self.features)
-        return out.float().cpu().numpy()
+            outs = [self.net(self.preprocess(videos[i:i + step]), features=self.features)
+                    for i in range(0, len(videos), step)]
+        return torch.cat(outs).float().cpu().numpy()
 
 
 def _as_tensor(x, pin: bool = False) -> torch.Tensor:

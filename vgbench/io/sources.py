@@ -378,7 +378,8 @@ class VideoFilesSource(VideoSource):
 # --------------------------------------------------------------------------- numpy files
 
 
-def _npy_header(fp) -> tuple[tuple, np.dtype, bool]:
+def _npy_header(fp) -> tuple[tuple, bool, np.dtype]:
+    """(shape, fortran_order, dtype) of the .npy stream at its start; leaves it at the data."""
     version = np.lib.format.read_magic(fp)
     if version == (1, 0):
         return np.lib.format.read_array_header_1_0(fp)
@@ -446,7 +447,7 @@ class NumpySource(VideoSource):
                 self._init_npz(key)
             else:
                 with open(self.path, "rb") as f:
-                    shape, dtype, fortran = _npy_header(f)
+                    shape, fortran, dtype = _npy_header(f)
                     self.offset = f.tell()
                 self.file = str(self.path)
                 self._check(shape, dtype, fortran, where)
@@ -477,7 +478,7 @@ class NumpySource(VideoSource):
         self.key = key
         info = z.getinfo(key + ".npy")
         with z.open(info) as f:
-            shape, dtype, fortran = _npy_header(f)
+            shape, fortran, dtype = _npy_header(f)
             header_len = f.tell()
         self._check(shape, dtype, fortran, f"{self.path}:{key}")
         if info.compress_type == zipfile.ZIP_STORED:

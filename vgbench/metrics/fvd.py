@@ -77,12 +77,12 @@ class VideoStats:
                 f"{p['params_sha256'][:12]}), not {protocol.name}@{protocol.version} (params "
                 f"{protocol.params_sha256[:12]}); clip length, stride, offsets or detector settings differ, so the "
                 f"FVD would be meaningless. Recompute them with `vgbench stats ... --protocol {protocol.name}`.")
-        if detector_sha256 and m["detector"].get("sha256") != detector_sha256:
-            raise ProtocolError(f"{where}: statistics were computed with detector weights "
-                                f"{m['detector'].get('sha256')}, not {detector_sha256}")
         if m["role"] != role:
             raise ProtocolError(f"{where}: these are {m['role']} statistics ({m['role']} clip policy) but were "
                                 f"given as the {role} set")
+        if detector_sha256 and m["detector"].get("sha256") != detector_sha256:
+            raise ProtocolError(f"{where}: statistics were computed with detector weights "
+                                f"{m['detector'].get('sha256')}, not {detector_sha256}")
 
 
 def load_stats(path: str | Path) -> VideoStats:
@@ -227,7 +227,10 @@ def fvd(real, fake, protocol: str | Protocol = "fvd16", *, strict: bool = False,
     if detector is None and need_detector:
         detector = get_detector(protocol["detector"]["name"], device)
     kw = dict(kwargs, detector=detector, device=device)
+    # statistics files must come from the same detector weights as the side computed now (the protocol's)
     expected_sha = protocol["detector"]["weights_sha256"]
+    if detector is not None:
+        expected_sha = getattr(detector, "provenance", {}).get("sha256")
     r = _side(real, protocol, "real", strict, expected_sha, kw)
     f = _side(fake, protocol, "fake", strict, expected_sha, kw)
     value, info = frechet_distance(r.mu, r.sigma, f.mu, f.sigma, eps=protocol["distance"]["nonfinite_retry_eps"])

@@ -1,0 +1,68 @@
+"""The metric columns a leaderboard row may carry: labels, better direction, formatting and record aliases.
+
+This registry is the single place that says which keys are metric columns in the data files, how they are
+titled in rendered tables, whether lower or higher is better, and which metric names in ``vgbench eval``
+result records map onto them (records may use protocol names such as ``fvd128_subsample8`` or ``is_ucf101``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str                 # plain text / markdown / html title
+    latex: str                 # LaTeX title (without the arrow)
+    better: str | None         # "lower", "higher" or None (no best value, no arrow)
+    decimals: int              # default decimals for values without a printed literal (measured rows)
+    aliases: tuple[str, ...] = field(default=())   # record metric names that map here
+    allow_sum: bool = False    # cells may be printed as "X + Y" (two-stage training cost)
+    per_method: bool = False   # one value per method (not per dataset): collapsed across benchmarks when equal
+    ingestible: bool = True    # can come from a vgbench result record
+
+    @property
+    def arrow(self) -> str:
+        return {"lower": "↓", "higher": "↑"}.get(self.better or "", "")
+
+    @property
+    def latex_arrow(self) -> str:
+        return {"lower": r"$\downarrow$", "higher": r"$\uparrow$"}.get(self.better or "", "")
+
+
+METRICS: dict[str, Metric] = {m.key: m for m in [
+    Metric("fvd16", "FVD16", r"FVD$_{16}$", "lower", 2, ("fvd16", "fvd2048_16f")),
+    Metric("fvd128", "FVD128", r"FVD$_{128}$", "lower", 2, ("fvd128", "fvd2048_128f")),
+    Metric("fvd128_subsample8", "FVD16 (stride 8)", r"FVD$_{16}^{s=8}$", "lower", 2,
+           ("fvd128_subsample8", "fvd2048_128f_subsample8f")),
+    Metric("fvd64", "FVD64", r"FVD$_{64}$", "lower", 2, ("fvd64",)),
+    Metric("fvd", "FVD (length not stated)", r"FVD$_{?}$", "lower", 2, (), ingestible=False),
+    Metric("fid", "FID", "FID", "lower", 2, ("fid", "fid_video", "fid_frames", "fid50k_full", "fid50k")),
+    Metric("is", "IS", "IS", "higher", 2, ("is", "is_ucf101", "isv2048_ucf", "inception_score")),
+    Metric("lia_rt", "r̄t (LiA)", r"$\bar{r}_t$ (LiA)", "higher", 3, ("lia", "lia_rt", "lia_correlation")),
+    Metric("arcface", "ArcFace", "ArcFace", "higher", 3, ("arcface", "identity", "arcface_identity")),
+    Metric("top1", "Top-1 %", r"Top-1 \%", "higher", 1, ("top1", "top1_acc", "action_top1")),
+    Metric("top3", "Top-3 %", r"Top-3 \%", "higher", 1, ("top3", "top3_acc", "action_top3")),
+    Metric("train_gpu_days", "Training cost (GPU-days)", "Training cost (GPU-days)", "lower", 2, (),
+           allow_sum=True, per_method=True, ingestible=False),
+    Metric("train_kimg", "Training kimg", "Training kimg", "lower", 0, (), ingestible=False),
+]}
+
+METRIC_ORDER = list(METRICS)
+
+
+def metric_for_record_key(name: str, protocol_name: str | None = None) -> Metric | None:
+    """The column for a metric name found in a result record (by key, then by its protocol name)."""
+    for candidate in (name, protocol_name):
+        if not candidate:
+            continue
+        low = candidate.lower()
+        for m in METRICS.values():
+            if m.ingestible and low in m.aliases:
+                return m
+    return None
+
+
+def known_record_keys() -> list[str]:
+    return sorted({a for m in METRICS.values() if m.ingestible for a in m.aliases})
