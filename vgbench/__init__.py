@@ -8,13 +8,30 @@ Quick use::
 
 Everything the CLI does is here: :func:`fvd`, :func:`stats`, :func:`features`, :func:`demo`,
 :func:`open_source`, :func:`load_protocol`, and the weights store in :mod:`vgbench.weights`.
+Attributes are imported on first use, so ``import vgbench`` (and the CLI's help) stays fast.
 """
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
 
-from .api import demo, features, fvd, reference_stats_path, stats  # noqa: E402
-from .io.sources import VideoReadError, open_source  # noqa: E402
-from .metrics.fvd import FVDResult, VideoStats, compute_stats, load_stats  # noqa: E402
-from .protocols import list_protocols, load_protocol  # noqa: E402
+_LAZY = {
+    "fvd": "api", "stats": "api", "features": "api", "demo": "api", "reference_stats_path": "api",
+    "open_source": "io.sources", "VideoReadError": "io.sources",
+    "compute_stats": "metrics.fvd", "load_stats": "metrics.fvd", "VideoStats": "metrics.fvd",
+    "FVDResult": "metrics.fvd", "load_protocol": "protocols", "list_protocols": "protocols",
+}
+__all__ = ["__version__", *_LAZY]
 
-__all__ = ["__version__", "fvd", "stats", "features", "demo", "open_source", "compute_stats", "load_stats",
-           "load_protocol", "list_protocols", "VideoStats", "FVDResult", "VideoReadError", "reference_stats_path"]
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'vgbench' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

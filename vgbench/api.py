@@ -34,7 +34,8 @@ def stats(source, protocol: str = "fvd16", role: str = "real", out: str | Path |
 
 
 def features(source, out: str | Path | None = None, *, detector: str = "i3d", frames: int | None = None,
-             device: str | None = None, batch_size: int = 4, num_workers: int = 1, skip_bad: bool = False,
+             device: str | None = None, batch_size: int = 4, num_workers: int = 1,
+             worker_processes: bool | None = None, skip_bad: bool = False,
              resume_dir: str | Path | None = None, progress: bool = True) -> np.ndarray:
     """[N, D] float32 detector features of the first ``frames`` frames (all when None) of every video."""
     device = device or default_device()
@@ -47,8 +48,10 @@ def features(source, out: str | Path | None = None, *, detector: str = "i3d", fr
     except TypeError:
         content_hash = None
     key = {"detector": det.provenance, "spec": spec.to_dict(), "source": src.describe(), "hash": content_hash}
+    if worker_processes is None:
+        worker_processes = str(device).startswith("cuda")
     res = extract_features(src, det, spec, batch_size=batch_size if frames else 1, num_workers=num_workers,
-                           skip_bad=skip_bad, shard_dir=resume_dir, shard_key=key, progress=progress,
+                           worker_processes=worker_processes, skip_bad=skip_bad, shard_dir=resume_dir, shard_key=key, progress=progress,
                            desc=f"{detector} features")
     if out is not None:
         out = Path(out)

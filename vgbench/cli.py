@@ -56,7 +56,8 @@ def common_compute_options(f):
                      help="videos per detector call (default: 128 // clip length, as StyleGAN-V)"),
         click.option("--workers", "num_workers", type=click.IntRange(0), default=None,
                      help="background decoding workers (default: 1 on CPU, 4 on GPU; 0 = decode inline)"),
-        click.option("--worker-processes", is_flag=True, help="decode in processes instead of threads"),
+        click.option("--worker-processes/--worker-threads", default=None,
+                     help="decode in processes or in threads (default: processes on GPU, threads on CPU)"),
         click.option("--skip-bad", is_flag=True, help="skip (and count) unreadable or too-short videos instead of "
                                                       "stopping with an error"),
         click.option("--progress/--no-progress", default=True, show_default=True, help="show progress bars"),
@@ -227,7 +228,7 @@ def features(input, out, detector, frames, resume_dir, overwrite, device, batch_
     resume = Path(resume_dir) if resume_dir else out.with_name(out.name + ".partial")
     feats = _run(lambda: api.features(input, out, detector=detector, frames=frames, device=device,
                                       batch_size=batch_size or 4, num_workers=1 if num_workers is None else num_workers,
-                                      skip_bad=skip_bad, resume_dir=resume, progress=progress))
+                                      worker_processes=worker_processes, skip_bad=skip_bad, resume_dir=resume, progress=progress))
     _cleanup(resume, resume_dir)
     click.echo(f"{out}: {feats.shape[0]} x {feats.shape[1]} features")
 
@@ -303,6 +304,15 @@ def fvd(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, nu
                + ("" if m["protocol_complete"] else "  [NOT protocol-complete]"))
     if m["frechet"]["eps_retry"]:
         click.echo(f"  note: covariances were near-singular; eps={m['frechet']['eps']} was added (recorded)")
+
+
+def _register_subgroups() -> None:
+    from .leaderboard.cli import leaderboard
+
+    main.add_command(leaderboard)
+
+
+_register_subgroups()
 
 
 if __name__ == "__main__":  # pragma: no cover

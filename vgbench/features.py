@@ -216,7 +216,10 @@ def extract_features(
     def flush():
         if not batch:
             return
-        out = np.asarray(detector(batch), np.float32)
+        try:
+            out = np.asarray(detector(batch), np.float32)
+        except ValueError as e:  # e.g. a clip too short for the detector: say which videos
+            raise ValueError(f"videos {[m[0] for m in batch_meta]}: {e}") from e
         if out.shape != (len(batch), dim):
             raise ValueError(f"detector returned features shaped {out.shape}, expected {(len(batch), dim)}")
         if not np.all(np.isfinite(out)):

@@ -10,6 +10,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+_UMASK = os.umask(0)  # read the process umask once (setting it back at once)
+os.umask(_UMASK)
+
 __all__ = ["atomic_write", "sha256_file", "sha256_json", "natural_key", "natural_sorted"]
 
 
@@ -22,6 +25,7 @@ def atomic_write(path: str | Path, mode: str = "w", **kwargs) -> Iterator[Any]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the result ordinary permissions
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f

@@ -100,6 +100,10 @@ def load_leaderboards(root: str | Path | None = None) -> Leaderboards:
         raise LeaderboardError(f"missing {SOURCES_FILE} (papers and protocols)", root)
     data, idx = _read_toml(src_path)
     papers, protocols = parse_sources(data, src_path, idx, problems)
+    data_order = data.get("benchmark_order", [])
+    if not isinstance(data_order, list) or not all(isinstance(x, str) for x in data_order):
+        problems.add("'benchmark_order' must be a list of benchmark ids", src_path, idx.key_line("benchmark_order"))
+        data_order = []
     lb = Leaderboards(root, papers, protocols)
     for path in sorted(root.glob("*.toml")):
         if path.name == SOURCES_FILE:
@@ -118,6 +122,9 @@ def load_leaderboards(root: str | Path | None = None) -> Leaderboards:
             data, idx = _read_toml(path)
             bench.measured = parse_measured(data, path, idx, bench, problems)
     problems.raise_if_any()
+    order = [b for b in data_order if b in lb.benchmarks]
+    order += sorted(set(lb.benchmarks) - set(order))
+    lb.benchmarks = {b: lb.benchmarks[b] for b in order}
     return lb
 
 

@@ -121,7 +121,7 @@ def compute_stats(
     device: str | None = None,
     batch_size: int | None = None,
     num_workers: int | None = None,
-    worker_processes: bool = False,
+    worker_processes: bool | None = None,
     skip_bad: bool = False,
     resume_dir: str | Path | None = None,
     progress: bool = True,
@@ -144,8 +144,11 @@ def compute_stats(
     desc, content_hash = _describe(src)
     if batch_size is None:
         batch_size = max(1, 128 // spec.num_frames) if spec.num_frames else 1
-    if num_workers is None:
-        num_workers = min(4, os.cpu_count() or 1) if str(device).startswith("cuda") else 1
+    on_gpu = str(device).startswith("cuda")
+    if num_workers is None:  # on a GPU, decode in several processes so the detector never waits
+        num_workers = min(4, os.cpu_count() or 1) if on_gpu else 1
+    if worker_processes is None:
+        worker_processes = on_gpu
     key = {"protocol": protocol.params_sha256, "role": role, "detector": det_prov.get("sha256"),
            "source": desc, "content_hash": content_hash}
     t0 = time.time()
@@ -178,7 +181,7 @@ def compute_stats(
         "bad_videos": res.bad,
         "protocol_complete": complete,
         "runtime": {"seconds": round(time.time() - t0, 3), "device": str(device), "batch_size": batch_size,
-                    "num_workers": num_workers},
+                    "num_workers": num_workers, "worker_processes": worker_processes},
         "env": environment(device),
     }
     return VideoStats(mu, sigma, stats.n, manifest, res.ids, res.offsets)
