@@ -33,12 +33,14 @@ def _run(fn):
     from .metrics.stats import FeatureError
     from .protocols import ProtocolError
     from .safe_pickle import UnsafePickleError
+    from .evaluate import DatasetError
+    from .models.checkpoint import CheckpointError
     from .weights import WeightsError
 
     try:
         return fn()
     except (NotEnoughVideos, VideoReadError, FrechetError, FeatureError, ProtocolError, UnsafePickleError,
-            WeightsError, FileNotFoundError) as e:
+            WeightsError, FileNotFoundError, DatasetError, CheckpointError) as e:
         _fail(str(e))
 
 
@@ -304,6 +306,115 @@ def fvd(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, nu
                + ("" if m["protocol_complete"] else "  [NOT protocol-complete]"))
     if m["frechet"]["eps_retry"]:
         click.echo(f"  note: covariances were near-singular; eps={m['frechet']['eps']} was added (recorded)")
+
+
+# --------------------------------------------------------------------------- models / eval / check
+
+
+@main.group(context_settings=CONTEXT)
+def models():
+    """Generator adapters."""
+
+
+@models.command("list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True)
+def models_list(as_json):
+    """Every registered model adapter and what it supports."""
+    from .models import available_models
+
+    rows = []
+    for name, cls in available_models().items():
+        rows.append({"name": name, "description": cls.description, **_capabilities(cls)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['name']:<12} {r['description']}")
+        click.echo(f"{'':<12} fps control: {r['fps_control']}; content/motion separable: {r['separable']}; "
+                   f"conditioning: {r['conditioning'] or 'none'}; max frames: {r['max_frames'] or 'unbounded'}")
+
+
+def _capabilities(cls) -> dict:
+    caps = {"stylegan_v": (True, True, "class label (if trained with one)", None),
+            "mostgan_v": (True, True, "class label (if trained with one)", None),
+            "folder": (False, False, None, "the videos' length")}
+    fps, sep, cond, mx = caps.get(cls.name, (getattr(cls, "fps_control", None), None, None, None))
+    return {"fps_control": fps, "separable": sep, "conditioning": cond, "max_frames": mx}
+
+
+def _eval_options(f):
+    opts = [
+        click.option("--model", required=True, help="adapter name (vgbench models list)"),
+        click.option("--ckpt", default=None, help="checkpoint file (.pkl network snapshot or .vgb); for --model "
+                                                  "folder the generated videos"),
+        click.option("--dataset", required=True, help="dataset card name (ffs, sky, ucf101, rainbowjelly, mead, "
+                                                      "celebv-hq, utd-mhad, tiny)"),
+        click.option("--data", default=None, help="real videos (default: the card's bundled data, if any)"),
+        click.option("--metrics", default="fvd16", show_default=True, help="comma-separated protocols"),
+        click.option("--device", default=None, help="torch device (default: cuda if available, else cpu)"),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+@main.command("eval", context_settings=CONTEXT)
+@_eval_options
+@click.option("--num-fake", type=click.IntRange(1), default=None,
+              help="fake videos (default: the protocol's 2048; fewer is marked not protocol-complete)")
+@click.option("--seed", type=int, default=0, show_default=True, help="sampling seed (video i uses (seed, i))")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="append the record to this JSONL file")
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="videos per detector call")
+@click.option("--gen-batch-size", type=click.IntRange(1), default=4, show_default=True,
+              help="videos per generator call")
+@click.option("--workers", "num_workers", type=click.IntRange(0), default=None, help="decoding workers")
+@click.option("--strict", is_flag=True, help="fail if fewer videos than the protocol asks for")
+@click.option("--dry-run", is_flag=True, help="only run `vgbench check` on this setup")
+@click.option("--json", "as_json", is_flag=True, help="print the whole record")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def eval_cmd(model, ckpt, dataset, data, metrics, device, num_fake, seed, out, batch_size, gen_batch_size,
+             num_workers, strict, dry_run, as_json, progress):
+    """Sample a generator and compute metrics against a dataset, with full provenance."""
+    from . import evaluate as E
+
+    metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
+    if dry_run:
+        _print_check(E.check(model, ckpt, dataset, data=data, metrics=metric_list, device=device))
+        return
+    rec = _run(lambda: E.evaluate(model, ckpt, dataset, data=data, metrics=metric_list, num_fake=num_fake,
+                                  seed=seed, device=device, batch_size=batch_size, gen_batch_size=gen_batch_size,
+                                  num_workers=num_workers, strict=strict, progress=progress, out=out))
+    if as_json:
+        click.echo(json.dumps(rec, indent=2, sort_keys=True))
+        return
+    click.echo(f"{model} on {dataset} (checkpoint sha256 {str(rec['model'].get('checkpoint_sha256'))[:12]}, "
+               f"seed {seed})")
+    for name, m in rec["metrics"].items():
+        p = m["protocol"]
+        click.echo(f"  {name:<18} {m['value']:10.3f}   {p['name']}@{p['version']} params {p['params_sha256'][:12]}; "
+                   f"real {m['counts']['real_used']}, fake {m['counts']['fake_used']}"
+                   + ("" if m["protocol_complete"] else "  [NOT protocol-complete]"))
+    if out:
+        click.echo(f"record appended to {out}")
+
+
+def _print_check(report) -> None:
+    for r in report:
+        mark = click.style("ok  ", fg="green") if r["ok"] else click.style("FAIL", fg="red")
+        click.echo(f"{mark} {r['check']:<32} {r['detail']}  ({r['seconds']} s)")
+    if not all(r["ok"] for r in report):
+        raise click.ClickException("some checks failed")
+
+
+@main.command(context_settings=CONTEXT)
+@_eval_options
+def check(model, ckpt, dataset, data, metrics, device):
+    """Validate an evaluation setup in seconds: checkpoint loads and samples, data found with enough videos,
+    detector weights present, statistics compatible."""
+    from . import evaluate as E
+
+    _print_check(E.check(model, ckpt, dataset, data=data, metrics=[m.strip() for m in metrics.split(",")],
+                         device=device))
 
 
 def _register_subgroups() -> None:

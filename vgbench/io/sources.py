@@ -158,13 +158,32 @@ class FrameFolderVideo(Video):
                        for i in indices], self.path)
 
 
-class FrameFolderSource(VideoSource):
+class _ListedSource(VideoSource):
+    """A source whose video list comes from one scan of a folder or archive (``_scan``), done lazily, once."""
+
+    path: Path
+
+    def _scan(self) -> list[Video]:
+        raise NotImplementedError
+
+    def __iter__(self):
+        return iter(self._scan())
+
+    def __len__(self):
+        return len(self._scan())
+
+    def describe(self):
+        return {"kind": self.kind, "path": str(self.path.resolve())}
+
+
+class FrameFolderSource(_ListedSource):
     """``root/<video>/<frame image>``: the StyleGAN-V dataset layout."""
 
     kind = "frames_folder"
 
     def __init__(self, root: str | Path, fps: float | None = None):
         self.root, self.fps = Path(root), fps
+        self.path = self.root
         self._videos: list[FrameFolderVideo] | None = None
 
     def _scan(self) -> list[FrameFolderVideo]:
@@ -185,15 +204,6 @@ class FrameFolderSource(VideoSource):
                     videos.append(FrameFolderVideo(entry.name, entry.path, natural_sorted(frames), size, self.fps))
             self._videos = videos
         return self._videos
-
-    def __iter__(self):
-        return iter(self._scan())
-
-    def __len__(self):
-        return len(self._scan())
-
-    def describe(self):
-        return {"kind": self.kind, "path": str(self.root.resolve())}
 
 
 # --------------------------------------------------------------------------- zip of frame folders
@@ -233,7 +243,7 @@ class ZipFrameVideo(Video):
         return _stack(frames, self.path)
 
 
-class ZipFramesSource(VideoSource):
+class ZipFramesSource(_ListedSource):
     """The frames layout inside a zip: ``[top/]<video>/<frame>`` (StyleGAN-V's ``zip -r name.zip name/``)."""
 
     kind = "frames_zip"
@@ -269,15 +279,6 @@ class ZipFramesSource(VideoSource):
                 videos.append(ZipFrameVideo(os.path.basename(folder), str(self.path), members, size, self.fps))
             self._videos = videos
         return self._videos
-
-    def __iter__(self):
-        return iter(self._scan())
-
-    def __len__(self):
-        return len(self._scan())
-
-    def describe(self):
-        return {"kind": self.kind, "path": str(self.path.resolve())}
 
 
 # --------------------------------------------------------------------------- video files (PyAV)

@@ -112,13 +112,7 @@ def table_html(table: Table, table_id: str) -> str:
     out = [f'<table class="lb sortable" id="{_e(table_id)}">', "<thead>"]
     if table.multi:
         out.append("<tr><th></th>")
-        groups: list[tuple[str, int]] = []
-        for col in table.columns:
-            name = table._bench(col.benchmark).title if col.benchmark else ""
-            if groups and groups[-1][0] == name:
-                groups[-1] = (name, groups[-1][1] + 1)
-            else:
-                groups.append((name, 1))
+        groups = table.column_groups()
         out += [f'<th colspan="{n}">{_e(name)}</th>' for name, n in groups]
         out.append("<th></th></tr>")
     out.append('<tr><th data-type="text">Method</th>')

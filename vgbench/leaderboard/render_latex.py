@@ -61,13 +61,7 @@ def to_latex(table: Table, standalone: bool = False, label: str | None = None) -
              r"\begin{table}[t]", r"\centering", r"\small", r"\setlength{\tabcolsep}{4pt}",
              r"\begin{tabular}{" + spec + "}", r"\toprule"]
     if table.multi:
-        groups: list[tuple[str, int]] = []
-        for col in table.columns:
-            name = table._bench(col.benchmark).title if col.benchmark else ""
-            if groups and groups[-1][0] == name:
-                groups[-1] = (name, groups[-1][1] + 1)
-            else:
-                groups.append((name, 1))
+        groups = table.column_groups()
         head, rules, start = [""], [], 2
         for name, span in groups:
             head.append(r"\multicolumn{" + str(span) + "}{c}{" + escape(name) + "}" if name else "")

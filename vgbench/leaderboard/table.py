@@ -78,6 +78,17 @@ class Table:
     def _bench(self, bid: str) -> Benchmark:
         return next(b for b in self.benchmarks if b.id == bid)
 
+    def column_groups(self) -> list[tuple[str, int]]:
+        """Runs of consecutive columns of the same benchmark: (benchmark title or "", number of columns)."""
+        groups: list[tuple[str, int]] = []
+        for col in self.columns:
+            name = self._bench(col.benchmark).title if col.benchmark else ""
+            if groups and groups[-1][0] == name:
+                groups[-1] = (name, groups[-1][1] + 1)
+            else:
+                groups.append((name, 1))
+        return groups
+
 
 def _norm(s: str) -> str:
     return re.sub(r"[^a-z0-9]", "", s.lower())

@@ -125,8 +125,13 @@ def compute_stats(
     skip_bad: bool = False,
     resume_dir: str | Path | None = None,
     progress: bool = True,
+    clip_spec: ClipSpec | None = None,
 ) -> VideoStats:
-    """Statistics of ``source`` as the ``role`` ('real' or 'fake') set of ``protocol``."""
+    """Statistics of ``source`` as the ``role`` ('real' or 'fake') set of ``protocol``.
+
+    ``clip_spec`` replaces the protocol's clip selection for sources that already apply it, e.g. generated fake
+    videos rendered only at the protocol's times (``t = 0, s, ..., (n-1)s``), which are read with stride 1.
+    """
     if role not in ("real", "fake"):
         raise ValueError(f"role must be 'real' or 'fake', got {role!r}")
     protocol = load_protocol(protocol)
@@ -139,7 +144,7 @@ def compute_stats(
     expected_sha = protocol["detector"]["weights_sha256"]
     if det_prov.get("sha256") not in (None, expected_sha):
         raise ProtocolError(f"detector weights {det_prov.get('sha256')} differ from the protocol's {expected_sha}")
-    spec = ClipSpec.from_protocol(protocol, role)
+    spec = clip_spec or ClipSpec.from_protocol(protocol, role)
     src = open_source(source)
     desc, content_hash = _describe(src)
     if batch_size is None:

@@ -1,0 +1,304 @@
+"""``vgbench eval``: sample a generator, compute metrics against a dataset's real statistics, record everything.
+
+Flow for each requested protocol (``fvd16``, ``fvd128``, ``fvd128_subsample8``):
+
+1. real statistics: the dataset card's shipped file when it applies, else the cache
+   ``$VGBENCH_HOME/stats/<dataset>-<protocol>-<key>.npz`` keyed by (protocol parameters, detector weights,
+   content hash of the video listing), computed once when missing;
+2. fake statistics: ``num_videos`` videos from the adapter, rendered at the protocol's times
+   ``t = 0, s, ..., (n-1)s`` (pre-generated ``folder`` videos are read with the protocol's stride instead),
+   generated in a background thread while the detector runs;
+3. the Fréchet distance, and one JSON record per run with model, checkpoint sha256, dataset card, every metric
+   with its protocol provenance, seeds, counts, timing and environment (appended to ``--out``).
+
+:func:`check` validates the same setup in seconds without computing anything large.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import warnings
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from .features import ClipSpec
+from .io.sources import IterableSource, open_source
+from .metrics.frechet import frechet_distance
+from .metrics.fvd import IncompleteProtocolWarning, VideoStats, compute_stats
+from .protocols import ProtocolError, bundled_dir, load_protocol
+from .provenance import RESULT_SCHEMA, environment, utc_now
+from .utils import sha256_json
+
+__all__ = ["load_card", "list_cards", "evaluate", "check", "real_stats", "DatasetError"]
+
+
+class DatasetError(ValueError):
+    pass
+
+
+def list_cards() -> list[str]:
+    return sorted(p.stem for p in bundled_dir("datasets").glob("*.toml"))
+
+
+def load_card(name: str) -> dict:
+    p = bundled_dir("datasets") / f"{name}.toml"
+    if not p.is_file():
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(list_cards())}")
+    card = tomllib.loads(p.read_text())
+    card["card_path"] = str(p)
+    return card
+
+
+def _real_source(card: dict, data: str | None):
+    spec = data or card.get("data")
+    if spec is None:
+        raise DatasetError(f"dataset {card['name']!r} ships no videos: pass --data ROOT ({card.get('layout', '')})")
+    return open_source(spec), spec
+
+
+def _cache_path(card: dict, protocol, detector_sha: str, content_hash: str) -> Path:
+    from .weights import home
+
+    key = sha256_json({"protocol": protocol.params_sha256, "detector": detector_sha, "content": content_hash})
+    return home() / "stats" / f"{card['name']}-{protocol.name}-{key[:16]}.npz"
+
+
+def real_stats(card: dict, data: str | None, protocol, detector, device, progress=True, **kw) -> tuple[VideoStats, str]:
+    """Real statistics for ``card`` under ``protocol``: shipped, cached, or computed and cached. Returns
+    (stats, where they came from)."""
+    shipped = (card.get("reference_stats") or {}).get(protocol.name)
+    if shipped and data is None:
+        path = bundled_dir("reference_stats") / shipped
+        st = VideoStats.load(path)
+        st.check_compatible(protocol, "real", detector.provenance.get("sha256"), str(path))
+        return st, str(path)
+    src, _ = _real_source(card, data)
+    path = _cache_path(card, protocol, detector.provenance.get("sha256"), src.content_hash())
+    if path.is_file():
+        st = VideoStats.load(path)
+        st.check_compatible(protocol, "real", detector.provenance.get("sha256"), str(path))
+        return st, str(path)
+    st = compute_stats(src, protocol, "real", detector=detector, device=device, progress=progress,
+                       resume_dir=path.with_name(path.name + ".partial"), **kw)
+    st.save(path)
+    import shutil
+
+    shutil.rmtree(path.with_name(path.name + ".partial"), ignore_errors=True)
+    return st, str(path)
+
+
+def _background(iterable, depth: int = 2):
+    """Run ``iterable`` in a thread, handing items over through a bounded queue (generation overlaps detection)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in iterable:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as e:  # hand the error to the consumer
+            q.put(e)
+
+    th = threading.Thread(target=work, name="vgbench-generate", daemon=True)
+    th.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def _fake_stats(adapter, protocol, num_videos, seed, detector, device, gen_batch_size, progress, **kw):
+    fake = protocol["fake"]
+    n, s = fake["num_frames"], fake["frame_stride"]
+    if adapter.name == "folder":  # pre-generated: apply the protocol's clip policy to the files
+        spec = ClipSpec(n, s, "zero", 0, None, num_videos, short_is_error=True)
+        return compute_stats(adapter.source, protocol, "fake", detector=detector, device=device,
+                             progress=progress, clip_spec=spec, **kw)
+    times = [k * s for k in range(n)]
+    videos = adapter.iter_videos(num_videos, n, seed=seed, batch_size=gen_batch_size, times=times)
+    src = IterableSource(_background(videos), length=num_videos,
+                         description={"kind": "generator", "model": adapter.name, "seed": seed, "times": times})
+    spec = ClipSpec(n, 1, "zero", 0, None, num_videos, short_is_error=True)  # times already applied
+    return compute_stats(src, protocol, "fake", detector=detector, device=device, progress=progress,
+                         clip_spec=spec, **kw)
+
+
+def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = None,
+             metrics: list[str] | tuple[str, ...] = ("fvd16",), num_fake: int | None = None, seed: int = 0,
+             device: str | None = None, batch_size: int | None = None, gen_batch_size: int = 4,
+             num_workers: int | None = None, strict: bool = False, progress: bool = True,
+             out: str | Path | None = None, model_options: dict | None = None) -> dict:
+    """Evaluate ``model`` (loaded from ``ckpt``) on ``dataset``; returns (and appends to ``out``) the record."""
+    from .detectors import default_device, get_detector
+    from .models import get_adapter
+
+    t_start = time.time()
+    device = device or default_device()
+    card = load_card(dataset)
+    opts = dict(model_options or {})
+    if model != "folder":
+        opts.setdefault("native_fps", card.get("fps"))
+    adapter = get_adapter(model, ckpt, device=device, **opts)
+    results, timing = {}, {}
+    for name in metrics:
+        protocol = load_protocol(name)
+        if protocol.metric != "fvd":
+            raise ProtocolError(f"metric {name!r} is not available in vgbench eval yet")
+        detector = get_detector(protocol["detector"]["name"], device)
+        t0 = time.time()
+        real, real_from = real_stats(card, data, protocol, detector, device, progress=progress,
+                                     num_workers=num_workers)
+        t1 = time.time()
+        n_fake = num_fake or protocol["fake"]["num_videos"]
+        fake = _fake_stats(adapter, protocol, n_fake, seed, detector, device, gen_batch_size, progress,
+                           batch_size=batch_size, num_workers=num_workers)
+        t2 = time.time()
+        value, info = frechet_distance(real.mu, real.sigma, fake.mu, fake.sigma,
+                                       eps=protocol["distance"]["nonfinite_retry_eps"])
+        complete = bool(real.manifest.get("protocol_complete", True) and fake.manifest["protocol_complete"])
+        if not complete:
+            msg = (f"{name}: {fake.n} fake videos of {protocol['fake']['num_videos']} required; the value is not "
+                   "comparable to published numbers")
+            if strict:
+                raise ProtocolError(msg + " (--strict)")
+            warnings.warn(msg, IncompleteProtocolWarning, stacklevel=2)
+        results[name] = {
+            "value": value,
+            "protocol": protocol.provenance(),
+            "detector": detector.provenance,
+            "counts": {"real_used": real.n, "fake_used": fake.n, "real": real.manifest["counts"],
+                       "fake": fake.manifest["counts"]},
+            "protocol_complete": complete,
+            "frechet": info,
+            "real_stats": {"file": real_from, "created": real.manifest.get("created"),
+                           "source": real.manifest.get("source"),
+                           "source_content_hash": real.manifest.get("source_content_hash")},
+            "seconds": {"real": round(t1 - t0, 2), "fake": round(t2 - t1, 2)},
+        }
+        timing[name] = round(t2 - t0, 2)
+    record = {
+        "schema": RESULT_SCHEMA,
+        "created": utc_now(),
+        "model": {**adapter.provenance(), "info": adapter.info.to_dict()},
+        "dataset": {"name": card["name"], "card": {k: v for k, v in card.items() if k != "card_path"},
+                    "data": data or card.get("data")},
+        "metrics": results,
+        "seeds": {"seed": seed, "offset_seed": {m: load_protocol(m)["real"].get("offset_seed") for m in metrics},
+                  "per_video": "content: SeedSequence([seed, i, 0]); motion: SeedSequence([seed, i, 1])"},
+        "sampling": {"gen_batch_size": gen_batch_size, "num_fake": num_fake, "device": str(device)},
+        "timing": {"total_seconds": round(time.time() - t_start, 2), "per_metric": timing},
+        "env": environment(device),
+    }
+    if out is not None:
+        import json
+
+        with open(out, "a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+    return record
+
+
+def check(model: str, ckpt: str | None, dataset: str, *, data: str | None = None,
+          metrics=("fvd16",), device: str | None = None, model_options: dict | None = None) -> list[dict]:
+    """Validate an evaluation setup quickly. Returns a list of {check, ok, detail}; nothing heavy is computed."""
+    from . import weights
+    from .detectors import default_device
+    from .models import get_adapter
+
+    device = device or default_device()
+    report = []
+
+    def item(name, fn):
+        t0 = time.time()
+        try:
+            detail = fn()
+            report.append({"check": name, "ok": True, "detail": detail, "seconds": round(time.time() - t0, 2)})
+        except Exception as e:  # every failure becomes a line of the report
+            report.append({"check": name, "ok": False, "detail": str(e), "seconds": round(time.time() - t0, 2)})
+
+    card = {}
+
+    def c_card():
+        card.update(load_card(dataset))
+        return f"{card['name']}: {card['title']}"
+
+    item("dataset card", c_card)
+    adapter = {}
+
+    def c_model():
+        opts = dict(model_options or {})
+        if model != "folder" and card:
+            opts.setdefault("native_fps", card.get("fps"))
+        a = get_adapter(model, ckpt, device=device, **opts)
+        adapter["a"] = a
+        sha = a.provenance().get("checkpoint_sha256")
+        return f"{model} loaded" + (f" (sha256 {sha[:12]})" if sha else "")
+
+    item("checkpoint loads", c_model)
+
+    def c_sample():
+        a = adapter["a"]
+        batch = next(a.sample(1, 2, seed=0, batch_size=1))
+        return f"sampled {tuple(batch.shape)} {batch.dtype}"
+
+    if "a" in adapter:
+        item("model samples", c_sample)
+    for m in metrics:
+        def c_protocol(m=m):
+            p = load_protocol(m)
+            if card.get("protocols") and m not in card["protocols"]:
+                raise DatasetError(f"{m} is not a protocol for dataset {card['name']} ({card['protocols']})")
+            return f"{p.name}@{p.version}"
+
+        item(f"protocol {m}", c_protocol)
+
+        def c_weights(m=m):
+            p = load_protocol(m)
+            if not weights.is_present(p["detector"]["weights"]):
+                raise weights.WeightsError(f"weights {p['detector']['weights']} missing: run "
+                                           f"`vgbench weights fetch {p['detector']['weights']}`")
+            return f"{p['detector']['weights']} present"
+
+        item(f"detector weights for {m}", c_weights)
+
+        def c_real(m=m):
+            p = load_protocol(m)
+            shipped = (card.get("reference_stats") or {}).get(m)
+            if shipped and data is None:
+                st = VideoStats.load(bundled_dir("reference_stats") / shipped)
+                st.check_compatible(p, "real", p["detector"]["weights_sha256"], shipped)
+                return f"shipped statistics {shipped} ({st.n} videos)"
+            src, spec = _real_source(card, data)
+            need = ClipSpec.from_protocol(p, "real").required()
+            total = qualifying = 0
+            for v in src:
+                total += 1
+                qualifying += v.num_frames >= need
+            if qualifying < p["statistics"]["min_videos"]:
+                raise DatasetError(f"{spec}: {qualifying} of {total} videos have at least {need} frames; "
+                                   f"{m} needs at least {p['statistics']['min_videos']}")
+            detail = f"{spec}: {total} videos, {qualifying} long enough for {m}"
+            cache = _cache_path(card, p, p["detector"]["weights_sha256"], src.content_hash())
+            return detail + ("; statistics cached" if cache.is_file() else "; statistics will be computed once")
+
+        item(f"real data for {m}", c_real)
+    return report

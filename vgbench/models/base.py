@@ -1,0 +1,160 @@
+"""The generator interface every model adapter implements, and the registry that finds adapters by name.
+
+An adapter wraps one generator family behind ``sample(n, frames, fps=None, seed=0, batch_size=...)``, which
+yields uint8 ``[b, T, H, W, 3]`` batches. Rules every adapter follows:
+
+* Determinism: video ``i`` depends only on (seed, i) (or on ``content_seed``/``motion_seed``), never on the batch
+  size, the device count or what else was sampled.
+* Time: a model's time unit is frames of its training dataset; ``fps`` asks for frames spaced
+  ``dataset_fps / fps`` apart, starting at t=0 (``fps=None``: consecutive dataset frames).
+* Quantisation: ``uint8(clamp(x * 127.5 + 128, 0, 255))`` of the generator's [-1, 1] output (StyleGAN-V's
+  metric code; rounding, not truncation).
+
+Outside packages register adapters through the entry point group ``vgbench.models`` (name -> adapter class).
+"""
+from __future__ import annotations
+
+import dataclasses
+from importlib.metadata import entry_points
+from typing import Iterator
+
+import numpy as np
+import torch
+
+__all__ = ["ModelInfo", "Adapter", "register", "get_adapter", "available_models", "video_seed", "to_uint8",
+           "time_grid"]
+
+
+@dataclasses.dataclass
+class ModelInfo:
+    name: str
+    description: str
+    resolution: tuple[int, int] | None = None  # (H, W)
+    native_fps: float | None = None  # fps of the training dataset (the time unit)
+    time_unit: str = "dataset frames"
+    fps_control: bool = True  # can sample at any fps (continuous time)
+    content_motion_separable: bool = False  # content_seed and motion_seed can be fixed independently
+    conditioning: str | None = None
+    max_frames: int | None = None  # None: unbounded
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def video_seed(seed: int, index: int, stream: int) -> torch.Generator:
+    """A torch CPU generator for video ``index``'s stream (0: content, 1: motion, 2: other) of ``seed``."""
+    ss = np.random.SeedSequence([int(seed), int(index), int(stream)])
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int(ss.generate_state(1, np.uint64)[0] & ((1 << 63) - 1)))
+    return g
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """[-1, 1] float frames -> uint8 by ``clamp(x * 127.5 + 128)`` then truncation (= round half up)."""
+    return (x.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+def time_grid(frames: int, fps: float | None, native_fps: float | None) -> np.ndarray:
+    """Times (in dataset frames) of ``frames`` frames sampled at ``fps``: ``k * native_fps / fps``."""
+    if fps is None:
+        step = 1.0
+    else:
+        if not native_fps:
+            raise ValueError("this model does not know its dataset's fps, so --fps cannot be honoured")
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        step = native_fps / fps
+    return np.arange(frames, dtype=np.float64) * step
+
+
+class Adapter:
+    """Base class of generator adapters. Subclasses set ``name`` and implement ``info`` and ``_sample_batch``."""
+
+    name: str = "?"
+    description: str = ""
+
+    def __init__(self, ckpt: str | None, device: str = "cpu", **options):
+        self.ckpt, self.device, self.options = ckpt, torch.device(device), options
+
+    @property
+    def info(self) -> ModelInfo:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def provenance(self) -> dict:
+        """What identifies the loaded model (checkpoint path and sha256, config)."""
+        return {"name": self.name, "checkpoint": self.ckpt}
+
+    def _sample_batch(self, indices: list[int], t: np.ndarray, seed: int, content_seed: int | None,
+                      motion_seed: int | None) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sample(self, n: int, frames: int, fps: float | None = None, seed: int = 0, batch_size: int = 4,
+               content_seed: int | None = None, motion_seed: int | None = None,
+               start: int = 0, times=None) -> Iterator[np.ndarray]:
+        """Yield uint8 [b, frames, H, W, 3] batches for videos ``start .. start+n-1``.
+
+        ``content_seed`` / ``motion_seed`` fix content or motion for every video (when the model separates them):
+        "same motion, different content" is ``motion_seed=k`` with varying ``seed``. ``times`` (in dataset
+        frames) replaces the ``frames``/``fps`` grid, e.g. ``[0, 8, ..., 120]`` for a subsampled protocol.
+        """
+        if frames < 1 or n < 0:
+            raise ValueError(f"need frames >= 1 and n >= 0, got frames={frames}, n={n}")
+        info = self.info
+        if info.max_frames is not None and frames > info.max_frames:
+            raise ValueError(f"{self.name} generates at most {info.max_frames} frames, asked for {frames}")
+        if fps is not None and not info.fps_control and fps != info.native_fps:
+            raise ValueError(f"{self.name} cannot change its frame rate (native {info.native_fps} fps)")
+        if (content_seed is not None or motion_seed is not None) and not info.content_motion_separable:
+            raise ValueError(f"{self.name} cannot fix content and motion separately")
+        if times is not None:
+            if not info.fps_control:
+                raise ValueError(f"{self.name} cannot render arbitrary times")
+            t = np.asarray(times, dtype=np.float64)
+            if t.ndim != 1 or len(t) != frames:
+                raise ValueError(f"times must list {frames} values")
+        else:
+            t = time_grid(frames, fps, info.native_fps)
+        for b0 in range(start, start + n, batch_size):
+            idx = list(range(b0, min(b0 + batch_size, start + n)))
+            yield self._sample_batch(idx, t, seed, content_seed, motion_seed)
+
+    def iter_videos(self, n: int, frames: int, **kwargs) -> Iterator[np.ndarray]:
+        """One uint8 [frames, H, W, 3] video at a time (flattens :meth:`sample`)."""
+        for batch in self.sample(n, frames, **kwargs):
+            yield from batch
+
+
+_REGISTRY: dict[str, type[Adapter]] = {}
+
+
+def register(cls: type[Adapter]) -> type[Adapter]:
+    """Class decorator: make ``cls`` available as ``--model cls.name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_entry_points() -> None:
+    for ep in entry_points(group="vgbench.models"):
+        if ep.name not in _REGISTRY:
+            try:
+                cls = ep.load()
+            except Exception as e:  # a broken plugin must not break vgbench
+                import warnings
+
+                warnings.warn(f"could not load model plugin {ep.name!r} ({ep.value}): {e}")
+                continue
+            _REGISTRY[ep.name] = cls
+
+
+def available_models() -> dict[str, type[Adapter]]:
+    from . import folder, stylegan_family  # noqa: F401  (register the built-in adapters)
+
+    _load_entry_points()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_adapter(name: str, ckpt: str | None = None, device: str = "cpu", **options) -> Adapter:
+    models = available_models()
+    if name not in models:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(models)}")
+    return models[name](ckpt, device=device, **options)

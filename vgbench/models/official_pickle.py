@@ -1,0 +1,113 @@
+"""Write network snapshots in the official StyleGAN2-ADA "persistence" pickle format, from vgbench's modules.
+
+Used to make test fixtures and the tiny shipped checkpoints in exactly the shape the authors' training code writes:
+a dict ``{G, D, G_ema, augment_pipe, training_set_kwargs, G_opt, ...}`` in which every network module is
+pickled as ``<module_path>._reconstruct_persistent_obj(meta)`` with ``meta = {type: 'class', version,
+module_src, class_name, state}``. ``module_src`` is a placeholder string written by us (never the authors'
+code); ``state`` is the module's ``__dict__`` (parameters, buffers, submodules, ``_init_args``,
+``_init_kwargs``), and configs are OmegaConf ``DictConfig`` objects as in the real snapshots (needs the
+``omegaconf`` package, a test dependency only). Reading these files is :mod:`vgbench.models.checkpoint`'s job.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import pickle
+import sys
+import types
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["write_snapshot", "PLACEHOLDER_SOURCE"]
+
+PLACEHOLDER_SOURCE = "# placeholder module source written by vgbench's fixture generator; not executable\n"
+_PERSISTENCE_VERSION = 6
+_KEEP = {"_parameters", "_buffers", "_modules", "_non_persistent_buffers_set", "training"}
+
+
+@contextlib.contextmanager
+def _fake_modules(persistence_module: str):
+    """Temporarily provide the globals the official pickles reference, so pickle can name them."""
+    made = []
+
+    def ensure(name):
+        if name not in sys.modules:
+            sys.modules[name] = types.ModuleType(name)
+            made.append(name)
+        return sys.modules[name]
+
+    parts = persistence_module.split(".")
+    for i in range(1, len(parts) + 1):
+        ensure(".".join(parts[:i]))
+    pers = sys.modules[persistence_module]
+
+    def _reconstruct_persistent_obj(meta):  # never called: only its name is pickled
+        raise RuntimeError("placeholder")
+
+    _reconstruct_persistent_obj.__module__ = persistence_module
+    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
+    pers._reconstruct_persistent_obj = _reconstruct_persistent_obj
+    dn = ensure("dnnlib")
+    dnu = ensure("dnnlib.util")
+
+    class EasyDict(dict):
+        pass
+
+    EasyDict.__module__, EasyDict.__qualname__ = "dnnlib.util", "EasyDict"
+    dnu.EasyDict = EasyDict
+    dn.util = dnu
+    try:
+        yield pers._reconstruct_persistent_obj, EasyDict
+    finally:
+        for name in reversed(made):
+            sys.modules.pop(name, None)
+
+
+def _plain_attr(v) -> bool:
+    if isinstance(v, (int, float, str, bool, type(None))):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_plain_attr(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _plain_attr(x) for k, x in v.items())
+    return False
+
+
+class _SnapshotPickler(pickle.Pickler):
+    def __init__(self, f, reconstruct, init_kwargs: dict, to_config):
+        super().__init__(f, protocol=4)
+        self.reconstruct, self.init_kwargs, self.to_config = reconstruct, init_kwargs, to_config
+
+    def reducer_override(self, obj):
+        if isinstance(obj, nn.Module) and not type(obj).__module__.startswith("torch."):
+            state = {k: v for k, v in obj.__dict__.items() if k in _KEEP or (not k.startswith("_") and _plain_attr(v))}
+            kwargs = self.init_kwargs.get(id(obj), {})
+            state["_init_args"] = ()
+            state["_init_kwargs"] = {k: (self.to_config(v) if k == "cfg" else v) for k, v in kwargs.items()}
+            meta = {"type": "class", "version": _PERSISTENCE_VERSION, "module_src": PLACEHOLDER_SOURCE,
+                    "class_name": type(obj).__name__, "state": state}
+            return self.reconstruct, (meta,)
+        return NotImplemented
+
+
+def write_snapshot(path: str | Path, G: nn.Module, init_kwargs: dict, dataset_cfg: dict | None = None,
+                   persistence_module: str = "src.torch_utils.persistence", with_optimizer: bool = True) -> Path:
+    """Write ``G`` (also as ``G_ema``) with its constructor kwargs in the official snapshot layout."""
+    from omegaconf import OmegaConf
+
+    path = Path(path)
+    to_config = lambda d: OmegaConf.create(d)  # noqa: E731
+    buf = io.BytesIO()
+    with _fake_modules(persistence_module) as (reconstruct, EasyDict):
+        tsk = EasyDict(class_name="training.dataset.VideoFramesFolderDataset", path="data/dataset.zip",
+                       cfg=OmegaConf.create(dataset_cfg or {}), use_labels=False, max_size=None, xflip=False,
+                       resolution=init_kwargs.get("img_resolution"))
+        snapshot = {"training_set_kwargs": tsk, "G": G, "D": None, "G_ema": G, "augment_pipe": None,
+                    "stats": {"cur_nimg": 0, "cur_tick": 0, "batch_idx": 0}}
+        if with_optimizer:
+            snapshot["G_opt"] = torch.optim.Adam(G.parameters(), lr=0.0025, betas=(0.0, 0.99))
+        _SnapshotPickler(buf, reconstruct, {id(G): init_kwargs}, to_config).dump(snapshot)
+    path.write_bytes(buf.getvalue())
+    return path

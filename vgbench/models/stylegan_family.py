@@ -1,0 +1,151 @@
+"""Adapters for StyleGAN-V (``stylegan_v``) and MoStGAN-V (``mostgan_v``): checkpoint loading and sampling.
+
+Checkpoints: the authors' ``network-snapshot-*.pkl`` (read by :mod:`vgbench.models.checkpoint` without executing
+any code from the file; ``G_ema`` is used, as by the official scripts) or vgbench's own ``.vgb`` format. The
+networks themselves are :mod:`vgbench.models.stylegan_v` and :mod:`vgbench.models.mostgan_v`.
+
+Sampling: per video ``i``, content ``z`` comes from stream 0 and the motion trajectory ``motion_z`` from stream 1
+of ``(seed, i)`` (:func:`~vgbench.models.base.video_seed`); ``content_seed`` / ``motion_seed`` fix one of them
+for all videos. Frames are rendered at ``t = k * dataset_fps / fps`` in chunks of at most 64 frames that share
+the video's motion trajectory, so a video does not depend on its batch or on how many frames were asked for.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .base import Adapter, ModelInfo, register, to_uint8, video_seed
+from .checkpoint import (CheckpointError, checkpoint_sha256, load_native, load_network_pickle, module_state_dict,
+                         plain)
+
+FRAME_CHUNK = 64
+
+
+def _network_module(kind: str):
+    if kind == "stylegan_v":
+        from . import stylegan_v as mod
+    else:
+        from . import mostgan_v as mod
+    return mod
+
+
+def _detect_kind(state: dict) -> str:
+    return "mostgan_v" if any(k.startswith("synthesis.multimotionmap.") for k in state) else "stylegan_v"
+
+
+def build_generator(kind: str, init_args: tuple, init_kwargs: dict, state: dict, where: str):
+    """Construct the native network from the official constructor arguments and load ``state`` strictly."""
+    mod = _network_module(kind)
+    try:
+        G = mod.Generator(*init_args, **init_kwargs)
+    except TypeError as e:
+        raise CheckpointError(f"{where}: constructor arguments do not fit {kind}: {e}") from e
+    expected = G.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    bad_shape = [k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or bad_shape:
+        raise CheckpointError(
+            f"{where}: weights do not match the {kind} network built from its config: "
+            f"{len(missing)} missing {missing[:6]}, {len(unexpected)} unexpected {unexpected[:6]}, "
+            f"{len(bad_shape)} with other shapes {bad_shape[:6]}")
+    G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+    return G.eval().requires_grad_(False)
+
+
+class _StyleGANFamily(Adapter):
+    kind = "?"
+
+    def __init__(self, ckpt, device="cpu", native_fps: float | None = None, truncation_psi: float = 1.0,
+                 **options):
+        super().__init__(ckpt, device, **options)
+        if ckpt is None:
+            raise ValueError(f"{self.name} needs --ckpt (a network-snapshot .pkl or a vgbench .vgb file)")
+        path = Path(ckpt)
+        if not path.exists():
+            raise CheckpointError(f"{path}: no such checkpoint")
+        self.truncation_psi = truncation_psi
+        self.dataset_fps = None
+        if path.suffix == ".pkl":
+            snap = load_network_pickle(path)
+            if "G_ema" not in snap:
+                raise CheckpointError(f"{path}: the pickle has no 'G_ema' network (keys: {sorted(snap)})")
+            g = snap["G_ema"]
+            state = module_state_dict(g)
+            init_args, init_kwargs = g.init_args, g.init_kwargs
+            tsk = plain(snap.get("training_set_kwargs")) or {}
+            cfg = tsk.get("cfg") if isinstance(tsk, dict) else None
+            if isinstance(cfg, dict) and cfg.get("fps"):
+                self.dataset_fps = float(cfg["fps"])
+            self.format = "official-pickle"
+        else:
+            config, state = load_native(path)
+            init_args, init_kwargs = (), config["init_kwargs"]
+            self.dataset_fps = config.get("dataset_fps")
+            self.format = "vgbench"
+            if config.get("model") not in (None, self.kind):
+                raise CheckpointError(f"{path}: a {config.get('model')} checkpoint, not {self.kind}")
+        found = _detect_kind(state)
+        if found != self.kind:
+            raise CheckpointError(f"{path}: this is a {found} checkpoint; use --model {found}")
+        if native_fps is not None:
+            self.dataset_fps = float(native_fps)
+        self.init_kwargs = init_kwargs
+        self.G = build_generator(self.kind, init_args, init_kwargs, state, str(path)).to(self.device)
+        self.sha256 = checkpoint_sha256(path)
+
+    @property
+    def info(self) -> ModelInfo:
+        r = int(self.G.img_resolution)
+        return ModelInfo(self.name, self.description, (r, r), native_fps=self.dataset_fps, fps_control=True,
+                         content_motion_separable=True, conditioning="class label" if self.G.c_dim else None)
+
+    def provenance(self) -> dict:
+        return {"name": self.name, "checkpoint": str(self.ckpt), "checkpoint_sha256": self.sha256,
+                "format": self.format, "truncation_psi": self.truncation_psi,
+                "config": _jsonable(self.init_kwargs), "dataset_fps": self.dataset_fps}
+
+    @torch.inference_mode()
+    def _sample_batch(self, indices, t, seed, content_seed, motion_seed):
+        G = self.G
+        tt = torch.as_tensor(t, dtype=torch.float32)
+        zs, mzs = [], []
+        for i in indices:
+            cg = video_seed(content_seed, 0, 0) if content_seed is not None else video_seed(seed, i, 0)
+            mg = video_seed(motion_seed, 0, 1) if motion_seed is not None else video_seed(seed, i, 1)
+            zs.append(torch.randn(1, G.z_dim, generator=cg))
+            mzs.append(G.sample_motion_z(1, tt[None], generator=mg))
+        z = torch.cat(zs).to(self.device)
+        motion_z = torch.cat(mzs).to(self.device)
+        c = torch.zeros(len(indices), G.c_dim, device=self.device)
+        out = []
+        for f0 in range(0, len(t), FRAME_CHUNK):
+            tc = tt[f0:f0 + FRAME_CHUNK][None].repeat(len(indices), 1).to(self.device)
+            img = G(z, c, tc, truncation_psi=self.truncation_psi, motion_z=motion_z, noise_mode="const")
+            img = img.reshape(len(indices), tc.shape[1], *img.shape[1:]).permute(0, 1, 3, 4, 2)
+            out.append(to_uint8(img))
+        return np.concatenate(out, axis=1)
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    return repr(x)
+
+
+@register
+class StyleGANVAdapter(_StyleGANFamily):
+    name = kind = "stylegan_v"
+    description = "StyleGAN-V (Skorokhodov et al., CVPR 2022): continuous-time video generator"
+
+
+@register
+class MoStGANVAdapter(_StyleGANFamily):
+    name = kind = "mostgan_v"
+    description = "MoStGAN-V (Shen et al., CVPR 2023): StyleGAN-V with temporal motion styles (MoStAtt)"
