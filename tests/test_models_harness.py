@@ -3,7 +3,6 @@ import json
 import os
 import pickle
 
-import numpy as np
 import pytest
 import torch
 from torch import nn

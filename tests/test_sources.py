@@ -1,5 +1,4 @@
 """Every reader of vgbench.io.sources, natural ordering, and each bad-input case."""
-import io
 import zipfile
 from pathlib import Path
 

@@ -1,5 +1,4 @@
 """Weights store: restricted unpickling, pinned hashes, atomic cache, corruption detection."""
-import json
 import os
 import pickle
 import shutil

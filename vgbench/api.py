@@ -13,7 +13,7 @@ from .features import ClipSpec, extract_features
 from .io.sources import open_source
 from .metrics.fvd import FVDResult, IncompleteProtocolWarning, VideoStats, compute_stats
 from .metrics.fvd import fvd as _fvd
-from .protocols import bundled_dir, load_protocol
+from .protocols import bundled_dir
 from .provenance import environment, utc_now
 from .utils import atomic_write
 

@@ -12,9 +12,8 @@ import concurrent.futures as cf
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 import numpy as np
 

@@ -9,7 +9,6 @@ read with :mod:`vgbench.safe_pickle`, cached files with ``torch.load(weights_onl
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from .errors import LeaderboardError
 from .schema import MEASURED_DIR, SOURCES_FILE, Benchmark, Paper, Protocol, Row
 from .validate import LineIndex, Problems, parse_benchmark, parse_measured, parse_sources
+from ..utils import atomic_write
 
 ENV_VAR = "VGBENCH_LEADERBOARDS"
 
@@ -129,18 +129,6 @@ def load_leaderboards(root: str | Path | None = None) -> Leaderboards:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``text`` to ``path`` atomically (vgbench's one atomic writer)."""
+    with atomic_write(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)

@@ -6,8 +6,9 @@ networks themselves are :mod:`vgbench.models.stylegan_v` and :mod:`vgbench.model
 
 Sampling: per video ``i``, content ``z`` comes from stream 0 and the motion trajectory ``motion_z`` from stream 1
 of ``(seed, i)`` (:func:`~vgbench.models.base.video_seed`); ``content_seed`` / ``motion_seed`` fix one of them
-for all videos. Frames are rendered at ``t = k * dataset_fps / fps`` in chunks of at most 64 frames that share
-the video's motion trajectory, so a video does not depend on its batch or on how many frames were asked for.
+for all videos. Frames are rendered at ``t = k * dataset_fps / fps``, one video at a time in generator calls of a
+fixed shape (16 frames sharing the video's motion trajectory; the last call padded), so a video's pixels do not
+depend on the batch size, on how many frames were asked for, or on the other videos.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from .base import Adapter, ModelInfo, register, to_uint8, video_seed
 from .checkpoint import (CheckpointError, checkpoint_sha256, load_native, load_network_pickle, module_state_dict,
                          plain)
 
-FRAME_CHUNK = 64
+FRAME_CHUNK = 16
 
 
 def _network_module(kind: str):
@@ -117,16 +118,21 @@ class _StyleGANFamily(Adapter):
             mg = video_seed(motion_seed, 0, 1) if motion_seed is not None else video_seed(seed, i, 1)
             zs.append(torch.randn(1, G.z_dim, generator=cg))
             mzs.append(G.sample_motion_z(1, tt[None], generator=mg))
-        z = torch.cat(zs).to(self.device)
-        motion_z = torch.cat(mzs).to(self.device)
-        c = torch.zeros(len(indices), G.c_dim, device=self.device)
-        out = []
-        for f0 in range(0, len(t), FRAME_CHUNK):
-            tc = tt[f0:f0 + FRAME_CHUNK][None].repeat(len(indices), 1).to(self.device)
-            img = G(z, c, tc, truncation_psi=self.truncation_psi, motion_z=motion_z, noise_mode="const")
-            img = img.reshape(len(indices), tc.shape[1], *img.shape[1:]).permute(0, 1, 3, 4, 2)
-            out.append(to_uint8(img))
-        return np.concatenate(out, axis=1)
+        c = torch.zeros(1, G.c_dim, device=self.device)
+        videos = []
+        for z, motion_z in zip(zs, mzs):
+            z, motion_z = z.to(self.device), motion_z.to(self.device)
+            frames = []
+            for f0 in range(0, len(tt), FRAME_CHUNK):
+                chunk = tt[f0:f0 + FRAME_CHUNK]
+                real = len(chunk)
+                # every generator call has the same shape (1 video x FRAME_CHUNK frames; the last chunk is padded
+                # by repeating its last time), so pixels do not depend on batch size, frame count or chunking
+                chunk = torch.cat([chunk, chunk[-1:].repeat(FRAME_CHUNK - real)])[None].to(self.device)
+                img = G(z, c, chunk, truncation_psi=self.truncation_psi, motion_z=motion_z, noise_mode="const")
+                frames.append(to_uint8(img[:real].permute(0, 2, 3, 1)))
+            videos.append(np.concatenate(frames))
+        return np.stack(videos)
 
 
 def _jsonable(x):

@@ -1,0 +1,77 @@
+"""The shipped tiny StyleGAN-V / MoStGAN-V checkpoints (official pickle format): loading, sampling rules, and the
+golden FVD16 regression on the bundled tiny dataset. Regenerate on purpose with
+``python scripts/make_tiny_checkpoints.py --golden``."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from vgbench.cli import main
+from vgbench.models import get_adapter
+from vgbench.utils import sha256_file
+
+FIX = Path(__file__).parent / "fixtures"
+GOLDEN = json.loads((Path(__file__).parent / "golden" / "tiny_models.json").read_text())
+KINDS = ["stylegan_v", "mostgan_v"]
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def adapter(request):
+    return get_adapter(request.param, str(FIX / f"{request.param}_tiny.pkl"), device="cpu")
+
+
+def test_loads_official_pickle(adapter):
+    p = adapter.provenance()
+    assert p["format"] == "official-pickle" and p["checkpoint_sha256"] == sha256_file(adapter.ckpt)
+    assert p["dataset_fps"] == 30.0  # read from the snapshot's training_set_kwargs.cfg
+    assert adapter.info.content_motion_separable and adapter.info.fps_control
+
+
+def test_wrong_family_is_refused(adapter):
+    other = "mostgan_v" if adapter.name == "stylegan_v" else "stylegan_v"
+    with pytest.raises(Exception, match=f"this is a {adapter.name} checkpoint; use --model {adapter.name}"):
+        get_adapter(other, adapter.ckpt)
+
+
+def test_sampling_is_deterministic_and_batch_invariant(adapter):
+    a = np.concatenate(list(adapter.sample(3, 5, seed=7, batch_size=3)))
+    b = np.concatenate(list(adapter.sample(3, 5, seed=7, batch_size=1)))
+    c = next(adapter.sample(1, 5, seed=7, start=2))
+    assert a.dtype == np.uint8 and a.shape[:2] == (3, 5) and a.shape[-1] == 3
+    assert np.array_equal(a, b) and np.array_equal(a[2], c[0])
+    assert not np.array_equal(a[0], a[1]) and a.std() > 0
+
+
+def test_time_and_fps_semantics(adapter):
+    full = next(adapter.sample(1, 8, seed=1))[0]
+    half = next(adapter.sample(1, 4, seed=1, fps=15))[0]  # dataset fps 30: every other frame
+    assert np.array_equal(half, full[::2])
+    sub = next(adapter.sample(1, 3, seed=1, times=[1, 4, 7]))[0]
+    assert np.array_equal(sub, full[[1, 4, 7]])
+    longer = next(adapter.sample(1, 20, seed=1))[0]  # asking for more frames does not change earlier ones
+    assert np.array_equal(longer[:8], full)
+
+
+def test_content_and_motion_can_be_fixed(adapter):
+    same_motion = np.concatenate(list(adapter.sample(2, 6, seed=0, motion_seed=3, batch_size=2)))
+    same_content = np.concatenate(list(adapter.sample(2, 6, seed=0, content_seed=3, batch_size=2)))
+    assert not np.array_equal(same_motion[0], same_motion[1])
+    assert not np.array_equal(same_content[0], same_content[1])
+    again = np.concatenate(list(adapter.sample(2, 6, seed=5, motion_seed=3, batch_size=2)))
+    assert not np.array_equal(again[0], same_motion[0])  # other content, same motion code
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_golden_fvd16_on_tiny(kind, i3d_state, tmp_path):
+    out = tmp_path / "r.jsonl"
+    r = CliRunner().invoke(main, ["eval", "--model", kind, "--ckpt", str(FIX / f"{kind}_tiny.pkl"), "--dataset",
+                                  "tiny", "--num-fake", str(GOLDEN["num_fake"]), "--no-progress", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rec = json.loads(out.read_text())
+    m = rec["metrics"]["fvd16"]
+    assert m["value"] == pytest.approx(GOLDEN["fvd16"][kind], rel=GOLDEN["fvd_rtol"])
+    assert m["counts"]["fake_used"] == GOLDEN["num_fake"] and m["counts"]["real_used"] == 48
+    assert rec["model"]["checkpoint_sha256"] == sha256_file(FIX / f"{kind}_tiny.pkl")
+    assert rec["seeds"]["seed"] == 0 and rec["env"]["packages"]["torch"]
