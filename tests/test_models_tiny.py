@@ -75,3 +75,26 @@ def test_golden_fvd16_on_tiny(kind, i3d_state, tmp_path):
     assert m["counts"]["fake_used"] == GOLDEN["num_fake"] and m["counts"]["real_used"] == 48
     assert rec["model"]["checkpoint_sha256"] == sha256_file(FIX / f"{kind}_tiny.pkl")
     assert rec["seeds"]["seed"] == 0 and rec["env"]["packages"]["torch"]
+
+
+def test_native_format_gives_the_same_videos(adapter, tmp_path):
+    from vgbench.models.checkpoint import save_native
+
+    p = save_native(tmp_path / "m.vgb", adapter.kind, adapter.init_kwargs, adapter.G.state_dict(),
+                    {"dataset_fps": 30})
+    native = get_adapter(adapter.name, str(p))
+    assert native.provenance()["format"] == "vgbench"
+    assert np.array_equal(next(native.sample(2, 4, seed=3, batch_size=2)), next(adapter.sample(2, 4, seed=3,
+                                                                                              batch_size=2)))
+
+
+def test_entry_point_plugins_are_registered(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from vgbench.models import base
+
+    ep = EntryPoint(name="myfolder", value="vgbench.models.folder:FolderAdapter", group="vgbench.models")
+    monkeypatch.setattr(base, "entry_points", lambda group: [ep] if group == "vgbench.models" else [])
+    monkeypatch.delitem(base._REGISTRY, "myfolder", raising=False)
+    assert "myfolder" in base.available_models()
+    base._REGISTRY.pop("myfolder", None)

@@ -15,6 +15,8 @@ Flow for each requested protocol (``fvd16``, ``fvd128``, ``fvd128_subsample8``):
 """
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import queue
 import threading
 import time
@@ -34,7 +36,39 @@ from .protocols import ProtocolError, bundled_dir, load_protocol
 from .provenance import RESULT_SCHEMA, environment, utc_now
 from .utils import sha256_json
 
-__all__ = ["load_card", "list_cards", "evaluate", "check", "real_stats", "DatasetError"]
+__all__ = ["load_card", "list_cards", "evaluate", "check", "real_stats", "DatasetError", "EvalContext",
+           "register_metric", "METRICS"]
+
+
+@dataclasses.dataclass
+class EvalContext:
+    """Everything a metric needs to evaluate a generator under one protocol."""
+
+    adapter: object  # vgbench.models.Adapter
+    card: dict
+    data: str | None
+    protocol: object  # vgbench.protocols.Protocol
+    device: str
+    num_fake: int | None
+    seed: int
+    gen_batch_size: int
+    batch_size: int | None
+    num_workers: int | None
+    strict: bool
+    progress: bool
+
+
+#: protocol ``metric`` kind -> function(EvalContext) -> metric result dict (must hold "value", "protocol",
+#: "protocol_complete" and "counts"). FVD is built in; other metric modules register themselves here.
+METRICS: dict = {}
+
+
+def register_metric(kind: str):
+    def deco(fn):
+        METRICS[kind] = fn
+        return fn
+
+    return deco
 
 
 class DatasetError(ValueError):
@@ -143,6 +177,17 @@ def _fake_stats(adapter, protocol, num_videos, seed, detector, device, gen_batch
                          clip_spec=spec, **kw)
 
 
+def _metric_fn(kind: str):
+    if kind not in METRICS:
+        try:  # metric modules register themselves on import: vgbench.metrics.<kind>
+            importlib.import_module(f".metrics.{kind}", __package__)
+        except ImportError:
+            pass
+    if kind not in METRICS:
+        raise ProtocolError(f"no evaluator for metric kind {kind!r} in vgbench eval")
+    return METRICS[kind]
+
+
 def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = None,
              metrics: list[str] | tuple[str, ...] = ("fvd16",), num_fake: int | None = None, seed: int = 0,
              device: str | None = None, batch_size: int | None = None, gen_batch_size: int = 4,
@@ -163,7 +208,12 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
     for name in metrics:
         protocol = load_protocol(name)
         if protocol.metric != "fvd":
-            raise ProtocolError(f"metric {name!r} is not available in vgbench eval yet")
+            fn = _metric_fn(protocol.metric)
+            t0 = time.time()
+            results[name] = fn(EvalContext(adapter, card, data, protocol, device, num_fake, seed, gen_batch_size,
+                                           batch_size, num_workers, strict, progress))
+            timing[name] = round(time.time() - t0, 2)
+            continue
         detector = get_detector(protocol["detector"]["name"], device)
         t0 = time.time()
         real, real_from = real_stats(card, data, protocol, detector, device, progress=progress,

@@ -104,8 +104,11 @@ class _StyleGANFamily(Adapter):
                          content_motion_separable=True, conditioning="class label" if self.G.c_dim else None)
 
     def provenance(self) -> dict:
+        from .stylegan2 import resolve_precision
+
         return {"name": self.name, "checkpoint": str(self.ckpt), "checkpoint_sha256": self.sha256,
                 "format": self.format, "truncation_psi": self.truncation_psi,
+                "precision": resolve_precision("auto", self.device),
                 "config": _jsonable(self.init_kwargs), "dataset_fps": self.dataset_fps}
 
     @torch.inference_mode()
