@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "fvd": "api", "stats": "api", "features": "api", "demo": "api", "reference_stats_path": "api",
+    "fid": "api", "inception_score": "api",
+    "identity": "api", "lia": "api",
     "open_source": "io.sources", "VideoReadError": "io.sources",
     "compute_stats": "metrics.fvd", "load_stats": "metrics.fvd", "VideoStats": "metrics.fvd",
     "FVDResult": "metrics.fvd", "load_protocol": "protocols", "list_protocols": "protocols",

@@ -17,12 +17,28 @@ from .protocols import bundled_dir
 from .provenance import environment, utc_now
 from .utils import atomic_write
 
-__all__ = ["fvd", "stats", "features", "demo", "reference_stats_path"]
+__all__ = ["fvd", "fid", "inception_score", "stats", "features", "demo", "reference_stats_path",
+           "identity", "lia"]
 
 
 def fvd(real, fake, protocol: str = "fvd16", **kwargs) -> FVDResult:
     """FVD between two video sources or statistics files; see :func:`vgbench.metrics.fvd.fvd`."""
     return _fvd(real, fake, protocol, **kwargs)
+
+
+def fid(real, fake, protocol: str = "fid_video", **kwargs):
+    """FID between two video sources or FID statistics files; see :func:`vgbench.metrics.fid.fid`."""
+    from .metrics.fid import fid as _fid
+
+    return _fid(real, fake, protocol, **kwargs)
+
+
+def inception_score(fake, protocol: str = "is_ucf101", **kwargs):
+    """Video Inception Score (C3D-UCF101) of a video source; see
+    :func:`vgbench.metrics.inception_score.video_inception_score`. Returns an ISResult (value, std, record)."""
+    from .metrics.inception_score import video_inception_score
+
+    return video_inception_score(fake, protocol, **kwargs)
 
 
 def stats(source, protocol: str = "fvd16", role: str = "real", out: str | Path | None = None, **kwargs) -> VideoStats:
@@ -87,3 +103,19 @@ def demo(device: str | None = None, progress: bool = True, batch_size: int = 8) 
             results[variant] = _fvd(ref, f"builtin:{variant}", "fvd16", device=device, progress=progress,
                                     batch_size=batch_size)
     return results
+
+
+def identity(source, embedder: str = "sface", **kwargs) -> dict:
+    """Identity consistency of every video of ``source`` (CTSVG's "ArcFace" score); see
+    :func:`vgbench.metrics.identity.identity`. Needs ``pip install 'vgbench[face]'``."""
+    from .metrics.identity import identity as _identity
+
+    return _identity(source, embedder, **kwargs)
+
+
+def lia(source, against=None, **kwargs) -> dict:
+    """LiA signals of ``source`` and ρ against ``against`` (or r̄ over pairs with ``pairwise=True``); see
+    :func:`vgbench.metrics.lia.lia`. Needs ``pip install 'vgbench[face]'``."""
+    from .metrics.lia import lia as _lia
+
+    return _lia(source, against, **kwargs)

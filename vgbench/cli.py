@@ -36,11 +36,14 @@ def _run(fn):
     from .evaluate import DatasetError
     from .models.checkpoint import CheckpointError
     from .weights import WeightsError
+    from .detectors.c3d import C3DWeightsError
+    from .detectors.inception import TorchScriptReadError
 
     try:
         return fn()
     except (NotEnoughVideos, VideoReadError, FrechetError, FeatureError, ProtocolError, UnsafePickleError,
-            WeightsError, FileNotFoundError, DatasetError, CheckpointError) as e:
+            WeightsError, FileNotFoundError, DatasetError, CheckpointError, C3DWeightsError,
+            TorchScriptReadError) as e:
         _fail(str(e))
 
 
@@ -131,7 +134,7 @@ def weights_list(as_json):
         return
     click.echo(f"cache: {W.home() / 'weights'}")
     for r in rows:
-        click.echo(f"{r['name']:<18} {'present' if r['present'] else 'missing':<8} sha256 {r['sha256']}\n"
+        click.echo(f"{r['name']:<18} {'present' if r['present'] else 'missing':<8} sha256 {r['sha256'] or 'not pinned (the imported file is recorded)'}\n"
                    f"{'':<18} source: {r['source']}\n{'':<18} {r['description']}; license {r['license']}")
 
 
@@ -308,6 +311,166 @@ def fvd(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, nu
         click.echo(f"  note: covariances were near-singular; eps={m['frechet']['eps']} was added (recorded)")
 
 
+# --------------------------------------------------------------------------- fid / is (issue 4)
+
+
+def _emit_record(record: dict, out_jsonl, as_json) -> bool:
+    if out_jsonl:
+        with open(out_jsonl, "a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+    if as_json:
+        click.echo(json.dumps(record, indent=2, sort_keys=True))
+    return bool(as_json)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("real")
+@click.argument("fake")
+@click.option("--protocol", default="fid_video", show_default=True, help="fid_video, fid50k_full or a .toml")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object: the fid value and its provenance")
+@click.option("--out", "out_jsonl", type=click.Path(dir_okay=False), default=None,
+              help="append the result record to this JSONL file")
+@click.option("--strict", is_flag=True, help="fail if the fake set has fewer frames than the protocol asks for")
+@common_compute_options
+def fid(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, num_workers, worker_processes,
+        skip_bad, progress):
+    """FID between REAL and FAKE (every frame one sample). Real: every frame of every video; fake: the first 16
+    frames of the protocol's number of videos. Each side is a video input or FID statistics (.npz)."""
+    from . import api
+
+    res = _run(lambda: api.fid(real, fake, protocol, strict=strict, device=device, frame_batch=batch_size or 64,
+                               num_workers=num_workers, skip_bad=skip_bad, progress=progress))
+    if _emit_record(res.record, out_jsonl, as_json):
+        return
+    m = next(iter(res.record["metrics"].values()))
+    p = m["protocol"]
+    click.echo(f"{p['name']}: {res.value:.4f}")
+    click.echo(f"  protocol {p['name']}@{p['version']} params {p['params_sha256'][:12]}; detector "
+               f"{m['detector'].get('name')} sha256 {str(m['detector'].get('sha256'))[:12]}")
+    rc, fc = m["counts"]["real"], m["counts"]["fake"]
+    click.echo(f"  real: {rc['frames']} frames of {rc['used']} videos ({rc['skipped_bad']} unreadable); fake: "
+               f"{fc['frames']} frames of {fc['used']} videos" + ("" if m["protocol_complete"] else
+                                                                  "  [NOT protocol-complete]"))
+    if m["frechet"]["eps_retry"]:
+        click.echo(f"  note: covariances were near-singular; eps={m['frechet']['eps']} was added (recorded)")
+
+
+@main.command("is", context_settings=CONTEXT)
+@click.argument("fake")
+@click.option("--protocol", default="is_ucf101", show_default=True, help="is_ucf101 or a .toml")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object: the score and its provenance")
+@click.option("--out", "out_jsonl", type=click.Path(dir_okay=False), default=None,
+              help="append the result record to this JSONL file")
+@click.option("--strict", is_flag=True, help="fail if FAKE has fewer videos than the protocol asks for")
+@common_compute_options
+def is_cmd(fake, protocol, as_json, out_jsonl, strict, device, batch_size, num_workers, worker_processes,
+           skip_bad, progress):
+    """Video Inception Score of FAKE with the UCF101 C3D (first 16 frames of each video). Needs the C3D weights:
+    `vgbench weights import c3d_ucf101 FILE` (no package registry ships them)."""
+    from . import api
+
+    res = _run(lambda: api.inception_score(fake, protocol, strict=strict, device=device, batch_size=batch_size,
+                                           num_workers=num_workers, skip_bad=skip_bad, progress=progress))
+    if _emit_record(res.record, out_jsonl, as_json):
+        return
+    m = next(iter(res.record["metrics"].values()))
+    p = m["protocol"]
+    click.echo(f"{p['name']}: {res.value:.4f} +- {res.std:.4f}")
+    click.echo(f"  protocol {p['name']}@{p['version']} params {p['params_sha256'][:12]}; detector "
+               f"{m['detector'].get('name')} sha256 {str(m['detector'].get('sha256'))[:12]}")
+    click.echo(f"  fake: {m['counts']['fake_used']} videos" + ("" if m["protocol_complete"] else
+                                                                "  [NOT protocol-complete]"))
+
+
+# --------------------------------------------------------------------------- identity / lia (talking faces)
+
+
+def _run_face(fn):
+    """Like :func:`_run`, and a missing face dependency (dlib, onnxruntime, ...) becomes a one-line error naming
+    the extra to install."""
+    from .detectors.face import FaceDependencyError
+
+    try:
+        return _run(fn)
+    except (FaceDependencyError, ValueError, KeyError) as e:
+        _fail(str(e))
+
+
+def _fmt(x, spec=".4f"):
+    return "n/a" if x is None or x != x else format(x, spec)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("source")
+@click.option("--embedder", type=click.Choice(["sface", "arcface"]), default="sface", show_default=True,
+              help="sface: offline default (fetched with pip); arcface: an insightface ONNX model imported with "
+                   "`vgbench weights import arcface FILE`")
+@click.option("--max-videos", type=click.IntRange(1), default=None, help="score only the first N videos")
+@click.option("--max-frames", type=click.IntRange(2), default=None, help="use only the first N frames of each video")
+@click.option("--min-side", type=click.IntRange(32), default=360, show_default=True,
+              help="upscale frames whose short side is smaller before face detection")
+@click.option("--workers", "num_workers", type=click.IntRange(0), default=0, show_default=True,
+              help="face-detection worker processes (0 = inline)")
+@click.option("--json", "as_json", is_flag=True, help="print the full result (per video) as JSON")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def identity(source, embedder, max_videos, max_frames, min_side, num_workers, as_json, progress):
+    """Identity consistency of every video of SOURCE: cosine similarity between the first frame's face embedding
+    and each later frame's (CTSVG's "ArcFace" score); mean ± std over videos, and frames/videos without a face."""
+    from . import api
+
+    res = _run_face(lambda: api.identity(source, embedder=embedder, workers=num_workers, max_videos=max_videos,
+                                         max_frames=max_frames, min_side=min_side, progress=progress))
+    if as_json:
+        click.echo(json.dumps(res, indent=2, sort_keys=True))
+        return
+    c, e = res["counts"], res["embedder"]
+    click.echo(f"identity consistency ({e['label']}, sha256 {str(e['sha256'])[:12]}): {_fmt(res['value'])} ± "
+               f"{_fmt(res['std'])} over {c['videos_scored']} videos")
+    click.echo(f"  {c['videos']} videos, {c['frames']} frames; no face in {c['frames_no_face']} frames and "
+               f"{c['videos_no_face']} whole videos; reference not the first frame in "
+               f"{c['videos_reference_not_first']} videos")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("source")
+@click.option("--against", default=None, help="second source: ρ between matching videos (by id, else by order)")
+@click.option("--pairwise", is_flag=True, help="also r̄ over all pairs of SOURCE's videos (one temporal style)")
+@click.option("--polygon", type=click.Choice(["outer", "inner", "lips"]), default="outer", show_default=True,
+              help="outer lip contour 48-59, inner 60-67, or lips = outer - inner")
+@click.option("--max-videos", type=click.IntRange(1), default=None)
+@click.option("--max-frames", type=click.IntRange(3), default=None)
+@click.option("--min-side", type=click.IntRange(32), default=360, show_default=True)
+@click.option("--workers", "num_workers", type=click.IntRange(0), default=0, show_default=True,
+              help="landmark worker processes (0 = inline)")
+@click.option("--json", "as_json", is_flag=True, help="print the signals and correlations as JSON")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def lia(source, against, pairwise, polygon, max_videos, max_frames, min_side, num_workers, as_json, progress):
+    """LiA (lip area / interocular²) signal of every video of SOURCE, with dlib's 68 landmarks; with --against,
+    the Pearson ρ between matching videos of the two sources; with --pairwise, r̄ over all pairs."""
+    from . import api
+
+    res = _run_face(lambda: api.lia(source, against, polygon=polygon, pairwise=pairwise, workers=num_workers,
+                                    max_videos=max_videos, max_frames=max_frames, min_side=min_side,
+                                    progress=progress))
+    if as_json:
+        click.echo(json.dumps(res, indent=2, sort_keys=True))
+        return
+    click.echo(f"LiA ({polygon} lip polygon / interocular², dlib68 sha256 {res['landmarks']['sha256'][:12]})")
+    for v in res["videos"]:
+        click.echo(f"  {v['id']:<30} frames {v['frames']:>5} (no face {v['frames_no_face']})  mean "
+                   f"{_fmt(v.get('mean'))}  std {_fmt(v.get('std'))}  range {_fmt(v.get('min'))}..{_fmt(v.get('max'))}")
+    if "pairwise" in res:
+        pw = res["pairwise"]
+        click.echo(f"r̄ over {pw['pairs']} pairs: {_fmt(pw['value'])} (± {_fmt(pw['std'])}; {pw['pairs_undefined']} "
+                   "undefined)")
+    if "against" in res:
+        a = res["against"]
+        for pr in a["pairs"]:
+            click.echo(f"  ρ({pr['id']}, {pr['against_id']}) = {_fmt(pr['rho'])} over {pr['frames']} frames")
+        click.echo(f"mean ρ over {len(a['pairs']) - a['pairs_undefined']} pairs (matched by {a['matching']}): "
+                   f"{_fmt(a['value'])}")
+
+
 # --------------------------------------------------------------------------- models / eval / check
 
 
@@ -391,8 +554,10 @@ def eval_cmd(model, ckpt, dataset, data, metrics, device, num_fake, seed, out, b
                f"seed {seed})")
     for name, m in rec["metrics"].items():
         p = m["protocol"]
-        click.echo(f"  {name:<18} {m['value']:10.3f}   {p['name']}@{p['version']} params {p['params_sha256'][:12]}; "
-                   f"real {m['counts']['real_used']}, fake {m['counts']['fake_used']}"
+        value = "n/a" if m["value"] is None else f"{m['value']:.4f}" + (f" ± {m['std']:.4f}" if m.get("std") else "")
+        counts = m.get("counts", {})
+        click.echo(f"  {name:<18} {value:>18}   {p['name']}@{p['version']} params {p['params_sha256'][:12]}; "
+                   f"real {counts.get('real_used', '-')}, fake {counts.get('fake_used', '-')}"
                    + ("" if m["protocol_complete"] else "  [NOT protocol-complete]"))
     if out:
         click.echo(f"record appended to {out}")

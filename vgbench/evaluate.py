@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import queue
 import threading
 import time
@@ -61,11 +62,19 @@ class EvalContext:
 #: protocol ``metric`` kind -> function(EvalContext) -> metric result dict (must hold "value", "protocol",
 #: "protocol_complete" and "counts"). FVD is built in; other metric modules register themselves here.
 METRICS: dict = {}
+#: protocol ``metric`` kind -> function(EvalContext) that raises if the metric cannot run (missing weights,
+#: a model that cannot fix motion...). All preflights run before anything is generated.
+PREFLIGHTS: dict = {}
+
+#: short names accepted by --metrics
+METRIC_ALIASES = {"fvd": "fvd16", "fid": "fid_video", "is": "is_ucf101"}
 
 
-def register_metric(kind: str):
+def register_metric(kind: str, preflight=None):
     def deco(fn):
         METRICS[kind] = fn
+        if preflight is not None:
+            PREFLIGHTS[kind] = preflight
         return fn
 
     return deco
@@ -102,9 +111,11 @@ def _cache_path(card: dict, protocol, detector_sha: str, content_hash: str) -> P
     return home() / "stats" / f"{card['name']}-{protocol.name}-{key[:16]}.npz"
 
 
-def real_stats(card: dict, data: str | None, protocol, detector, device, progress=True, **kw) -> tuple[VideoStats, str]:
+def real_stats(card: dict, data: str | None, protocol, detector, device, progress=True, compute=None,
+               **kw) -> tuple[VideoStats, str]:
     """Real statistics for ``card`` under ``protocol``: shipped, cached, or computed and cached. Returns
-    (stats, where they came from)."""
+    (stats, where they came from). ``compute`` replaces :func:`compute_stats` (same signature) for metrics whose
+    statistics are made differently, e.g. FID's per-frame statistics."""
     shipped = (card.get("reference_stats") or {}).get(protocol.name)
     if shipped and data is None:
         path = bundled_dir("reference_stats") / shipped
@@ -117,8 +128,8 @@ def real_stats(card: dict, data: str | None, protocol, detector, device, progres
         st = VideoStats.load(path)
         st.check_compatible(protocol, "real", detector.provenance.get("sha256"), str(path))
         return st, str(path)
-    st = compute_stats(src, protocol, "real", detector=detector, device=device, progress=progress,
-                       resume_dir=path.with_name(path.name + ".partial"), **kw)
+    st = (compute or compute_stats)(src, protocol, "real", detector=detector, device=device, progress=progress,
+                                    resume_dir=path.with_name(path.name + ".partial"), **kw)
     st.save(path)
     import shutil
 
@@ -205,8 +216,16 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
         opts.setdefault("native_fps", card.get("fps"))
     adapter = get_adapter(model, ckpt, device=device, **opts)
     results, timing = {}, {}
+    metrics = [METRIC_ALIASES.get(m, m) for m in metrics]
+    protocols = {name: load_protocol(name) for name in metrics}
+    for name, protocol in protocols.items():  # refuse up front: never generate for a metric that cannot finish
+        if protocol.metric != "fvd":
+            _metric_fn(protocol.metric)
+            if protocol.metric in PREFLIGHTS:
+                PREFLIGHTS[protocol.metric](EvalContext(adapter, card, data, protocol, device, num_fake, seed,
+                                                        gen_batch_size, batch_size, num_workers, strict, progress))
     for name in metrics:
-        protocol = load_protocol(name)
+        protocol = protocols[name]
         if protocol.metric != "fvd":
             fn = _metric_fn(protocol.metric)
             t0 = time.time()
@@ -259,11 +278,16 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
         "timing": {"total_seconds": round(time.time() - t_start, 2), "per_metric": timing},
         "env": environment(device),
     }
+    for m in results.values():  # a metric with nothing to measure (e.g. no face found) has no value, not NaN
+        v = m.get("value")
+        if isinstance(v, float) and not math.isfinite(v):
+            m["value"] = None
+            m.setdefault("notes", []).append(f"no value: the computation gave {v}")
     if out is not None:
         import json
 
         with open(out, "a") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+            f.write(json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
     return record
 
 
@@ -312,6 +336,7 @@ def check(model: str, ckpt: str | None, dataset: str, *, data: str | None = None
 
     if "a" in adapter:
         item("model samples", c_sample)
+    metrics = [METRIC_ALIASES.get(m, m) for m in metrics]
     for m in metrics:
         def c_protocol(m=m):
             p = load_protocol(m)
@@ -323,29 +348,34 @@ def check(model: str, ckpt: str | None, dataset: str, *, data: str | None = None
 
         def c_weights(m=m):
             p = load_protocol(m)
-            if not weights.is_present(p["detector"]["weights"]):
-                raise weights.WeightsError(f"weights {p['detector']['weights']} missing: run "
-                                           f"`vgbench weights fetch {p['detector']['weights']}`")
-            return f"{p['detector']['weights']} present"
+            name = p["detector"]["weights"]
+            if not weights.is_present(name):
+                how = (f"vgbench weights import {name} FILE" if weights.resolve(name).pip_requirement is None
+                       else f"vgbench weights fetch {name}")
+                raise weights.WeightsError(f"weights {name} missing: run `{how}`")
+            return f"{name} present"
 
         item(f"detector weights for {m}", c_weights)
 
         def c_real(m=m):
             p = load_protocol(m)
+            if "real" not in p.params or p.params["real"].get("used") is False:
+                return f"{m} uses no real videos"
             shipped = (card.get("reference_stats") or {}).get(m)
             if shipped and data is None:
                 st = VideoStats.load(bundled_dir("reference_stats") / shipped)
                 st.check_compatible(p, "real", p["detector"]["weights_sha256"], shipped)
                 return f"shipped statistics {shipped} ({st.n} videos)"
             src, spec = _real_source(card, data)
-            need = ClipSpec.from_protocol(p, "real").required()
+            need = ClipSpec.from_protocol(p, "real").required() if p.metric == "fvd" else 1
             total = qualifying = 0
             for v in src:
                 total += 1
                 qualifying += v.num_frames >= need
-            if qualifying < p["statistics"]["min_videos"]:
+            min_videos = p.params.get("statistics", {}).get("min_videos", 1)
+            if qualifying < min_videos:
                 raise DatasetError(f"{spec}: {qualifying} of {total} videos have at least {need} frames; "
-                                   f"{m} needs at least {p['statistics']['min_videos']}")
+                                   f"{m} needs at least {min_videos}")
             detail = f"{spec}: {total} videos, {qualifying} long enough for {m}"
             cache = _cache_path(card, p, p["detector"]["weights_sha256"], src.content_hash())
             return detail + ("; statistics cached" if cache.is_file() else "; statistics will be computed once")

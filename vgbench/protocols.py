@@ -72,7 +72,29 @@ _REQUIRED = {
         "detector": ["name", "weights", "weights_sha256", "resize", "resize_mode", "align_corners", "features"],
         "statistics": ["covariance", "min_videos"],
         "distance": ["name", "nonfinite_retry_eps"],
-    }
+    },
+    "identity": {
+        "fake": ["num_videos", "num_frames"],
+        "detector": ["name", "weights", "min_side", "score_threshold"],
+        "embedder": ["name", "weights"],
+    },
+    "lia": {
+        "fake": ["motion_styles", "videos_per_style", "num_frames", "motion_seed_offset"],
+        "detector": ["name", "weights", "min_side"],
+        "lia": ["polygon", "normalize", "min_frames"],
+    },
+    "fid": {
+        "real": ["frames", "max_videos", "min_frames"],
+        "fake": ["num_videos", "num_frames", "frame_stride", "offset", "max_frames"],
+        "detector": ["name", "weights", "weights_sha256", "resize", "resize_mode", "scale", "features"],
+        "statistics": ["covariance", "min_frames"],
+        "distance": ["name", "nonfinite_retry_eps"],
+    },
+    "inception_score": {
+        "fake": ["num_videos", "num_frames", "frame_stride", "offset"],
+        "detector": ["name", "weights", "resize", "resize_mode", "align_corners", "mean", "output"],
+        "score": ["num_splits", "shuffle_seed"],
+    },
 }
 
 

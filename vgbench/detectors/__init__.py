@@ -28,7 +28,29 @@ def _i3d(device: str, auto_fetch: bool = True):
     return det
 
 
-_BUILTIN = {"i3d": _i3d}
+def _inception(device: str, auto_fetch: bool = True):
+    from .. import weights
+    from .inception import InceptionDetector
+
+    state, prov = weights.load_state_dict("inception_v3_fid", auto_fetch=auto_fetch)
+    det = InceptionDetector(state, device=device)
+    det.provenance = {"name": "inception", **prov}
+    return det
+
+
+def _c3d(device: str, auto_fetch: bool = True):
+    from .. import weights
+    from .c3d import C3DDetector, missing_weights_message
+
+    if not weights.is_present("c3d_ucf101"):
+        raise weights.WeightsError(missing_weights_message())
+    state, prov = weights.load_state_dict("c3d_ucf101", auto_fetch=False)  # never in a registry: import only
+    det = C3DDetector(state, device=device)
+    det.provenance = {"name": "c3d", **prov}
+    return det
+
+
+_BUILTIN = {"i3d": _i3d, "inception": _inception, "c3d": _c3d}
 
 
 def available_detectors() -> list[str]:

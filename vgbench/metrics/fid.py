@@ -1,0 +1,328 @@
+"""Fréchet Inception Distance for video generators, under a versioned protocol (``fid_video``, ``fid50k_full``).
+
+FID is an image metric: every selected frame is one sample. ``compute_frame_stats(source, protocol, role)`` streams
+the frames a protocol selects (real: every frame of every video; fake: the first ``num_frames`` frames of the
+first ``num_videos`` videos, at most ``max_frames`` frames) through the TF Inception-v3 in batches of
+``frame_batch`` frames into float64 running statistics (:class:`~vgbench.metrics.stats.FeatureStats`, population
+covariance); ``fid(real, fake, protocol)`` takes sources or saved statistics and returns the distance
+(:func:`~vgbench.metrics.frechet.frechet_distance`, the same one as FVD) with full provenance. Nothing holds more
+than one decoded chunk of one video plus one frame batch in memory. ``vgbench eval --metrics fid_video`` uses
+:func:`_eval_fid`, registered as the ``fid`` metric kind.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import time
+import warnings
+
+import numpy as np
+
+from ..features import ClipSpec, NotEnoughVideos
+from ..io.sources import FileVideo, IterableSource, VideoReadError, open_source
+from ..protocols import Protocol, ProtocolError, load_protocol
+from ..provenance import RESULT_SCHEMA, STATS_SCHEMA, environment, utc_now
+from .frechet import frechet_distance
+from .fvd import IncompleteProtocolWarning, VideoStats, _describe, _is_stats_path
+from .stats import FeatureStats
+
+__all__ = ["FIDResult", "compute_frame_stats", "fid", "frame_spec"]
+
+_CHUNK = 256  # frames decoded at once from one video (a whole video file is decoded in one pass)
+
+
+@dataclasses.dataclass
+class FIDResult:
+    value: float
+    record: dict
+
+    def __float__(self) -> float:
+        return self.value
+
+
+def frame_spec(protocol: Protocol, role: str, num_videos: int | None = None) -> tuple[ClipSpec, int | None]:
+    """(which frames of each video, the frame budget) for ``role`` under ``protocol``."""
+    p = protocol[role]
+    if role == "real":
+        max_videos = p.get("max_videos") or None
+        return ClipSpec(None, 1, "zero", 0, int(p.get("min_frames", 1)), max_videos), p.get("max_frames") or None
+    n = num_videos or p["num_videos"]
+    spec = ClipSpec(p["num_frames"], p["frame_stride"], "zero", 0, None, n, short_is_error=True)
+    return spec, p.get("max_frames") or None
+
+
+def _frames(src, spec: ClipSpec, max_frames: int | None, skip_bad: bool, counts, bad, resolutions, ids):
+    """Yield uint8 frame chunks in source order; fill counts/bad/resolutions/ids as it goes (runs in a thread)."""
+    budget = max_frames
+    for video in src:
+        if spec.max_videos is not None and counts["used"] >= spec.max_videos:
+            return
+        if budget is not None and budget <= 0:
+            return
+        counts["seen"] += 1
+        try:
+            sel = spec.indices(video.id, video.num_frames)
+            if sel is None or not sel[0]:
+                if spec.short_is_error and not skip_bad:
+                    raise NotEnoughVideos(f"{video.path}: has {video.num_frames} frames, the protocol needs "
+                                          f"{spec.required()} (use --skip-bad to skip such videos)")
+                counts["skipped_short"] += 1
+                continue
+            idx = sel[0] if budget is None else sel[0][:budget]
+            step = len(idx) if isinstance(video, FileVideo) else _CHUNK
+            chunks = [video.read(idx[i:i + step]) for i in range(0, len(idx), step)] if step else []
+        except VideoReadError as e:
+            if not skip_bad:
+                raise VideoReadError(video.path, str(e).split(": ", 1)[-1] + " (use --skip-bad to skip unreadable "
+                                                                             "videos)") from e
+            counts["skipped_bad"] += 1
+            bad.append({"id": video.id, "path": video.path, "error": str(e)})
+            continue
+        counts["used"] += 1
+        ids.append(video.id)
+        resolutions[f"{chunks[0].shape[1]}x{chunks[0].shape[2]}"] += 1
+        for c in chunks:
+            counts["frames"] += c.shape[0]
+            if budget is not None:
+                budget -= c.shape[0]
+            yield c
+
+
+def compute_frame_stats(
+    source,
+    protocol: str | Protocol = "fid_video",
+    role: str = "real",
+    *,
+    detector=None,
+    device: str | None = None,
+    frame_batch: int = 64,
+    num_workers: int | None = None,
+    skip_bad: bool = False,
+    progress: bool = True,
+    clip_spec: ClipSpec | None = None,
+    max_frames: int | None = None,
+    batch_size: int | None = None,
+    worker_processes: bool | None = None,
+    resume_dir=None,
+) -> VideoStats:
+    """Inception statistics of the frames ``protocol`` selects from ``source`` as its ``role`` set.
+
+    ``clip_spec``/``max_frames`` replace the protocol's frame selection (e.g. generated videos rendered only at the
+    protocol's times). ``batch_size`` is accepted as an alias of ``frame_batch``; ``worker_processes`` and
+    ``resume_dir`` are accepted for call compatibility with FVD and ignored (decoding runs in one background
+    thread; frame statistics are not resumable).
+    """
+    if role not in ("real", "fake"):
+        raise ValueError(f"role must be 'real' or 'fake', got {role!r}")
+    protocol = load_protocol(protocol)
+    from ..detectors import default_device, get_detector
+    from ..evaluate import _background
+
+    device = device or default_device()
+    frame_batch = batch_size or frame_batch
+    if detector is None:
+        detector = get_detector(protocol["detector"]["name"], device)
+    det_prov = dict(getattr(detector, "provenance", {"name": getattr(detector, "name", "custom")}))
+    expected_sha = protocol["detector"]["weights_sha256"]
+    if det_prov.get("sha256") not in (None, expected_sha):
+        raise ProtocolError(f"detector weights {det_prov.get('sha256')} differ from the protocol's {expected_sha}")
+    spec, budget = frame_spec(protocol, role)
+    if clip_spec is not None:
+        spec = clip_spec
+    if max_frames is not None:
+        budget = max_frames
+    src = open_source(source)
+    desc, content_hash = _describe(src)
+    counts: collections.Counter = collections.Counter()
+    resolutions: collections.Counter = collections.Counter()
+    bad: list[dict] = []
+    ids: list[str] = []
+    stats = FeatureStats(detector.feature_dim)
+    want = budget if budget is not None else (spec.max_videos * spec.num_frames
+                                              if spec.max_videos and spec.num_frames else None)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=want, desc=f"{protocol.name} {role}", unit="frame", disable=not progress, dynamic_ncols=True)
+    t0 = time.time()
+    pending: list[np.ndarray] = []
+    npend = 0
+
+    def flush(final: bool = False):
+        nonlocal pending, npend
+        while npend >= frame_batch or (final and npend):
+            allf = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            take = allf[:frame_batch] if npend >= frame_batch else allf
+            feats = np.asarray(detector(take), np.float32)
+            stats.append(feats, where=f"{protocol.name} {role} features")
+            bar.update(take.shape[0])
+            rest = allf[take.shape[0]:]
+            pending, npend = ([rest] if rest.shape[0] else []), rest.shape[0]
+
+    gen = _frames(src, spec, budget, skip_bad, counts, bad, resolutions, ids)
+    workers = 1 if num_workers is None else num_workers
+    it = _background(gen, depth=4) if workers > 0 else gen
+    try:
+        for chunk in it:
+            # frames of different sizes cannot share a batch: flush before the size changes
+            if pending and pending[0].shape[1:] != chunk.shape[1:]:
+                flush(final=True)
+            pending.append(chunk)
+            npend += chunk.shape[0]
+            flush()
+        flush(final=True)
+    finally:
+        bar.close()
+    need = protocol["statistics"]["min_frames"]
+    if stats.n < need:
+        raise NotEnoughVideos(f"too few frames for {protocol.name} ({role}): {stats.n} used from "
+                              f"{counts['used']} videos, need at least {need} ({counts['seen']} seen, "
+                              f"{counts['skipped_short']} too short, {counts['skipped_bad']} unreadable)")
+    mu, sigma = stats.mean_cov()
+    c = {k: int(counts.get(k, 0)) for k in ("seen", "used", "skipped_short", "skipped_bad", "frames")}
+    c["resolutions"] = dict(resolutions)
+    complete = c["skipped_bad"] == 0
+    if role == "fake":
+        wanted = budget if budget is not None else spec.max_videos * spec.num_frames
+        complete = complete and c["frames"] >= wanted
+        c["frames_required"] = int(wanted)
+    manifest = {
+        "schema": STATS_SCHEMA,
+        "created": utc_now(),
+        "role": role,
+        "protocol": {"name": protocol.name, "version": protocol.version, "params_sha256": protocol.params_sha256},
+        "detector": det_prov,
+        "clip": {**spec.to_dict(), "max_frames": budget, "unit": "frame"},
+        "source": desc,
+        "source_content_hash": content_hash,
+        "counts": c,
+        "bad_videos": bad,
+        "protocol_complete": complete,
+        "runtime": {"seconds": round(time.time() - t0, 3), "device": str(device), "frame_batch": frame_batch},
+        "env": environment(device),
+    }
+    return VideoStats(mu, sigma, stats.n, manifest, ids, [])
+
+
+def _side(x, protocol, role, strict, detector_sha, kwargs) -> VideoStats:
+    if isinstance(x, VideoStats):
+        st, where = x, f"<{role} statistics>"
+    elif _is_stats_path(x):
+        st, where = VideoStats.load(x), str(x)
+    else:
+        st, where = compute_frame_stats(x, protocol, role, **kwargs), None
+    if where is not None:
+        st.check_compatible(protocol, role, detector_sha, where)
+    if not st.manifest.get("protocol_complete", True):
+        c = st.manifest["counts"]
+        msg = (f"{role} set is not protocol-complete for {protocol.name}: {c.get('frames')} frames from "
+               f"{c['used']} videos" + (f" of {c['frames_required']} frames required" if c.get("frames_required")
+                                        else "") + f", {c['skipped_bad']} unreadable skipped; the value is not "
+               "comparable to published numbers")
+        if strict:
+            raise NotEnoughVideos(msg + " (--strict)")
+        warnings.warn(msg, IncompleteProtocolWarning, stacklevel=3)
+    return st
+
+
+def _metric_entry(value, info, protocol, r: VideoStats, f: VideoStats, detector_prov: dict) -> dict:
+    return {
+        "value": value,
+        "protocol": protocol.provenance(),
+        "detector": detector_prov,
+        "counts": {"real_used": r.n, "fake_used": f.n, "unit": "frames", "real": r.manifest["counts"],
+                   "fake": f.manifest["counts"]},
+        "protocol_complete": bool(r.manifest.get("protocol_complete", True) and
+                                  f.manifest.get("protocol_complete", True)),
+        "frechet": info,
+    }
+
+
+def fid(real, fake, protocol: str | Protocol = "fid_video", *, strict: bool = False, detector=None,
+        device: str | None = None, **kwargs) -> FIDResult:
+    """FID between ``real`` and ``fake``: each a video source (path, array, ``builtin:NAME``...) or FID statistics
+    (a ``.npz`` written by :meth:`VideoStats.save` of :func:`compute_frame_stats`). Extra keyword arguments go to
+    :func:`compute_frame_stats` (frame_batch, num_workers, skip_bad, progress...)."""
+    protocol = load_protocol(protocol)
+    if protocol.metric != "fid":
+        raise ProtocolError(f"protocol {protocol.name} is a {protocol.metric!r} protocol, not an FID one")
+    need_detector = not all(isinstance(x, VideoStats) or _is_stats_path(x) for x in (real, fake))
+    from ..detectors import default_device, get_detector
+
+    device = device or default_device()
+    if detector is None and need_detector:
+        detector = get_detector(protocol["detector"]["name"], device)
+    kw = dict(kwargs, detector=detector, device=device)
+    expected_sha = protocol["detector"]["weights_sha256"]
+    if detector is not None:
+        expected_sha = getattr(detector, "provenance", {}).get("sha256")
+    r = _side(real, protocol, "real", strict, expected_sha, kw)
+    f = _side(fake, protocol, "fake", strict, expected_sha, kw)
+    value, info = frechet_distance(r.mu, r.sigma, f.mu, f.sigma, eps=protocol["distance"]["nonfinite_retry_eps"])
+    metric = _metric_entry(value, info, protocol, r, f, f.manifest["detector"])
+    metric["real"] = {k: r.manifest.get(k) for k in ("source", "source_content_hash", "created")}
+    metric["fake"] = {k: f.manifest.get(k) for k in ("source", "source_content_hash", "created")}
+    record = {"schema": RESULT_SCHEMA, "created": utc_now(), "fid": value, "model": None, "dataset": None,
+              "metrics": {protocol.name: metric}, "seeds": {}, "env": environment(device)}
+    return FIDResult(value, record)
+
+
+# --------------------------------------------------------------------------- vgbench eval
+
+
+def _fake_frames(ctx, protocol, detector, num_videos: int) -> VideoStats:
+    """Fake statistics from the adapter: generated videos rendered at the protocol's times ``0, s, ...``."""
+    from ..evaluate import _background
+
+    p = protocol["fake"]
+    n, s = p["num_frames"], p["frame_stride"]
+    budget = protocol["fake"].get("max_frames") or None  # fewer videos (--num-fake) stay below it: incomplete
+    kw = dict(detector=detector, device=ctx.device, progress=ctx.progress, num_workers=ctx.num_workers,
+              frame_batch=ctx.batch_size or 64, max_frames=budget)
+    if ctx.adapter.name == "folder":
+        spec = ClipSpec(n, s, "zero", 0, None, num_videos, short_is_error=True)
+        return compute_frame_stats(ctx.adapter.source, protocol, "fake", clip_spec=spec, **kw)
+    times = [k * s for k in range(n)]
+    videos = ctx.adapter.iter_videos(num_videos, n, seed=ctx.seed, batch_size=ctx.gen_batch_size, times=times)
+    src = IterableSource(_background(videos), length=num_videos,
+                         description={"kind": "generator", "model": ctx.adapter.name, "seed": ctx.seed,
+                                      "times": times})
+    spec = ClipSpec(n, 1, "zero", 0, None, num_videos, short_is_error=True)
+    return compute_frame_stats(src, protocol, "fake", clip_spec=spec, **kw)
+
+
+def _eval_fid(ctx) -> dict:
+    from ..detectors import get_detector
+    from ..evaluate import real_stats
+
+    protocol = ctx.protocol
+    detector = get_detector(protocol["detector"]["name"], ctx.device)
+    t0 = time.time()
+    real, real_from = real_stats(ctx.card, ctx.data, protocol, detector, ctx.device, progress=ctx.progress,
+                                 compute=compute_frame_stats, num_workers=ctx.num_workers)
+    t1 = time.time()
+    num_videos = ctx.num_fake or protocol["fake"]["num_videos"]
+    fake = _fake_frames(ctx, protocol, detector, num_videos)
+    t2 = time.time()
+    value, info = frechet_distance(real.mu, real.sigma, fake.mu, fake.sigma,
+                                   eps=protocol["distance"]["nonfinite_retry_eps"])
+    entry = _metric_entry(value, info, protocol, real, fake, detector.provenance)
+    if not entry["protocol_complete"]:
+        msg = (f"{protocol.name}: {fake.n} fake frames of {fake.manifest['counts'].get('frames_required')} "
+               "required; the value is not comparable to published numbers")
+        if ctx.strict:
+            raise ProtocolError(msg + " (--strict)")
+        warnings.warn(msg, IncompleteProtocolWarning, stacklevel=2)
+    entry["real_stats"] = {"file": real_from, "created": real.manifest.get("created"),
+                           "source": real.manifest.get("source"),
+                           "source_content_hash": real.manifest.get("source_content_hash")}
+    entry["seconds"] = {"real": round(t1 - t0, 2), "fake": round(t2 - t1, 2)}
+    return entry
+
+
+def _register() -> None:
+    from ..evaluate import register_metric
+
+    register_metric("fid")(_eval_fid)
+
+
+_register()

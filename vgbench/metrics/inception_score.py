@@ -1,0 +1,166 @@
+"""Video Inception Score with the UCF101 C3D (protocol ``is_ucf101``, StyleGAN-V's ``isv2048_ucf``).
+
+:func:`inception_score` is the formula alone: rows of class probabilities are shuffled with
+``numpy.random.RandomState(seed).shuffle``, cut into ``num_splits`` parts at ``i * N // num_splits``, and each part
+scores ``exp(mean_x KL(p(y|x) || p̄(y)))`` with ``p̄`` the part's mean; the result is the mean and the population
+standard deviation (``np.std``) over the parts. No epsilon is added (as StyleGAN-V); a probability of exactly 0
+contributes 0 (its limit) instead of NaN. Computed in float64 (StyleGAN-V keeps the float32 probabilities).
+
+:func:`video_inception_score` runs the C3D on the first 16 frames of the first ``num_videos`` videos of a source.
+``vgbench eval --metrics is_ucf101`` refuses to start (before generating anything) when the C3D weights, which no
+package registry ships, have not been imported.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+
+import numpy as np
+
+from ..features import ClipSpec, NotEnoughVideos, extract_features
+from ..io.sources import IterableSource, open_source
+from ..protocols import Protocol, ProtocolError, load_protocol
+from ..provenance import RESULT_SCHEMA, environment, utc_now
+from .fvd import IncompleteProtocolWarning, _describe
+
+__all__ = ["inception_score", "video_inception_score", "ISResult", "class_probabilities", "require_c3d_weights"]
+
+
+@dataclasses.dataclass
+class ISResult:
+    value: float
+    std: float
+    record: dict
+
+    def __float__(self) -> float:
+        return self.value
+
+
+def inception_score(probs, num_splits: int = 10, shuffle_seed: int | None = 42) -> tuple[float, float, list[float]]:
+    """(mean, std, per-split scores) of class probabilities ``probs`` [N, C] (rows sum to 1)."""
+    p = np.array(probs, dtype=np.float64, copy=True)
+    if p.ndim != 2 or p.shape[0] < num_splits or num_splits < 1:
+        raise ValueError(f"need probabilities shaped [N >= {num_splits}, C], got {p.shape}")
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError("probabilities must be finite and non-negative")
+    if shuffle_seed is not None:
+        np.random.RandomState(shuffle_seed).shuffle(p)
+    n = p.shape[0]
+    scores = []
+    for i in range(num_splits):
+        part = p[i * n // num_splits:(i + 1) * n // num_splits]
+        marginal = part.mean(axis=0, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kl = np.where(part > 0, part * (np.log(part) - np.log(marginal)), 0.0)
+        scores.append(float(np.exp(kl.sum(axis=1).mean())))
+    return float(np.mean(scores)), float(np.std(scores)), scores
+
+
+def require_c3d_weights() -> None:
+    """Raise :class:`vgbench.weights.WeightsError` saying how to get the C3D weights when they are absent."""
+    from .. import weights
+    from ..detectors.c3d import missing_weights_message
+
+    if not weights.is_present("c3d_ucf101"):
+        raise weights.WeightsError(missing_weights_message())
+
+
+def class_probabilities(source, protocol: str | Protocol = "is_ucf101", *, detector=None, device=None,
+                        batch_size: int | None = None, num_workers: int | None = None, skip_bad: bool = False,
+                        progress: bool = True, clip_spec: ClipSpec | None = None, num_videos: int | None = None,
+                        **_ignored):
+    """(probabilities [N, 101], counts, ids, detector provenance, source description, content hash)."""
+    protocol = load_protocol(protocol)
+    from ..detectors import default_device, get_detector
+
+    device = device or default_device()
+    if detector is None:
+        require_c3d_weights()
+        detector = get_detector(protocol["detector"]["name"], device)
+    f = protocol["fake"]
+    spec = clip_spec or ClipSpec(f["num_frames"], f["frame_stride"], "zero", 0, None,
+                                 num_videos or f["num_videos"], short_is_error=True)
+    src = open_source(source)
+    desc, content_hash = _describe(src)
+    res = extract_features(src, detector, spec, batch_size=batch_size or 8,
+                           num_workers=1 if num_workers is None else num_workers, skip_bad=skip_bad,
+                           progress=progress, desc=f"{protocol.name} C3D")
+    if len(res) < protocol["score"]["num_splits"]:
+        raise NotEnoughVideos(f"{protocol.name}: {len(res)} usable videos, need at least "
+                              f"{protocol['score']['num_splits']} (one per split)")
+    prov = dict(getattr(detector, "provenance", {"name": getattr(detector, "name", "custom")}))
+    return res.features, res.counts, res.ids, prov, desc, content_hash
+
+
+def _entry(probs, counts, prov, protocol, wanted: int, strict: bool, seconds: float) -> dict:
+    s = protocol["score"]
+    mean, std, splits = inception_score(probs, s["num_splits"], s["shuffle_seed"])
+    complete = counts["used"] >= wanted and counts.get("skipped_bad", 0) == 0
+    if not complete:
+        msg = (f"{protocol.name}: {counts['used']} videos of {wanted} required; the score is not comparable to "
+               "published numbers (IS grows with the sample size)")
+        if strict:
+            raise NotEnoughVideos(msg + " (--strict)")
+        warnings.warn(msg, IncompleteProtocolWarning, stacklevel=3)
+    return {"value": mean, "std": std, "splits": splits, "protocol": protocol.provenance(), "detector": prov,
+            "counts": {"real_used": 0, "fake_used": int(counts["used"]), "fake": counts},
+            "protocol_complete": bool(complete), "seconds": {"fake": round(seconds, 2)}}
+
+
+def video_inception_score(fake, protocol: str | Protocol = "is_ucf101", *, strict: bool = False, detector=None,
+                          device: str | None = None, **kwargs) -> ISResult:
+    """Video IS of ``fake`` (any video source) under ``protocol``; returns value (mean), std and a full record."""
+    protocol = load_protocol(protocol)
+    if protocol.metric != "inception_score":
+        raise ProtocolError(f"protocol {protocol.name} is a {protocol.metric!r} protocol, not an IS one")
+    from ..detectors import default_device
+
+    device = device or default_device()
+    t0 = time.time()
+    probs, counts, _ids, prov, desc, content_hash = class_probabilities(fake, protocol, detector=detector,
+                                                                        device=device, **kwargs)
+    entry = _entry(probs, counts, prov, protocol, kwargs.get("num_videos") or protocol["fake"]["num_videos"],
+                   strict, time.time() - t0)
+    entry["fake"] = {"source": desc, "source_content_hash": content_hash, "created": utc_now()}
+    record = {"schema": RESULT_SCHEMA, "created": utc_now(), "is": entry["value"], "is_std": entry["std"],
+              "model": None, "dataset": None, "metrics": {protocol.name: entry},
+              "seeds": {"shuffle_seed": protocol["score"]["shuffle_seed"]}, "env": environment(device)}
+    return ISResult(entry["value"], entry["std"], record)
+
+
+def _eval_is(ctx) -> dict:
+    """``vgbench eval`` entry: checks the C3D weights first, then generates the clips and scores them."""
+    require_c3d_weights()  # before anything is generated
+    from ..detectors import get_detector
+    from ..evaluate import _background
+
+    protocol = ctx.protocol
+    detector = get_detector(protocol["detector"]["name"], ctx.device)
+    f = protocol["fake"]
+    n, s = f["num_frames"], f["frame_stride"]
+    num_videos = ctx.num_fake or f["num_videos"]
+    t0 = time.time()
+    if ctx.adapter.name == "folder":
+        src = ctx.adapter.source
+        spec = ClipSpec(n, s, "zero", 0, None, num_videos, short_is_error=True)
+    else:
+        times = [k * s for k in range(n)]
+        videos = ctx.adapter.iter_videos(num_videos, n, seed=ctx.seed, batch_size=ctx.gen_batch_size, times=times)
+        src = IterableSource(_background(videos), length=num_videos,
+                             description={"kind": "generator", "model": ctx.adapter.name, "seed": ctx.seed,
+                                          "times": times})
+        spec = ClipSpec(n, 1, "zero", 0, None, num_videos, short_is_error=True)
+    probs, counts, _ids, prov, _desc, _h = class_probabilities(
+        src, protocol, detector=detector, device=ctx.device, batch_size=ctx.batch_size,
+        num_workers=ctx.num_workers, progress=ctx.progress, clip_spec=spec)
+    return _entry(probs, counts, prov, protocol, f["num_videos"], ctx.strict, time.time() - t0)
+
+
+def _register() -> None:
+    from ..evaluate import register_metric
+
+    register_metric("inception_score", preflight=lambda ctx: require_c3d_weights())(_eval_is)
+
+
+_register()
