@@ -72,6 +72,29 @@ def common_compute_options(f):
     return f
 
 
+def record_options(what: str):
+    """--json / --out / --strict, shared by the metric commands (fvd, fid, is)."""
+    def wrap(f):
+        f = click.option("--strict", is_flag=True, help=f"fail if a set has fewer {what} than the protocol asks for")(f)
+        f = click.option("--out", "out_jsonl", type=click.Path(dir_okay=False), default=None,
+                         help="append the result record to this JSONL file")(f)
+        f = click.option("--json", "as_json", is_flag=True,
+                         help="print one JSON object: the value and its full provenance")(f)
+        return f
+
+    return wrap
+
+
+def _emit_record(record: dict, out_jsonl, as_json) -> bool:
+    """Append ``record`` to ``--out`` and print it with ``--json``; True when printed."""
+    if out_jsonl:
+        with open(out_jsonl, "a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+    if as_json:
+        click.echo(json.dumps(record, indent=2, sort_keys=True))
+    return bool(as_json)
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="vgbench")
 def main():
@@ -279,10 +302,7 @@ def stats(input, out, protocol, role, resume_dir, overwrite, device, batch_size,
 @click.argument("real")
 @click.argument("fake")
 @click.option("--protocol", default="fvd16", show_default=True, help="fvd16, fvd128, fvd128_subsample8 or a .toml")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object: the fvd value and its provenance")
-@click.option("--out", "out_jsonl", type=click.Path(dir_okay=False), default=None,
-              help="append the result record to this JSONL file")
-@click.option("--strict", is_flag=True, help="fail if a set has fewer videos than the protocol asks for")
+@record_options("videos")
 @common_compute_options
 def fvd(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, num_workers, worker_processes,
         skip_bad, progress):
@@ -292,11 +312,7 @@ def fvd(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, nu
     res = _run(lambda: api.fvd(real, fake, protocol, strict=strict, device=device, batch_size=batch_size,
                                num_workers=num_workers, worker_processes=worker_processes, skip_bad=skip_bad,
                                progress=progress))
-    if out_jsonl:
-        with open(out_jsonl, "a") as f:
-            f.write(json.dumps(res.record, sort_keys=True) + "\n")
-    if as_json:
-        click.echo(json.dumps(res.record, indent=2, sort_keys=True))
+    if _emit_record(res.record, out_jsonl, as_json):
         return
     m = next(iter(res.record["metrics"].values()))
     p = m["protocol"]
@@ -314,23 +330,11 @@ def fvd(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, nu
 # --------------------------------------------------------------------------- fid / is (issue 4)
 
 
-def _emit_record(record: dict, out_jsonl, as_json) -> bool:
-    if out_jsonl:
-        with open(out_jsonl, "a") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
-    if as_json:
-        click.echo(json.dumps(record, indent=2, sort_keys=True))
-    return bool(as_json)
-
-
 @main.command(context_settings=CONTEXT)
 @click.argument("real")
 @click.argument("fake")
 @click.option("--protocol", default="fid_video", show_default=True, help="fid_video, fid50k_full or a .toml")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object: the fid value and its provenance")
-@click.option("--out", "out_jsonl", type=click.Path(dir_okay=False), default=None,
-              help="append the result record to this JSONL file")
-@click.option("--strict", is_flag=True, help="fail if the fake set has fewer frames than the protocol asks for")
+@record_options("frames")
 @common_compute_options
 def fid(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, num_workers, worker_processes,
         skip_bad, progress):
@@ -358,10 +362,7 @@ def fid(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, nu
 @main.command("is", context_settings=CONTEXT)
 @click.argument("fake")
 @click.option("--protocol", default="is_ucf101", show_default=True, help="is_ucf101 or a .toml")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object: the score and its provenance")
-@click.option("--out", "out_jsonl", type=click.Path(dir_okay=False), default=None,
-              help="append the result record to this JSONL file")
-@click.option("--strict", is_flag=True, help="fail if FAKE has fewer videos than the protocol asks for")
+@record_options("videos")
 @common_compute_options
 def is_cmd(fake, protocol, as_json, out_jsonl, strict, device, batch_size, num_workers, worker_processes,
            skip_bad, progress):

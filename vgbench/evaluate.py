@@ -172,18 +172,25 @@ def _background(iterable, depth: int = 2):
         stop.set()
 
 
-def _fake_stats(adapter, protocol, num_videos, seed, detector, device, gen_batch_size, progress, **kw):
+def fake_clips(adapter, protocol, num_videos: int, seed: int, gen_batch_size: int):
+    """The fake side of any protocol with a ``[fake]`` clip policy, as (source, ClipSpec).
+
+    Pre-generated (``folder``) videos are read with the protocol's stride; generators render only the protocol's
+    times ``t = 0, s, ..., (n-1)s`` (in a background thread, overlapping the detector), read with stride 1.
+    """
     fake = protocol["fake"]
     n, s = fake["num_frames"], fake["frame_stride"]
-    if adapter.name == "folder":  # pre-generated: apply the protocol's clip policy to the files
-        spec = ClipSpec(n, s, "zero", 0, None, num_videos, short_is_error=True)
-        return compute_stats(adapter.source, protocol, "fake", detector=detector, device=device,
-                             progress=progress, clip_spec=spec, **kw)
+    if adapter.name == "folder":
+        return adapter.source, ClipSpec(n, s, "zero", 0, None, num_videos, short_is_error=True)
     times = [k * s for k in range(n)]
     videos = adapter.iter_videos(num_videos, n, seed=seed, batch_size=gen_batch_size, times=times)
     src = IterableSource(_background(videos), length=num_videos,
                          description={"kind": "generator", "model": adapter.name, "seed": seed, "times": times})
-    spec = ClipSpec(n, 1, "zero", 0, None, num_videos, short_is_error=True)  # times already applied
+    return src, ClipSpec(n, 1, "zero", 0, None, num_videos, short_is_error=True)
+
+
+def _fake_stats(adapter, protocol, num_videos, seed, detector, device, gen_batch_size, progress, **kw):
+    src, spec = fake_clips(adapter, protocol, num_videos, seed, gen_batch_size)
     return compute_stats(src, protocol, "fake", detector=detector, device=device, progress=progress,
                          clip_spec=spec, **kw)
 

@@ -12,18 +12,17 @@ than one decoded chunk of one video plus one frame batch in memory. ``vgbench ev
 from __future__ import annotations
 
 import collections
-import dataclasses
 import time
 import warnings
 
 import numpy as np
 
 from ..features import ClipSpec, NotEnoughVideos
-from ..io.sources import FileVideo, IterableSource, VideoReadError, open_source
+from ..io.sources import FileVideo, VideoReadError, open_source
 from ..protocols import Protocol, ProtocolError, load_protocol
 from ..provenance import RESULT_SCHEMA, STATS_SCHEMA, environment, utc_now
 from .frechet import frechet_distance
-from .fvd import IncompleteProtocolWarning, VideoStats, _describe, _is_stats_path
+from .fvd import IncompleteProtocolWarning, MetricResult, VideoStats, _describe, frechet_between
 from .stats import FeatureStats
 
 __all__ = ["FIDResult", "compute_frame_stats", "fid", "frame_spec"]
@@ -31,13 +30,7 @@ __all__ = ["FIDResult", "compute_frame_stats", "fid", "frame_spec"]
 _CHUNK = 256  # frames decoded at once from one video (a whole video file is decoded in one pass)
 
 
-@dataclasses.dataclass
-class FIDResult:
-    value: float
-    record: dict
-
-    def __float__(self) -> float:
-        return self.value
+FIDResult = MetricResult
 
 
 def frame_spec(protocol: Protocol, role: str, num_videos: int | None = None) -> tuple[ClipSpec, int | None]:
@@ -203,27 +196,6 @@ def compute_frame_stats(
     return VideoStats(mu, sigma, stats.n, manifest, ids, [])
 
 
-def _side(x, protocol, role, strict, detector_sha, kwargs) -> VideoStats:
-    if isinstance(x, VideoStats):
-        st, where = x, f"<{role} statistics>"
-    elif _is_stats_path(x):
-        st, where = VideoStats.load(x), str(x)
-    else:
-        st, where = compute_frame_stats(x, protocol, role, **kwargs), None
-    if where is not None:
-        st.check_compatible(protocol, role, detector_sha, where)
-    if not st.manifest.get("protocol_complete", True):
-        c = st.manifest["counts"]
-        msg = (f"{role} set is not protocol-complete for {protocol.name}: {c.get('frames')} frames from "
-               f"{c['used']} videos" + (f" of {c['frames_required']} frames required" if c.get("frames_required")
-                                        else "") + f", {c['skipped_bad']} unreadable skipped; the value is not "
-               "comparable to published numbers")
-        if strict:
-            raise NotEnoughVideos(msg + " (--strict)")
-        warnings.warn(msg, IncompleteProtocolWarning, stacklevel=3)
-    return st
-
-
 def _metric_entry(value, info, protocol, r: VideoStats, f: VideoStats, detector_prov: dict) -> dict:
     return {
         "value": value,
@@ -245,19 +217,11 @@ def fid(real, fake, protocol: str | Protocol = "fid_video", *, strict: bool = Fa
     protocol = load_protocol(protocol)
     if protocol.metric != "fid":
         raise ProtocolError(f"protocol {protocol.name} is a {protocol.metric!r} protocol, not an FID one")
-    need_detector = not all(isinstance(x, VideoStats) or _is_stats_path(x) for x in (real, fake))
-    from ..detectors import default_device, get_detector
+    from ..detectors import default_device
 
     device = device or default_device()
-    if detector is None and need_detector:
-        detector = get_detector(protocol["detector"]["name"], device)
-    kw = dict(kwargs, detector=detector, device=device)
-    expected_sha = protocol["detector"]["weights_sha256"]
-    if detector is not None:
-        expected_sha = getattr(detector, "provenance", {}).get("sha256")
-    r = _side(real, protocol, "real", strict, expected_sha, kw)
-    f = _side(fake, protocol, "fake", strict, expected_sha, kw)
-    value, info = frechet_distance(r.mu, r.sigma, f.mu, f.sigma, eps=protocol["distance"]["nonfinite_retry_eps"])
+    value, info, r, f = frechet_between(real, fake, protocol, compute_frame_stats, strict=strict, detector=detector,
+                                        device=device, kwargs=kwargs)
     metric = _metric_entry(value, info, protocol, r, f, f.manifest["detector"])
     metric["real"] = {k: r.manifest.get(k) for k in ("source", "source_content_hash", "created")}
     metric["fake"] = {k: f.manifest.get(k) for k in ("source", "source_content_hash", "created")}
@@ -271,22 +235,12 @@ def fid(real, fake, protocol: str | Protocol = "fid_video", *, strict: bool = Fa
 
 def _fake_frames(ctx, protocol, detector, num_videos: int) -> VideoStats:
     """Fake statistics from the adapter: generated videos rendered at the protocol's times ``0, s, ...``."""
-    from ..evaluate import _background
+    from ..evaluate import fake_clips
 
-    p = protocol["fake"]
-    n, s = p["num_frames"], p["frame_stride"]
     budget = protocol["fake"].get("max_frames") or None  # fewer videos (--num-fake) stay below it: incomplete
     kw = dict(detector=detector, device=ctx.device, progress=ctx.progress, num_workers=ctx.num_workers,
               frame_batch=ctx.batch_size or 64, max_frames=budget)
-    if ctx.adapter.name == "folder":
-        spec = ClipSpec(n, s, "zero", 0, None, num_videos, short_is_error=True)
-        return compute_frame_stats(ctx.adapter.source, protocol, "fake", clip_spec=spec, **kw)
-    times = [k * s for k in range(n)]
-    videos = ctx.adapter.iter_videos(num_videos, n, seed=ctx.seed, batch_size=ctx.gen_batch_size, times=times)
-    src = IterableSource(_background(videos), length=num_videos,
-                         description={"kind": "generator", "model": ctx.adapter.name, "seed": ctx.seed,
-                                      "times": times})
-    spec = ClipSpec(n, 1, "zero", 0, None, num_videos, short_is_error=True)
+    src, spec = fake_clips(ctx.adapter, protocol, num_videos, ctx.seed, ctx.gen_batch_size)
     return compute_frame_stats(src, protocol, "fake", clip_spec=spec, **kw)
 
 

@@ -24,7 +24,14 @@ from ..utils import atomic_write
 from .frechet import frechet_distance
 from .stats import FeatureStats
 
-__all__ = ["VideoStats", "FVDResult", "compute_stats", "fvd", "IncompleteProtocolWarning", "load_stats"]
+__all__ = ["VideoStats", "FVDResult", "compute_stats", "fvd", "IncompleteProtocolWarning", "load_stats",
+           "frechet_between"]
+
+
+def _default_device() -> str:
+    from ..detectors import default_device
+
+    return default_device()
 
 
 class IncompleteProtocolWarning(UserWarning):
@@ -193,7 +200,9 @@ def compute_stats(
 
 
 @dataclasses.dataclass
-class FVDResult:
+class MetricResult:
+    """A metric value and its full provenance record (what ``--json`` prints and ``--out`` appends)."""
+
     value: float
     record: dict
 
@@ -201,33 +210,41 @@ class FVDResult:
         return self.value
 
 
-def _side(x, protocol, role, strict, detector_sha, kwargs) -> VideoStats:
+FVDResult = MetricResult
+
+
+def _incomplete_message(protocol, role: str, c: dict) -> str:
+    if "frames" in c:  # per-frame statistics (FID)
+        what = f"{c.get('frames')} frames from {c['used']} videos" + (
+            f" of {c['frames_required']} frames required" if c.get("frames_required") else "")
+    else:
+        wanted = protocol[role].get("num_videos") if role == "fake" else None
+        what = f"{c['used']} videos used" + (f" of {wanted} required" if wanted else "")
+    return (f"{role} set is not protocol-complete for {protocol.name}: {what}, {c['skipped_bad']} unreadable "
+            "skipped; the value is not comparable to published numbers")
+
+
+def _side(x, protocol, role, strict, detector_sha, kwargs, compute=None) -> VideoStats:
+    """Statistics for one side: given, loaded from a file (checked against the protocol), or computed."""
     if isinstance(x, VideoStats):
         st, where = x, f"<{role} statistics>"
     elif _is_stats_path(x):
         st, where = VideoStats.load(x), str(x)
     else:
-        st, where = compute_stats(x, protocol, role, **kwargs), None
+        st, where = (compute or compute_stats)(x, protocol, role, **kwargs), None
     if where is not None:
         st.check_compatible(protocol, role, detector_sha, where)
     if not st.manifest.get("protocol_complete", True):
-        c = st.manifest["counts"]
-        wanted = protocol[role].get("num_videos") if role == "fake" else None
-        msg = (f"{role} set is not protocol-complete for {protocol.name}: {c['used']} videos used"
-               + (f" of {wanted} required" if wanted else "") + f", {c['skipped_bad']} unreadable skipped; "
-               "the value is not comparable to published numbers")
+        msg = _incomplete_message(protocol, role, st.manifest["counts"])
         if strict:
             raise NotEnoughVideos(msg + " (--strict)")
-        warnings.warn(msg, IncompleteProtocolWarning, stacklevel=3)
+        warnings.warn(msg, IncompleteProtocolWarning, stacklevel=4)
     return st
 
 
-def fvd(real, fake, protocol: str | Protocol = "fvd16", *, strict: bool = False, detector=None,
-        device: str | None = None, **kwargs) -> FVDResult:
-    """FVD between ``real`` and ``fake``: each a video source (path, array, ``builtin:NAME``...) or statistics
-    (a ``.npz`` written by :meth:`VideoStats.save` or a :class:`VideoStats`). Extra keyword arguments go to
-    :func:`compute_stats` (batch_size, num_workers, skip_bad, progress...)."""
-    protocol = load_protocol(protocol)
+def frechet_between(real, fake, protocol, compute, *, strict: bool, detector, device, kwargs: dict):
+    """The two-sided driver shared by FVD and FID: statistics of each side (sources or statistics files), then
+    the Fréchet distance. Returns (value, info, real_stats, fake_stats)."""
     need_detector = not all(isinstance(x, VideoStats) or _is_stats_path(x) for x in (real, fake))
     from ..detectors import default_device, get_detector
 
@@ -239,9 +256,21 @@ def fvd(real, fake, protocol: str | Protocol = "fvd16", *, strict: bool = False,
     expected_sha = protocol["detector"]["weights_sha256"]
     if detector is not None:
         expected_sha = getattr(detector, "provenance", {}).get("sha256")
-    r = _side(real, protocol, "real", strict, expected_sha, kw)
-    f = _side(fake, protocol, "fake", strict, expected_sha, kw)
+    r = _side(real, protocol, "real", strict, expected_sha, kw, compute)
+    f = _side(fake, protocol, "fake", strict, expected_sha, kw, compute)
     value, info = frechet_distance(r.mu, r.sigma, f.mu, f.sigma, eps=protocol["distance"]["nonfinite_retry_eps"])
+    return value, info, r, f
+
+
+def fvd(real, fake, protocol: str | Protocol = "fvd16", *, strict: bool = False, detector=None,
+        device: str | None = None, **kwargs) -> FVDResult:
+    """FVD between ``real`` and ``fake``: each a video source (path, array, ``builtin:NAME``...) or statistics
+    (a ``.npz`` written by :meth:`VideoStats.save` or a :class:`VideoStats`). Extra keyword arguments go to
+    :func:`compute_stats` (batch_size, num_workers, skip_bad, progress...)."""
+    protocol = load_protocol(protocol)
+    device = device or _default_device()
+    value, info, r, f = frechet_between(real, fake, protocol, compute_stats, strict=strict, detector=detector,
+                                        device=device, kwargs=kwargs)
     complete = bool(r.manifest.get("protocol_complete", True) and f.manifest.get("protocol_complete", True))
     metric = {
         "value": value,

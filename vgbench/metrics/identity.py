@@ -81,7 +81,7 @@ def identity(source, embedder: str = "sface", *, workers: int = 0, max_videos: i
     Returns a dict: ``value`` (mean over videos), ``std``, ``counts``, ``per_video`` (id, score, min, frames
     without a face), ``embedder``/``detector`` (names, sha256) and ``seconds``.
     """
-    from ..detectors.face import FacePool, face_config
+    from ..detectors.face import face_config
 
     cfg = face_config("embed", embedder=embedder, min_side=min_side, score_threshold=score_threshold)
     t0 = time.time()

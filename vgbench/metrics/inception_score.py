@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from ..features import ClipSpec, NotEnoughVideos, extract_features
-from ..io.sources import IterableSource, open_source
+from ..io.sources import open_source
 from ..protocols import Protocol, ProtocolError, load_protocol
 from ..provenance import RESULT_SCHEMA, environment, utc_now
 from .fvd import IncompleteProtocolWarning, _describe
@@ -133,24 +133,14 @@ def _eval_is(ctx) -> dict:
     """``vgbench eval`` entry: checks the C3D weights first, then generates the clips and scores them."""
     require_c3d_weights()  # before anything is generated
     from ..detectors import get_detector
-    from ..evaluate import _background
+    from ..evaluate import fake_clips
 
     protocol = ctx.protocol
     detector = get_detector(protocol["detector"]["name"], ctx.device)
     f = protocol["fake"]
-    n, s = f["num_frames"], f["frame_stride"]
     num_videos = ctx.num_fake or f["num_videos"]
     t0 = time.time()
-    if ctx.adapter.name == "folder":
-        src = ctx.adapter.source
-        spec = ClipSpec(n, s, "zero", 0, None, num_videos, short_is_error=True)
-    else:
-        times = [k * s for k in range(n)]
-        videos = ctx.adapter.iter_videos(num_videos, n, seed=ctx.seed, batch_size=ctx.gen_batch_size, times=times)
-        src = IterableSource(_background(videos), length=num_videos,
-                             description={"kind": "generator", "model": ctx.adapter.name, "seed": ctx.seed,
-                                          "times": times})
-        spec = ClipSpec(n, 1, "zero", 0, None, num_videos, short_is_error=True)
+    src, spec = fake_clips(ctx.adapter, protocol, num_videos, ctx.seed, ctx.gen_batch_size)
     probs, counts, _ids, prov, _desc, _h = class_probabilities(
         src, protocol, detector=detector, device=ctx.device, batch_size=ctx.batch_size,
         num_workers=ctx.num_workers, progress=ctx.progress, clip_spec=spec)

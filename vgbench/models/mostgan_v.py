@@ -72,11 +72,12 @@ import torch.nn.functional as F
 
 from .stylegan2 import ACTIVATIONS, Conv2dLayer, FullyConnectedLayer, bias_act, conv2d_resample
 from .stylegan2 import SynthesisBlock as StyleGAN2Block
-from .stylegan2 import official_fused_modconv, parse_resolutions, resolve_precision, setup_filter
+from .stylegan2 import official_fused_modconv, parse_resolutions, setup_filter
 from .stylegan_v import DEFAULT_CFG as STYLEGAN_V_CFG
 from .stylegan_v import Generator as StyleGANVGenerator
 from .stylegan_v import SynthesisNetwork as StyleGANVSynthesis
 from .stylegan_v import _merge
+from .stylegan_v import official_config as _stylegan_v_official_config
 
 __all__ = ["DEFAULT_CFG", "mostatt_modulate", "modulated_conv2d_mostatt", "HyperNet", "SynthesisLayer",
            "SynthesisBlock", "SynthesisNetwork", "Generator", "official_config", "tiny_config"]
@@ -290,14 +291,7 @@ class SynthesisNetwork(StyleGANVSynthesis):
                 motion_z: Optional[torch.Tensor] = None, motion_v: Optional[torch.Tensor] = None,
                 noise_mode: str = "const", precision: str = "auto", force_fp32: bool = False,
                 fused_modconv: Optional[bool] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        if t.ndim != 2 or len(ws) != len(t):
-            raise ValueError(f"need ws [B, num_ws, w_dim] and t [B, F]; got {tuple(ws.shape)}, {tuple(t.shape)}")
-        if ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"ws has shape {tuple(ws.shape)}, expected [B, {self.num_ws}, {self.w_dim}]")
-        if c is None:
-            c = torch.zeros(len(t), 0, device=ws.device)
-        precision = resolve_precision(precision, ws.device, force_fp32)
-        num_frames = t.shape[1]
+        c, precision, num_frames = self._check_inputs(ws, t, c, precision, force_fp32)
         if motion_v is None:
             motion_v = self.compute_motion_v(c, t, motion_z, generator)  # [B*F, motion_v_dim]
         ws = ws.repeat_interleave(num_frames, dim=0)  # [B*F, num_ws, w_dim]
@@ -327,24 +321,8 @@ def official_config(img_resolution: int = 256, c_dim: int = 0, motion_z_distance
                     cfg_overrides: Optional[dict] = None) -> dict:
     """Constructor kwargs that upstream's ``src/train.py`` (``cfg=auto``) builds for ``configs/model/mostgan.yaml``
     (``channel_base = fmaps * 32768``, fmaps 0.5 below 512 px; ``num_fp16_res 4``, ``conv_clamp 256``)."""
-    if fmaps is None:
-        fmaps = 1 if img_resolution >= 512 else 0.5
-    cfg = copy.deepcopy(DEFAULT_CFG)
-    cfg["c_dim"] = c_dim
-    cfg["motion"]["motion_z_distance"] = motion_z_distance
-    cfg["time_enc"]["min_period_len"] = motion_z_distance
-    if cfg_overrides:
-        cfg = _merge(cfg, cfg_overrides)
-    return {
-        "c_dim": c_dim,
-        "w_dim": cfg["w_dim"],
-        "img_resolution": img_resolution,
-        "img_channels": 3,
-        "mapping_kwargs": {"num_layers": mapping_layers},
-        "synthesis_kwargs": {"channel_base": int(fmaps * 32768), "channel_max": 512,
-                             "num_fp16_res": 0 if fp32 else 4, "conv_clamp": None if fp32 else 256},
-        "cfg": cfg,
-    }
+    return _stylegan_v_official_config(img_resolution, c_dim, motion_z_distance, fmaps, mapping_layers, fp32,
+                                       cfg_overrides, default_cfg=DEFAULT_CFG)
 
 
 def tiny_config(kind: str = "mostgan_v") -> dict:

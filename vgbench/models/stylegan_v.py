@@ -437,18 +437,21 @@ class SynthesisNetwork(nn.Module):
             idx += block.num_conv
         return out
 
-    def forward(self, ws: torch.Tensor, t: torch.Tensor, c: Optional[torch.Tensor] = None,
-                motion_z: Optional[torch.Tensor] = None, motion_v: Optional[torch.Tensor] = None,
-                noise_mode: str = "const", precision: str = "auto", force_fp32: bool = False,
-                fused_modconv: Optional[bool] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def _check_inputs(self, ws, t, c, precision, force_fp32):
+        """Validate ``ws``/``t`` shapes; default ``c`` to an empty label; resolve the precision mode."""
         if t.ndim != 2 or len(ws) != len(t):
             raise ValueError(f"need ws [B, num_ws, w_dim] and t [B, F]; got {tuple(ws.shape)}, {tuple(t.shape)}")
         if ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws has shape {tuple(ws.shape)}, expected [B, {self.num_ws}, {self.w_dim}]")
         if c is None:
             c = torch.zeros(len(t), 0, device=ws.device)
-        precision = resolve_precision(precision, ws.device, force_fp32)
-        num_frames = t.shape[1]
+        return c, resolve_precision(precision, ws.device, force_fp32), t.shape[1]
+
+    def forward(self, ws: torch.Tensor, t: torch.Tensor, c: Optional[torch.Tensor] = None,
+                motion_z: Optional[torch.Tensor] = None, motion_v: Optional[torch.Tensor] = None,
+                noise_mode: str = "const", precision: str = "auto", force_fp32: bool = False,
+                fused_modconv: Optional[bool] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        c, precision, num_frames = self._check_inputs(ws, t, c, precision, force_fp32)
         ws = ws.repeat_interleave(num_frames, dim=0)
         if self.motion_encoder is not None and motion_v is None:
             motion_v = self.compute_motion_v(c, t, motion_z, generator)
@@ -538,13 +541,14 @@ class Generator(nn.Module):
 
 def official_config(img_resolution: int = 256, c_dim: int = 0, motion_z_distance: int = 16,
                     fmaps: Optional[float] = None, mapping_layers: int = 2, fp32: bool = False,
-                    cfg_overrides: Optional[dict] = None) -> dict:
+                    cfg_overrides: Optional[dict] = None, default_cfg: Optional[dict] = None) -> dict:
     """Constructor kwargs that ``src/train.py`` (``cfg=auto``) builds for the default StyleGAN-V config:
     ``channel_base = fmaps * 32768`` (fmaps 0.5 below 512 px, else 1), ``channel_max 512``, 2 mapping layers,
-    ``num_fp16_res 4`` and ``conv_clamp 256`` (``None``/0 with ``fp32``)."""
+    ``num_fp16_res 4`` and ``conv_clamp 256`` (``None``/0 with ``fp32``). ``default_cfg`` lets a derived model
+    (MoStGAN-V) start from its own model config."""
     if fmaps is None:
         fmaps = 1 if img_resolution >= 512 else 0.5
-    cfg = copy.deepcopy(DEFAULT_CFG)
+    cfg = copy.deepcopy(DEFAULT_CFG if default_cfg is None else default_cfg)
     cfg["c_dim"] = c_dim
     cfg["motion"]["motion_z_distance"] = motion_z_distance
     cfg["time_enc"]["min_period_len"] = motion_z_distance
