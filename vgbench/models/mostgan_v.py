@@ -78,6 +78,7 @@ from .stylegan_v import Generator as StyleGANVGenerator
 from .stylegan_v import SynthesisNetwork as StyleGANVSynthesis
 from .stylegan_v import _merge
 from .stylegan_v import official_config as _stylegan_v_official_config
+from .stylegan_v import tiny_kwargs
 
 __all__ = ["DEFAULT_CFG", "mostatt_modulate", "modulated_conv2d_mostatt", "HyperNet", "SynthesisLayer",
            "SynthesisBlock", "SynthesisNetwork", "Generator", "official_config", "tiny_config"]
@@ -340,15 +341,5 @@ def tiny_config(kind: str = "mostgan_v") -> dict:
     cfg = copy.deepcopy(DEFAULT_CFG)
     cfg.update({"z_dim": 32, "w_dim": 32, "c_dim": c_dim, "use_noise": cond, "motion_num": 4, "motion_dim": 8,
                 "mod_layers": "16,32", "rank": 2})
-    cfg["motion"].update({"z_dim": 16, "v_dim": 16})
-    cfg["time_enc"].update({"dim": 8})
-    return {
-        "c_dim": c_dim,
-        "w_dim": 32,
-        "img_resolution": 64,
-        "img_channels": 3,
-        "mapping_kwargs": {"num_layers": 2},
-        "synthesis_kwargs": {"channel_base": 1024, "channel_max": 32, "num_fp16_res": 2, "conv_clamp": 256},
-        "cfg": cfg,
-    }
+    return tiny_kwargs(cfg, c_dim)
 

@@ -579,6 +579,12 @@ def tiny_config(kind: str = "stylegan_v") -> dict:
     c_dim = 3 if cond else 0
     cfg = copy.deepcopy(DEFAULT_CFG)
     cfg.update({"z_dim": 32, "w_dim": 32, "c_dim": c_dim, "use_noise": cond})
+    return tiny_kwargs(cfg, c_dim)
+
+
+def tiny_kwargs(cfg: dict, c_dim: int) -> dict:
+    """The tiny 64x64 constructor kwargs around a model config (shared with MoStGAN-V's tiny config)."""
+    cfg = copy.deepcopy(cfg)
     cfg["motion"].update({"z_dim": 16, "v_dim": 16})
     cfg["time_enc"].update({"dim": 8})
     return {
