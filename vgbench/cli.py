@@ -314,14 +314,19 @@ def fvd(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, nu
                                progress=progress))
     if _emit_record(res.record, out_jsonl, as_json):
         return
+    _echo_frechet(res, lambda rc, fc: f"real: {rc['used']} used ({rc['skipped_short']} too short, "
+                                      f"{rc['skipped_bad']} unreadable); fake: {fc['used']} used "
+                                      f"({fc['skipped_bad']} unreadable)")
+
+
+def _echo_frechet(res, describe_counts) -> None:
+    """Human summary of an FVD/FID result; ``describe_counts(real_counts, fake_counts)`` words the counts."""
     m = next(iter(res.record["metrics"].values()))
     p = m["protocol"]
     click.echo(f"{p['name']}: {res.value:.4f}")
     click.echo(f"  protocol {p['name']}@{p['version']} params {p['params_sha256'][:12]}; detector "
                f"{m['detector'].get('name')} sha256 {str(m['detector'].get('sha256'))[:12]}")
-    rc, fc = m["counts"]["real"], m["counts"]["fake"]
-    click.echo(f"  real: {rc['used']} used ({rc['skipped_short']} too short, {rc['skipped_bad']} unreadable); "
-               f"fake: {fc['used']} used ({fc['skipped_bad']} unreadable)"
+    click.echo("  " + describe_counts(m["counts"]["real"], m["counts"]["fake"])
                + ("" if m["protocol_complete"] else "  [NOT protocol-complete]"))
     if m["frechet"]["eps_retry"]:
         click.echo(f"  note: covariances were near-singular; eps={m['frechet']['eps']} was added (recorded)")
@@ -346,17 +351,9 @@ def fid(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, nu
                                num_workers=num_workers, skip_bad=skip_bad, progress=progress))
     if _emit_record(res.record, out_jsonl, as_json):
         return
-    m = next(iter(res.record["metrics"].values()))
-    p = m["protocol"]
-    click.echo(f"{p['name']}: {res.value:.4f}")
-    click.echo(f"  protocol {p['name']}@{p['version']} params {p['params_sha256'][:12]}; detector "
-               f"{m['detector'].get('name')} sha256 {str(m['detector'].get('sha256'))[:12]}")
-    rc, fc = m["counts"]["real"], m["counts"]["fake"]
-    click.echo(f"  real: {rc['frames']} frames of {rc['used']} videos ({rc['skipped_bad']} unreadable); fake: "
-               f"{fc['frames']} frames of {fc['used']} videos" + ("" if m["protocol_complete"] else
-                                                                  "  [NOT protocol-complete]"))
-    if m["frechet"]["eps_retry"]:
-        click.echo(f"  note: covariances were near-singular; eps={m['frechet']['eps']} was added (recorded)")
+    _echo_frechet(res, lambda rc, fc: f"real: {rc['frames']} frames of {rc['used']} videos "
+                                      f"({rc['skipped_bad']} unreadable); fake: {fc['frames']} frames of "
+                                      f"{fc['used']} videos")
 
 
 @main.command("is", context_settings=CONTEXT)

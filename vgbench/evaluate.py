@@ -21,7 +21,6 @@ import math
 import queue
 import threading
 import time
-import warnings
 from pathlib import Path
 
 try:
@@ -32,7 +31,7 @@ except ImportError:  # pragma: no cover
 from .features import ClipSpec
 from .io.sources import IterableSource, open_source
 from .metrics.frechet import frechet_distance
-from .metrics.fvd import IncompleteProtocolWarning, VideoStats, compute_stats
+from .metrics.fvd import VideoStats, compute_stats, flag_incomplete, frechet_entry, source_summary
 from .protocols import ProtocolError, bundled_dir, load_protocol
 from .provenance import RESULT_SCHEMA, environment, utc_now
 from .utils import sha256_json
@@ -189,10 +188,39 @@ def fake_clips(adapter, protocol, num_videos: int, seed: int, gen_batch_size: in
     return src, ClipSpec(n, 1, "zero", 0, None, num_videos, short_is_error=True)
 
 
-def _fake_stats(adapter, protocol, num_videos, seed, detector, device, gen_batch_size, progress, **kw):
-    src, spec = fake_clips(adapter, protocol, num_videos, seed, gen_batch_size)
-    return compute_stats(src, protocol, "fake", detector=detector, device=device, progress=progress,
-                         clip_spec=spec, **kw)
+def frechet_metric(ctx: EvalContext, compute, fake_stats, unit: str | None = None) -> dict:
+    """``vgbench eval`` for a Fréchet metric (FVD, FID): real statistics (shipped, cached or computed with
+    ``compute``), fake statistics from ``fake_stats(ctx, detector, num_videos)``, the distance and the entry."""
+    from .detectors import get_detector
+
+    protocol = ctx.protocol
+    detector = get_detector(protocol["detector"]["name"], ctx.device)
+    t0 = time.time()
+    real, real_from = real_stats(ctx.card, ctx.data, protocol, detector, ctx.device, progress=ctx.progress,
+                                 compute=compute, num_workers=ctx.num_workers)
+    t1 = time.time()
+    fake = fake_stats(ctx, detector, ctx.num_fake or protocol["fake"]["num_videos"])
+    t2 = time.time()
+    value, info = frechet_distance(real.mu, real.sigma, fake.mu, fake.sigma,
+                                   eps=protocol["distance"]["nonfinite_retry_eps"])
+    entry = frechet_entry(value, info, protocol, real, fake, detector.provenance, unit)
+    if not entry["protocol_complete"]:
+        wanted = (f"{fake.n} fake frames of {fake.manifest['counts'].get('frames_required')}" if unit == "frames"
+                  else f"{fake.n} fake videos of {protocol['fake']['num_videos']}")
+        flag_incomplete(f"{protocol.name}: {wanted} required; the value is not comparable to published numbers",
+                        ctx.strict, ProtocolError, stacklevel=4)
+    entry["real_stats"] = {"file": real_from, **source_summary(real)}
+    entry["seconds"] = {"real": round(t1 - t0, 2), "fake": round(t2 - t1, 2)}
+    return entry
+
+
+def _fake_video_stats(ctx: EvalContext, detector, num_videos: int) -> VideoStats:
+    src, spec = fake_clips(ctx.adapter, ctx.protocol, num_videos, ctx.seed, ctx.gen_batch_size)
+    return compute_stats(src, ctx.protocol, "fake", detector=detector, device=ctx.device, progress=ctx.progress,
+                         clip_spec=spec, batch_size=ctx.batch_size, num_workers=ctx.num_workers)
+
+
+register_metric("fvd")(lambda ctx: frechet_metric(ctx, compute_stats, _fake_video_stats))
 
 
 def _metric_fn(kind: str):
@@ -212,7 +240,7 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
              num_workers: int | None = None, strict: bool = False, progress: bool = True,
              out: str | Path | None = None, model_options: dict | None = None) -> dict:
     """Evaluate ``model`` (loaded from ``ckpt``) on ``dataset``; returns (and appends to ``out``) the record."""
-    from .detectors import default_device, get_detector
+    from .detectors import default_device
     from .models import get_adapter
 
     t_start = time.time()
@@ -225,53 +253,16 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
     results, timing = {}, {}
     metrics = [METRIC_ALIASES.get(m, m) for m in metrics]
     protocols = {name: load_protocol(name) for name in metrics}
-    for name, protocol in protocols.items():  # refuse up front: never generate for a metric that cannot finish
-        if protocol.metric != "fvd":
-            _metric_fn(protocol.metric)
-            if protocol.metric in PREFLIGHTS:
-                PREFLIGHTS[protocol.metric](EvalContext(adapter, card, data, protocol, device, num_fake, seed,
-                                                        gen_batch_size, batch_size, num_workers, strict, progress))
-    for name in metrics:
-        protocol = protocols[name]
-        if protocol.metric != "fvd":
-            fn = _metric_fn(protocol.metric)
-            t0 = time.time()
-            results[name] = fn(EvalContext(adapter, card, data, protocol, device, num_fake, seed, gen_batch_size,
-                                           batch_size, num_workers, strict, progress))
-            timing[name] = round(time.time() - t0, 2)
-            continue
-        detector = get_detector(protocol["detector"]["name"], device)
+    contexts = {name: EvalContext(adapter, card, data, protocol, device, num_fake, seed, gen_batch_size, batch_size,
+                                  num_workers, strict, progress) for name, protocol in protocols.items()}
+    for name, ctx in contexts.items():  # refuse up front: never generate for a metric that cannot finish
+        _metric_fn(ctx.protocol.metric)
+        if ctx.protocol.metric in PREFLIGHTS:
+            PREFLIGHTS[ctx.protocol.metric](ctx)
+    for name, ctx in contexts.items():
         t0 = time.time()
-        real, real_from = real_stats(card, data, protocol, detector, device, progress=progress,
-                                     num_workers=num_workers)
-        t1 = time.time()
-        n_fake = num_fake or protocol["fake"]["num_videos"]
-        fake = _fake_stats(adapter, protocol, n_fake, seed, detector, device, gen_batch_size, progress,
-                           batch_size=batch_size, num_workers=num_workers)
-        t2 = time.time()
-        value, info = frechet_distance(real.mu, real.sigma, fake.mu, fake.sigma,
-                                       eps=protocol["distance"]["nonfinite_retry_eps"])
-        complete = bool(real.manifest.get("protocol_complete", True) and fake.manifest["protocol_complete"])
-        if not complete:
-            msg = (f"{name}: {fake.n} fake videos of {protocol['fake']['num_videos']} required; the value is not "
-                   "comparable to published numbers")
-            if strict:
-                raise ProtocolError(msg + " (--strict)")
-            warnings.warn(msg, IncompleteProtocolWarning, stacklevel=2)
-        results[name] = {
-            "value": value,
-            "protocol": protocol.provenance(),
-            "detector": detector.provenance,
-            "counts": {"real_used": real.n, "fake_used": fake.n, "real": real.manifest["counts"],
-                       "fake": fake.manifest["counts"]},
-            "protocol_complete": complete,
-            "frechet": info,
-            "real_stats": {"file": real_from, "created": real.manifest.get("created"),
-                           "source": real.manifest.get("source"),
-                           "source_content_hash": real.manifest.get("source_content_hash")},
-            "seconds": {"real": round(t1 - t0, 2), "fake": round(t2 - t1, 2)},
-        }
-        timing[name] = round(t2 - t0, 2)
+        results[name] = _metric_fn(ctx.protocol.metric)(ctx)
+        timing[name] = round(time.time() - t0, 2)
     record = {
         "schema": RESULT_SCHEMA,
         "created": utc_now(),
@@ -279,7 +270,8 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
         "dataset": {"name": card["name"], "card": {k: v for k, v in card.items() if k != "card_path"},
                     "data": data or card.get("data")},
         "metrics": results,
-        "seeds": {"seed": seed, "offset_seed": {m: load_protocol(m)["real"].get("offset_seed") for m in metrics},
+        "seeds": {"seed": seed, "offset_seed": {m: p.params.get("real", {}).get("offset_seed")
+                                                for m, p in protocols.items()},
                   "per_video": "content: SeedSequence([seed, i, 0]); motion: SeedSequence([seed, i, 1])"},
         "sampling": {"gen_batch_size": gen_batch_size, "num_fake": num_fake, "device": str(device)},
         "timing": {"total_seconds": round(time.time() - t_start, 2), "per_metric": timing},

@@ -210,7 +210,7 @@ def extract_features(
     state_index = skip_first
     batch: list[np.ndarray] = []
     batch_meta: list[tuple[str, int]] = []
-    since_shard: list[int] = [len(ids)]
+    shard_start = len(ids)  # first video not yet written to a shard
 
     def flush():
         if not batch:
@@ -235,14 +235,15 @@ def extract_features(
     def maybe_shard(force: bool = False):
         if shards is None:
             return
-        start = since_shard[0]
+        nonlocal shard_start
+        start = shard_start
         while len(ids) - start >= shard_size or (force and len(ids) > start):
             end = min(start + shard_size, len(ids))
             state = {"next_source_index": state_index, "counts": dict(counts), "resolutions": dict(resolutions),
                      "bad": bad}
             shards.write(start // shard_size, feats[start:end], ids[start:end], offsets[start:end], state)
             start = end
-        since_shard[0] = start
+        shard_start = start
 
     def jobs():
         for i, v in enumerate(source):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import time
-import warnings
 
 import numpy as np
 
@@ -21,8 +20,7 @@ from ..features import ClipSpec, NotEnoughVideos
 from ..io.sources import FileVideo, VideoReadError, open_source
 from ..protocols import Protocol, ProtocolError, load_protocol
 from ..provenance import RESULT_SCHEMA, STATS_SCHEMA, environment, utc_now
-from .frechet import frechet_distance
-from .fvd import IncompleteProtocolWarning, MetricResult, VideoStats, _describe, frechet_between
+from .fvd import MetricResult, VideoStats, _describe, frechet_between, frechet_entry, source_summary
 from .stats import FeatureStats
 
 __all__ = ["FIDResult", "compute_frame_stats", "fid", "frame_spec"]
@@ -196,19 +194,6 @@ def compute_frame_stats(
     return VideoStats(mu, sigma, stats.n, manifest, ids, [])
 
 
-def _metric_entry(value, info, protocol, r: VideoStats, f: VideoStats, detector_prov: dict) -> dict:
-    return {
-        "value": value,
-        "protocol": protocol.provenance(),
-        "detector": detector_prov,
-        "counts": {"real_used": r.n, "fake_used": f.n, "unit": "frames", "real": r.manifest["counts"],
-                   "fake": f.manifest["counts"]},
-        "protocol_complete": bool(r.manifest.get("protocol_complete", True) and
-                                  f.manifest.get("protocol_complete", True)),
-        "frechet": info,
-    }
-
-
 def fid(real, fake, protocol: str | Protocol = "fid_video", *, strict: bool = False, detector=None,
         device: str | None = None, **kwargs) -> FIDResult:
     """FID between ``real`` and ``fake``: each a video source (path, array, ``builtin:NAME``...) or FID statistics
@@ -222,9 +207,8 @@ def fid(real, fake, protocol: str | Protocol = "fid_video", *, strict: bool = Fa
     device = device or default_device()
     value, info, r, f = frechet_between(real, fake, protocol, compute_frame_stats, strict=strict, detector=detector,
                                         device=device, kwargs=kwargs)
-    metric = _metric_entry(value, info, protocol, r, f, f.manifest["detector"])
-    metric["real"] = {k: r.manifest.get(k) for k in ("source", "source_content_hash", "created")}
-    metric["fake"] = {k: f.manifest.get(k) for k in ("source", "source_content_hash", "created")}
+    metric = frechet_entry(value, info, protocol, r, f, f.manifest["detector"], unit="frames")
+    metric.update(real=source_summary(r), fake=source_summary(f))
     record = {"schema": RESULT_SCHEMA, "created": utc_now(), "fid": value, "model": None, "dataset": None,
               "metrics": {protocol.name: metric}, "seeds": {}, "env": environment(device)}
     return FIDResult(value, record)
@@ -245,32 +229,10 @@ def _fake_frames(ctx, protocol, detector, num_videos: int) -> VideoStats:
 
 
 def _eval_fid(ctx) -> dict:
-    from ..detectors import get_detector
-    from ..evaluate import real_stats
+    from ..evaluate import frechet_metric
 
-    protocol = ctx.protocol
-    detector = get_detector(protocol["detector"]["name"], ctx.device)
-    t0 = time.time()
-    real, real_from = real_stats(ctx.card, ctx.data, protocol, detector, ctx.device, progress=ctx.progress,
-                                 compute=compute_frame_stats, num_workers=ctx.num_workers)
-    t1 = time.time()
-    num_videos = ctx.num_fake or protocol["fake"]["num_videos"]
-    fake = _fake_frames(ctx, protocol, detector, num_videos)
-    t2 = time.time()
-    value, info = frechet_distance(real.mu, real.sigma, fake.mu, fake.sigma,
-                                   eps=protocol["distance"]["nonfinite_retry_eps"])
-    entry = _metric_entry(value, info, protocol, real, fake, detector.provenance)
-    if not entry["protocol_complete"]:
-        msg = (f"{protocol.name}: {fake.n} fake frames of {fake.manifest['counts'].get('frames_required')} "
-               "required; the value is not comparable to published numbers")
-        if ctx.strict:
-            raise ProtocolError(msg + " (--strict)")
-        warnings.warn(msg, IncompleteProtocolWarning, stacklevel=2)
-    entry["real_stats"] = {"file": real_from, "created": real.manifest.get("created"),
-                           "source": real.manifest.get("source"),
-                           "source_content_hash": real.manifest.get("source_content_hash")}
-    entry["seconds"] = {"real": round(t1 - t0, 2), "fake": round(t2 - t1, 2)}
-    return entry
+    return frechet_metric(ctx, compute_frame_stats,
+                          lambda ctx, detector, n: _fake_frames(ctx, ctx.protocol, detector, n), unit="frames")
 
 
 def _register() -> None:

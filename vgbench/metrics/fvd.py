@@ -24,8 +24,8 @@ from ..utils import atomic_write
 from .frechet import frechet_distance
 from .stats import FeatureStats
 
-__all__ = ["VideoStats", "FVDResult", "compute_stats", "fvd", "IncompleteProtocolWarning", "load_stats",
-           "frechet_between"]
+__all__ = ["VideoStats", "FVDResult", "MetricResult", "compute_stats", "fvd", "IncompleteProtocolWarning",
+           "load_stats", "frechet_between", "frechet_entry", "flag_incomplete"]
 
 
 def _default_device() -> str:
@@ -36,6 +36,13 @@ def _default_device() -> str:
 
 class IncompleteProtocolWarning(UserWarning):
     """A set had fewer videos than the protocol asks for; the number is not comparable to published ones."""
+
+
+def flag_incomplete(msg: str, strict: bool, error: type[Exception] = NotEnoughVideos, stacklevel: int = 3) -> None:
+    """A set is smaller than its protocol asks for: an error with ``strict`` (--strict), else a warning."""
+    if strict:
+        raise error(msg + " (--strict)")
+    warnings.warn(msg, IncompleteProtocolWarning, stacklevel=stacklevel)
 
 
 @dataclasses.dataclass
@@ -235,11 +242,31 @@ def _side(x, protocol, role, strict, detector_sha, kwargs, compute=None) -> Vide
     if where is not None:
         st.check_compatible(protocol, role, detector_sha, where)
     if not st.manifest.get("protocol_complete", True):
-        msg = _incomplete_message(protocol, role, st.manifest["counts"])
-        if strict:
-            raise NotEnoughVideos(msg + " (--strict)")
-        warnings.warn(msg, IncompleteProtocolWarning, stacklevel=4)
+        flag_incomplete(_incomplete_message(protocol, role, st.manifest["counts"]), strict, stacklevel=5)
     return st
+
+
+def source_summary(st: VideoStats) -> dict:
+    return {k: st.manifest.get(k) for k in ("source", "source_content_hash", "created")}
+
+
+def frechet_entry(value: float, info: dict, protocol, r: VideoStats, f: VideoStats, detector_prov: dict,
+                  unit: str | None = None) -> dict:
+    """The metric entry of a result record for a Fréchet metric (FVD, FID): value, protocol provenance, detector,
+    counts of both sides (``unit`` says when the samples are frames), completeness and the distance info."""
+    counts = {"real_used": r.n, "fake_used": f.n}
+    if unit:
+        counts["unit"] = unit
+    counts.update(real=r.manifest["counts"], fake=f.manifest["counts"])
+    return {
+        "value": value,
+        "protocol": protocol.provenance(),
+        "detector": detector_prov,
+        "counts": counts,
+        "protocol_complete": bool(r.manifest.get("protocol_complete", True) and
+                                  f.manifest.get("protocol_complete", True)),
+        "frechet": info,
+    }
 
 
 def frechet_between(real, fake, protocol, compute, *, strict: bool, detector, device, kwargs: dict):
@@ -271,18 +298,8 @@ def fvd(real, fake, protocol: str | Protocol = "fvd16", *, strict: bool = False,
     device = device or _default_device()
     value, info, r, f = frechet_between(real, fake, protocol, compute_stats, strict=strict, detector=detector,
                                         device=device, kwargs=kwargs)
-    complete = bool(r.manifest.get("protocol_complete", True) and f.manifest.get("protocol_complete", True))
-    metric = {
-        "value": value,
-        "protocol": {"name": protocol.name, "version": protocol.version, "params_sha256": protocol.params_sha256,
-                     "params": protocol.params},
-        "detector": f.manifest["detector"],
-        "counts": {"real_used": r.n, "fake_used": f.n, "real": r.manifest["counts"], "fake": f.manifest["counts"]},
-        "protocol_complete": complete,
-        "frechet": info,
-        "real": {k: r.manifest.get(k) for k in ("source", "source_content_hash", "created")},
-        "fake": {k: f.manifest.get(k) for k in ("source", "source_content_hash", "created")},
-    }
+    metric = frechet_entry(value, info, protocol, r, f, f.manifest["detector"])
+    metric.update(real=source_summary(r), fake=source_summary(f))
     record = {
         "schema": RESULT_SCHEMA,
         "created": utc_now(),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from ..features import ClipSpec, NotEnoughVideos, extract_features
 from ..io.sources import open_source
 from ..protocols import Protocol, ProtocolError, load_protocol
 from ..provenance import RESULT_SCHEMA, environment, utc_now
-from .fvd import IncompleteProtocolWarning, _describe
+from .fvd import _describe, flag_incomplete
 
 __all__ = ["inception_score", "video_inception_score", "ISResult", "class_probabilities", "require_c3d_weights"]
 
@@ -98,11 +97,8 @@ def _entry(probs, counts, prov, protocol, wanted: int, strict: bool, seconds: fl
     mean, std, splits = inception_score(probs, s["num_splits"], s["shuffle_seed"])
     complete = counts["used"] >= wanted and counts.get("skipped_bad", 0) == 0
     if not complete:
-        msg = (f"{protocol.name}: {counts['used']} videos of {wanted} required; the score is not comparable to "
-               "published numbers (IS grows with the sample size)")
-        if strict:
-            raise NotEnoughVideos(msg + " (--strict)")
-        warnings.warn(msg, IncompleteProtocolWarning, stacklevel=3)
+        flag_incomplete(f"{protocol.name}: {counts['used']} videos of {wanted} required; the score is not "
+                        "comparable to published numbers (IS grows with the sample size)", strict, stacklevel=4)
     return {"value": mean, "std": std, "splits": splits, "protocol": protocol.provenance(), "detector": prov,
             "counts": {"real_used": 0, "fake_used": int(counts["used"]), "fake": counts},
             "protocol_complete": bool(complete), "seconds": {"fake": round(seconds, 2)}}
