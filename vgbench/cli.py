@@ -485,22 +485,16 @@ def models_list(as_json):
 
     rows = []
     for name, cls in available_models().items():
-        rows.append({"name": name, "description": cls.description, **_capabilities(cls)})
+        rows.append({"name": name, "description": cls.description, **cls.capabilities.to_dict()})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
-        click.echo(f"{r['name']:<12} {r['description']}")
-        click.echo(f"{'':<12} fps control: {r['fps_control']}; content/motion separable: {r['separable']}; "
-                   f"conditioning: {r['conditioning'] or 'none'}; max frames: {r['max_frames'] or 'unbounded'}")
-
-
-def _capabilities(cls) -> dict:
-    caps = {"stylegan_v": (True, True, "class label (if trained with one)", None),
-            "mostgan_v": (True, True, "class label (if trained with one)", None),
-            "folder": (False, False, None, "the videos' length")}
-    fps, sep, cond, mx = caps.get(cls.name, (getattr(cls, "fps_control", None), None, None, None))
-    return {"fps_control": fps, "separable": sep, "conditioning": cond, "max_frames": mx}
+        click.echo(f"{r['name']:<15} {r['description']}")
+        click.echo(f"{'':<15} fps control: {'yes' if r['fps_control'] else 'no'} (time: {r['time_step']}); "
+                   f"content/motion separable: {'yes' if r['content_motion_separable'] else 'no'}; "
+                   f"conditioning: {r['conditioning'] or 'none'}; max frames: {r['max_frames'] or 'unbounded'}"
+                   + (f"; {r['notes']}" if r["notes"] else ""))
 
 
 def _eval_options(f):

@@ -21,7 +21,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-__all__ = ["ModelInfo", "Adapter", "register", "get_adapter", "available_models", "video_seed", "to_uint8",
+__all__ = ["ModelInfo", "Capabilities", "Adapter", "register", "get_adapter", "available_models", "video_seed", "to_uint8",
            "time_grid"]
 
 
@@ -36,6 +36,21 @@ class ModelInfo:
     content_motion_separable: bool = False  # content_seed and motion_seed can be fixed independently
     conditioning: str | None = None
     max_frames: int | None = None  # None: unbounded
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What an adapter class supports, known without loading a checkpoint (``vgbench models list``)."""
+
+    fps_control: bool  # any fps / arbitrary times (continuous time); False: fixed frame step only
+    content_motion_separable: bool  # content_seed / motion_seed can be fixed independently
+    conditioning: str | None = None  # e.g. "actor id, action id"; None: unconditional
+    max_frames: int | None = None  # None: unbounded
+    time_step: str = "continuous (dataset frames)"  # how generated frames map to dataset time
+    notes: str = ""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -72,6 +87,7 @@ class Adapter:
 
     name: str = "?"
     description: str = ""
+    capabilities: Capabilities = Capabilities(fps_control=False, content_motion_separable=False)
 
     def __init__(self, ckpt: str | None, device: str = "cpu", **options):
         self.ckpt, self.device, self.options = ckpt, torch.device(device), options
@@ -83,6 +99,11 @@ class Adapter:
     def provenance(self) -> dict:
         """What identifies the loaded model (checkpoint path and sha256, config)."""
         return {"name": self.name, "checkpoint": self.ckpt}
+
+    def video_labels(self, index: int, seed: int = 0) -> dict | None:
+        """Conditioning labels of video ``index`` of ``seed`` (e.g. ``{"actor": 3, "action": 5}``); None when the
+        model is unconditional. Deterministic, like the pixels."""
+        return None
 
     def _sample_batch(self, indices: list[int], t: np.ndarray, seed: int, content_seed: int | None,
                       motion_seed: int | None) -> np.ndarray:  # pragma: no cover - abstract
@@ -125,6 +146,7 @@ class Adapter:
 
 
 _REGISTRY: dict[str, type[Adapter]] = {}
+_BUILTIN_MODULES = ("folder", "stylegan_family", "motionvideogan", "ctsvg", "digan", "mocogan_hd")
 
 
 def register(cls: type[Adapter]) -> type[Adapter]:
@@ -147,7 +169,10 @@ def _load_entry_points() -> None:
 
 
 def available_models() -> dict[str, type[Adapter]]:
-    from . import folder, stylegan_family  # noqa: F401  (register the built-in adapters)
+    import importlib
+
+    for module in _BUILTIN_MODULES:  # register the built-in adapters
+        importlib.import_module(f"{__package__}.{module}")
 
     _load_entry_points()
     return dict(sorted(_REGISTRY.items()))

@@ -8,13 +8,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..io.sources import VideoReadError, open_source
-from .base import Adapter, ModelInfo, register
+from .base import Adapter, Capabilities, ModelInfo, register
 
 
 @register
 class FolderAdapter(Adapter):
     name = "folder"
     description = "pre-generated videos from any video source (--ckpt PATH)"
+    capabilities = Capabilities(fps_control=False, content_motion_separable=False, max_frames=None,
+                                time_step="the videos' own frames", notes="at most the videos' length")
 
     def __init__(self, ckpt, device="cpu", fps: float | None = None, **options):
         super().__init__(ckpt, device, **options)

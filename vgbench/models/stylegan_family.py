@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import Adapter, ModelInfo, register, to_uint8, video_seed
+from .base import Adapter, Capabilities, ModelInfo, register, to_uint8, video_seed
 from .checkpoint import (CheckpointError, checkpoint_sha256, load_native, load_network_pickle, module_state_dict,
                          plain)
 
@@ -58,6 +58,9 @@ def build_generator(kind: str, init_args: tuple, init_kwargs: dict, state: dict,
 
 class _StyleGANFamily(Adapter):
     kind = "?"
+    capabilities = Capabilities(fps_control=True, content_motion_separable=True,
+                                conditioning="class label (only if trained with one)", max_frames=None,
+                                time_step="continuous: t = k * dataset_fps / fps dataset frames")
 
     def __init__(self, ckpt, device="cpu", native_fps: float | None = None, truncation_psi: float = 1.0,
                  **options):
