@@ -18,7 +18,7 @@ from .provenance import environment, utc_now
 from .utils import atomic_write
 
 __all__ = ["fvd", "fid", "inception_score", "stats", "features", "demo", "reference_stats_path",
-           "identity", "lia"]
+           "identity", "lia", "invert"]
 
 
 def fvd(real, fake, protocol: str = "fvd16", **kwargs) -> FVDResult:
@@ -119,3 +119,21 @@ def lia(source, against=None, **kwargs) -> dict:
     from .metrics.lia import lia as _lia
 
     return _lia(source, against, **kwargs)
+
+
+def invert(video, *, ckpt: str, actor: int, action: int, out_dir, model: str = "ctsvg", steps: int = 250,
+           lr: float = 0.1, frames: int = 20, tau_step: float = 1.0, lpips_backbone: str = "vgg",
+           mse_weight: float = 100.0, latent_noise: float = 0.05, spatial_noise: str = "random",
+           n_mean: int = 10000, frame_batch: int = 8, render_actors=(), render_action: int | None = None,
+           video_format: str = "mp4", lia: bool = False, seed: int = 0, device: str | None = None,
+           overwrite: bool = False, progress: bool = True, model_options: dict | None = None) -> dict:
+    """Temporal GAN inversion of ``video`` (``vgbench invert``); returns the record written to
+    ``out_dir/record.json``. See :mod:`vgbench.inversion` and docs/inversion.md."""
+    from .inversion import InversionConfig, run_inversion
+
+    cfg = InversionConfig(steps=steps, lr=lr, mse_weight=mse_weight, latent_noise=latent_noise,
+                          spatial_noise=spatial_noise, n_mean=n_mean, frame_batch=frame_batch)
+    return run_inversion(video, ckpt=ckpt, actor=actor, action=action, out_dir=out_dir, model=model, config=cfg,
+                         frames=frames, tau_step=tau_step, lpips_backbone=lpips_backbone, render_actors=render_actors,
+                         render_action=render_action, video_format=video_format, lia=lia, seed=seed, device=device,
+                         overwrite=overwrite, progress=progress, model_options=model_options)

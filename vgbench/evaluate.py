@@ -272,11 +272,16 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
         "metrics": results,
         "seeds": {"seed": seed, "offset_seed": {m: p.params.get("real", {}).get("offset_seed")
                                                 for m, p in protocols.items()},
-                  "per_video": "content: SeedSequence([seed, i, 0]); motion: SeedSequence([seed, i, 1])"},
+                  "per_video": "content: SeedSequence([seed, i, 0]); motion: SeedSequence([seed, i, 1]); "
+                                "other (labels, spatial noise): SeedSequence([seed, i, 2])"},
         "sampling": {"gen_batch_size": gen_batch_size, "num_fake": num_fake, "device": str(device)},
         "timing": {"total_seconds": round(time.time() - t_start, 2), "per_metric": timing},
         "env": environment(device),
     }
+    labels = conditioning_summary(adapter, seed, max((c.num_fake or (c.protocol.params.get("fake") or {}).get(
+        "num_videos") or 0) for c in contexts.values()) if contexts else 0)
+    if labels is not None:
+        record["conditioning"] = labels
     for m in results.values():  # a metric with nothing to measure (e.g. no face found) has no value, not NaN
         v = m.get("value")
         if isinstance(v, float) and not math.isfinite(v):
@@ -288,6 +293,28 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
         with open(out, "a") as f:
             f.write(json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
     return record
+
+
+def conditioning_summary(adapter, seed: int, num_videos: int) -> dict | None:
+    """For a conditional model: the option used and how often each label value occurs among videos ``0..n-1``
+    (labels come from ``adapter.video_labels``, deterministic like the pixels), plus a hash of the full list."""
+    if num_videos <= 0 or adapter.video_labels(0, seed) is None:
+        return None
+    import hashlib
+    import json
+
+    per_video = [adapter.video_labels(i, seed) for i in range(num_videos)]
+    counts: dict[str, dict[str, int]] = {}
+    for lab in per_video:
+        for k, v in lab.items():
+            counts.setdefault(k, {}).setdefault(str(v), 0)
+            counts[k][str(v)] += 1
+    digest = hashlib.sha256(json.dumps(per_video, sort_keys=True).encode()).hexdigest()
+    return {"condition": adapter.options.get("condition"), "num_videos": num_videos,
+            "counts": {k: dict(sorted(c.items(), key=lambda kv: int(kv[0]) if kv[0].lstrip("-").isdigit() else kv[0]))
+                       for k, c in counts.items()},
+            "labels_sha256": digest,
+            "how": "per-video labels from the adapter's video_labels(i, seed); `vgbench models labels` lists them"}
 
 
 def check(model: str, ckpt: str | None, dataset: str, *, data: str | None = None,

@@ -357,3 +357,49 @@ def file_path(name: str, auto_fetch: bool = True) -> tuple[Path, dict]:
     prov = {"weights": spec.name, "sha256": spec.sha256 or meta.get("source_sha256"), "pinned": spec.sha256 is not None,
             "converted_sha256": digest, "imported_from": meta.get("imported_from")}
     return path, prov
+
+
+# LPIPS (vgbench.detectors.lpips; used by `vgbench invert`): the official v0.1 linear heads ship inside the
+# torchmetrics wheel; the ImageNet backbones are torchvision downloads that no registry ships (user import).
+def _lpips_converter(kind: str, net: str) -> Callable[[Path], dict]:
+    def convert(path: Path) -> dict:
+        from .detectors import lpips
+
+        return lpips.convert_heads(path, net) if kind == "heads" else lpips.convert_backbone(path, net)
+
+    return convert
+
+
+REGISTRY.update({
+    "lpips_vgg": WeightSpec(
+        name="lpips_vgg",
+        description="LPIPS v0.1 linear heads for VGG-16 (richzhang/PerceptualSimilarity weights/v0.1/vgg.pth, "
+                    "shipped unchanged in torchmetrics)",
+        sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
+        pip_requirement="torchmetrics==1.9.0", member="torchmetrics/functional/image/lpips_models/vgg.pth",
+        license="BSD-2-Clause (LPIPS, Zhang et al.)", convert=_lpips_converter("heads", "vgg"), detector="lpips"),
+    "lpips_alex": WeightSpec(
+        name="lpips_alex",
+        description="LPIPS v0.1 linear heads for AlexNet (richzhang/PerceptualSimilarity weights/v0.1/alex.pth, "
+                    "shipped unchanged in torchmetrics)",
+        sha256="df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+        pip_requirement="torchmetrics==1.9.0", member="torchmetrics/functional/image/lpips_models/alex.pth",
+        license="BSD-2-Clause (LPIPS, Zhang et al.)", convert=_lpips_converter("heads", "alex"), detector="lpips"),
+    "vgg16_imagenet": WeightSpec(
+        name="vgg16_imagenet",
+        description="torchvision VGG-16 ImageNet weights vgg16-397923af.pth, the LPIPS-vgg backbone (convolutional "
+                    "trunk kept). No registry ships it: download https://download.pytorch.org/models/"
+                    "vgg16-397923af.pth and import it; its sha256 must start with 397923af",
+        sha256=None, pip_requirement=None, member=None,
+        license="torchvision model weights (BSD-3-Clause code; ImageNet terms apply)",
+        convert=_lpips_converter("backbone", "vgg"), detector="lpips"),
+    "alexnet_imagenet": WeightSpec(
+        name="alexnet_imagenet",
+        description="torchvision AlexNet ImageNet weights alexnet-owt-7be5be79.pth, the LPIPS-alex backbone "
+                    "(convolutional trunk kept). No registry ships it: download https://download.pytorch.org/models/"
+                    "alexnet-owt-7be5be79.pth and import it; its sha256 must start with 7be5be79",
+        sha256=None, pip_requirement=None, member=None,
+        license="torchvision model weights (BSD-3-Clause code; ImageNet terms apply)",
+        convert=_lpips_converter("backbone", "alex"), detector="lpips"),
+})
+ALIASES.update({"lpips": "lpips_vgg", "vgg16": "vgg16_imagenet", "alexnet": "alexnet_imagenet"})

@@ -21,8 +21,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-__all__ = ["ModelInfo", "Capabilities", "Adapter", "register", "get_adapter", "available_models", "video_seed", "to_uint8",
-           "time_grid"]
+__all__ = ["ModelInfo", "Capabilities", "ModelOptionError", "Adapter", "register", "get_adapter", "available_models",
+           "video_seed", "to_uint8", "time_grid", "jsonable", "positive_int"]
 
 
 @dataclasses.dataclass
@@ -41,6 +41,10 @@ class ModelInfo:
         return dataclasses.asdict(self)
 
 
+class ModelOptionError(ValueError):
+    """An adapter option (``--model-option``, ``--condition``, sampling argument) that the model cannot honour."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Capabilities:
     """What an adapter class supports, known without loading a checkpoint (``vgbench models list``)."""
@@ -54,6 +58,24 @@ class Capabilities:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def jsonable(x):
+    """A config (nested dicts/lists of plain values and anything else) as JSON-safe data for provenance records."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    return repr(x)
+
+
+def positive_int(name: str, v) -> int:
+    """An adapter option that must be a positive integer (``--model-option time_step=2``)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1:
+        raise ModelOptionError(f"{name} must be a positive integer, got {v!r}")
+    return int(v)
 
 
 def video_seed(seed: int, index: int, stream: int) -> torch.Generator:
@@ -92,6 +114,13 @@ class Adapter:
     def __init__(self, ckpt: str | None, device: str = "cpu", **options):
         self.ckpt, self.device, self.options = ckpt, torch.device(device), options
 
+    def reject_unknown_options(self, options: dict, known) -> None:
+        """Raise a clear error for adapter options this model does not understand (typos must not pass silently)."""
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ModelOptionError(f"{self.name}: unknown option(s) {', '.join(unknown)}; this model accepts: "
+                             f"{', '.join(sorted(known)) or 'none'}")
+
     @property
     def info(self) -> ModelInfo:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -115,8 +144,10 @@ class Adapter:
         """Yield uint8 [b, frames, H, W, 3] batches for videos ``start .. start+n-1``.
 
         ``content_seed`` / ``motion_seed`` fix content or motion for every video (when the model separates them):
-        "same motion, different content" is ``motion_seed=k`` with varying ``seed``. ``times`` (in dataset
-        frames) replaces the ``frames``/``fps`` grid, e.g. ``[0, 8, ..., 120]`` for a subsampled protocol.
+        "same motion, different content" is ``motion_seed=k`` with varying ``seed``. ``times`` replaces the
+        ``frames``/``fps`` grid, e.g. ``[0, 8, ..., 120]`` for a subsampled protocol: dataset frames for
+        continuous-time models, and indices into the generated frame sequence for fixed-step models (as for
+        pre-generated videos: a protocol's fake clip is taken from the frames the model produces).
         """
         if frames < 1 or n < 0:
             raise ValueError(f"need frames >= 1 and n >= 0, got frames={frames}, n={n}")
@@ -127,17 +158,28 @@ class Adapter:
             raise ValueError(f"{self.name} cannot change its frame rate (native {info.native_fps} fps)")
         if (content_seed is not None or motion_seed is not None) and not info.content_motion_separable:
             raise ValueError(f"{self.name} cannot fix content and motion separately")
+        pick = None
         if times is not None:
-            if not info.fps_control:
-                raise ValueError(f"{self.name} cannot render arbitrary times")
             t = np.asarray(times, dtype=np.float64)
             if t.ndim != 1 or len(t) != frames:
                 raise ValueError(f"times must list {frames} values")
+            if not info.fps_control:
+                # a fixed-step model's time axis is its own frame sequence (like pre-generated videos): ``times``
+                # index those frames; render up to the last one and pick
+                if (t < 0).any() or (t != np.round(t)).any():
+                    raise ValueError(f"{self.name} has a fixed frame step: times must be frame indices "
+                                     f"(non-negative integers), got {t[:6].tolist()}")
+                pick = t.astype(np.int64)
+                if info.max_frames is not None and pick.max() + 1 > info.max_frames:
+                    raise ValueError(f"{self.name} generates at most {info.max_frames} frames, times need "
+                                     f"{pick.max() + 1}")
+                t = np.arange(pick.max() + 1, dtype=np.float64)
         else:
             t = time_grid(frames, fps, info.native_fps)
         for b0 in range(start, start + n, batch_size):
             idx = list(range(b0, min(b0 + batch_size, start + n)))
-            yield self._sample_batch(idx, t, seed, content_seed, motion_seed)
+            batch = self._sample_batch(idx, t, seed, content_seed, motion_seed)
+            yield batch if pick is None else batch[:, pick]
 
     def iter_videos(self, n: int, frames: int, **kwargs) -> Iterator[np.ndarray]:
         """One uint8 [frames, H, W, 3] video at a time (flattens :meth:`sample`)."""
@@ -182,4 +224,11 @@ def get_adapter(name: str, ckpt: str | None = None, device: str = "cpu", **optio
     models = available_models()
     if name not in models:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(models)}")
-    return models[name](ckpt, device=device, **options)
+    try:
+        return models[name](ckpt, device=device, **options)
+    except ValueError as e:
+        from .checkpoint import CheckpointError
+
+        if isinstance(e, (CheckpointError, ModelOptionError)):
+            raise
+        raise ModelOptionError(f"{name}: {e}") from e  # a bad option value: a clean CLI error, same message

@@ -10,8 +10,8 @@ unpickler below resolves only
 * PyTorch's tensor and storage rebuild functions (storages are decoded with ``torch.load(weights_only=True)``);
 * plain containers and numpy arrays;
 * a fixed list of data-only classes that snapshots contain (OmegaConf configs, ``EasyDict``, the Adam
-  optimisers, torch.nn containers, classes of the training code pickled by reference), each replaced by an
-  inert :class:`InertObject` that records its state and runs no code of theirs.
+  optimisers, torch.nn containers, torch.distributions objects, classes of the training code pickled by
+  reference), each replaced by an inert :class:`InertObject` that records its state and runs no code of theirs.
 
 Any other global (``os.system``, ``builtins.eval``, ...) raises :class:`UnsafePickleError` naming it.
 :func:`module_state_dict` and :func:`plain` then turn the result into ``{key: tensor}`` and plain dicts.
@@ -34,8 +34,9 @@ import torch
 from ..safe_pickle import NUMPY_ARRAYS, UnsafePickleError
 from ..utils import atomic_write, sha256_file
 
-__all__ = ["PersistentObject", "InertObject", "load_network_pickle", "module_state_dict", "plain",
-           "save_native", "load_native", "CheckpointError"]
+__all__ = ["PersistentObject", "InertObject", "load_network_pickle", "module_state_dict", "plain", "save_native",
+           "load_native", "CheckpointError", "checkpoint_error", "check_state_dict", "load_strict", "load_state_file",
+           "torch_load_safe", "load_float_npy", "find_parts", "combined_sha256", "checkpoint_sha256"]
 
 
 class CheckpointError(ValueError):
@@ -150,6 +151,7 @@ for _dt in ("float32", "float16", "float64", "bfloat16", "int64", "int32", "uint
 _INERT_PREFIXES = (
     "omegaconf.", "dnnlib.", "src.dnnlib.", "training.", "src.training.", "torch_utils.", "src.torch_utils.",
     "torch.nn.modules.", "torch.optim.", "metrics.", "src.metrics.",
+    "torch.distributions.",  # DIGAN's generator holds torch.distributions.Beta objects (training-time sampling)
 )
 _INERT_EXACT = {("typing", "Any"), ("enum", "Enum"), ("pathlib", "PosixPath")}
 
@@ -295,3 +297,149 @@ def checkpoint_sha256(path: str | Path) -> str:
                 h.update(bytes.fromhex(sha256_file(p)))
         return h.hexdigest()
     return sha256_file(path)
+
+
+# ------------------------------------------------------------------------------------ shared checks for every model
+
+
+def checkpoint_error(where, msg: str) -> CheckpointError:
+    """``CheckpointError("<file>: <problem>")``: every loading error starts with the file it is about."""
+    return CheckpointError(f"{where}: {msg}")
+
+
+def check_state_dict(model: torch.nn.Module, state: dict, where: str, ignore=(), what: str = "the network") -> None:
+    """Raise :class:`CheckpointError` naming missing / unexpected keys and shape mismatches between ``state`` and
+    ``model.state_dict()`` (keys starting with a prefix in ``ignore`` are not compared)."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items() if not any(k.startswith(p) for p in ignore)}
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    bad = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
+    if missing or unexpected or bad:
+        raise CheckpointError(
+            f"{where}: weights do not match {what}: {len(missing)} missing {missing[:6]}, "
+            f"{len(unexpected)} unexpected {unexpected[:6]}, {len(bad)} with other shapes "
+            + str([f"{k}: {got[k]} vs {expected[k]}" for k in bad[:4]]))
+
+
+def load_strict(model: torch.nn.Module, state: dict, where: str, what: str = "the network"):
+    """Check ``state`` against ``model`` (keys, shapes, finite values), load it as float32 and return the model in
+    inference mode. Every generator's weights go through here."""
+    check_state_dict(model, state, where, what=what)
+    nonfinite = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if nonfinite:
+        raise CheckpointError(f"{where}: non-finite values (NaN or inf) in {len(nonfinite)} tensors, "
+                              f"e.g. {nonfinite[:4]}")
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+    return model.eval().requires_grad_(False)
+
+
+def torch_load_safe(path: str | Path, what: str, allowed=()):
+    """``torch.load(path, weights_only=True)`` (plus the classes in ``allowed``, e.g. ``argparse.Namespace``), with
+    a :class:`CheckpointError` naming the file and the refused global or the damage instead of torch's long text."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    import pickle as _pickle
+
+    try:
+        with torch.serialization.safe_globals(list(allowed)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except (_pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({what}; torch.load weights_only=True): "
+                              f"{weights_only_reason(e)}") from e
+
+
+def load_state_file(path: str | Path, what: str) -> dict:
+    """A plain ``{name: tensor}`` state dict saved with ``torch.save`` (e.g. ``modelR_epoch_N.pth``)."""
+    state = torch_load_safe(path, f"{what} state dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: expected a plain state dict of tensors ({what})")
+    return state
+
+
+def weights_only_reason(e: BaseException) -> str:
+    """The line of a ``torch.load(weights_only=True)`` error that says what was refused (torch's message is long)."""
+    text = str(e)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if "GLOBAL" in line:
+            return line + " -- refused: loading it would import or run code named by the file"
+    for line in lines:
+        if "nsupported" in line:
+            return line + " (not a torch.save file, or a corrupt one)"
+    return lines[0] if lines else type(e).__name__
+
+
+def load_float_npy(path: str | Path):
+    """A plain float ``.npy`` array (``allow_pickle=False``) with finite values."""
+    import numpy as np
+
+    try:
+        a = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise CheckpointError(f"{path}: not a plain .npy array: {e}") from e
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+        raise CheckpointError(f"{path}: expected a float array, got {getattr(a, 'dtype', type(a))} "
+                              f"{getattr(a, 'shape', '')}")
+    if not np.isfinite(a).all():
+        raise CheckpointError(f"{path}: contains NaN or inf")
+    return a
+
+
+def find_parts(ckpt: str | Path, patterns: dict[str, str], optional: dict, model: str) -> tuple[dict[str, Path], dict]:
+    """Locate a multi-file checkpoint's parts: ``ckpt`` is a directory searched recursively for exactly one file per
+    glob in ``patterns`` (role -> glob), or a JSON manifest ``{role: path, ...}`` (paths relative to it) that may also
+    set the keys of ``optional``. Returns ``({role: path}, {optional key: value})``."""
+    path = Path(ckpt)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    if path.is_dir():
+        parts, problems = {}, []
+        for role, pattern in patterns.items():
+            found = sorted(p for p in path.rglob(pattern) if p.is_file())
+            if len(found) == 1:
+                parts[role] = found[0]
+            else:
+                problems.append(f"{role} ({pattern}): " + (
+                    "not found" if not found else
+                    f"{len(found)} candidates {[str(p.relative_to(path)) for p in found]}"))
+        if problems:
+            files = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+            raise CheckpointError(
+                f"{path}: a {model} checkpoint directory needs exactly one file of each part; " + "; ".join(problems)
+                + f". Files found: {files[:20]}" + (" ..." if len(files) > 20 else "")
+                + ". Name the parts in a JSON manifest to choose among several.")
+        return parts, dict(optional)
+    if path.suffix.lower() != ".json":
+        raise CheckpointError(f"{path}: {model} needs {len(patterns)} artefacts ({', '.join(patterns.values())}); "
+                              f"give --ckpt as their directory or a JSON manifest")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not a readable JSON manifest: {e}") from e
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"{path}: the manifest must be a JSON object")
+    missing = [k for k in patterns if k not in manifest]
+    unknown = sorted(set(manifest) - set(patterns) - set(optional))
+    if missing or unknown:
+        raise CheckpointError(f"{path}: manifest keys: missing {missing}, unknown {unknown}; expected "
+                              f"{list(patterns)} and optionally {list(optional)}")
+    parts = {}
+    for role in patterns:
+        p = Path(manifest[role])
+        p = p if p.is_absolute() else path.parent / p
+        if not p.is_file():
+            raise CheckpointError(f"{path}: {role} file {p} does not exist")
+        parts[role] = p
+    return parts, {k: manifest.get(k, v) for k, v in optional.items()}
+
+
+def combined_sha256(hashes: dict[str, str]) -> str:
+    """One identity for a multi-file checkpoint: sha256 over the sorted ``"role<TAB>sha256"`` lines of its parts."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for role in sorted(hashes):
+        h.update(f"{role}\t{hashes[role]}\n".encode())
+    return h.hexdigest()

@@ -20,6 +20,7 @@ class FolderAdapter(Adapter):
 
     def __init__(self, ckpt, device="cpu", fps: float | None = None, **options):
         super().__init__(ckpt, device, **options)
+        self.reject_unknown_options(options, ())
         if ckpt is None:
             raise ValueError("the folder model needs --ckpt pointing at the generated videos")
         self.source = open_source(ckpt)

@@ -16,6 +16,7 @@ import pickle
 import sys
 import types
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -76,9 +77,10 @@ def _plain_attr(v) -> bool:
 
 
 class _SnapshotPickler(pickle.Pickler):
-    def __init__(self, f, reconstruct, init_kwargs: dict, to_config):
+    def __init__(self, f, reconstruct, init_kwargs: dict, to_config, extra_state=None):
         super().__init__(f, protocol=4)
         self.reconstruct, self.init_kwargs, self.to_config = reconstruct, init_kwargs, to_config
+        self.extra_state = extra_state
 
     def reducer_override(self, obj):
         if isinstance(obj, nn.Module) and not type(obj).__module__.startswith("torch."):
@@ -86,6 +88,8 @@ class _SnapshotPickler(pickle.Pickler):
             kwargs = self.init_kwargs.get(id(obj), {})
             state["_init_args"] = ()
             state["_init_kwargs"] = {k: (self.to_config(v) if k == "cfg" else v) for k, v in kwargs.items()}
+            if self.extra_state is not None:
+                state.update(self.extra_state(obj) or {})
             meta = {"type": "class", "version": _PERSISTENCE_VERSION, "module_src": PLACEHOLDER_SOURCE,
                     "class_name": type(obj).__name__, "state": state}
             return self.reconstruct, (meta,)
@@ -93,21 +97,30 @@ class _SnapshotPickler(pickle.Pickler):
 
 
 def write_snapshot(path: str | Path, G: nn.Module, init_kwargs: dict, dataset_cfg: dict | None = None,
-                   persistence_module: str = "src.torch_utils.persistence", with_optimizer: bool = True) -> Path:
-    """Write ``G`` (also as ``G_ema``) with its constructor kwargs in the official snapshot layout."""
+                   persistence_module: str = "src.torch_utils.persistence", with_optimizer: bool = True,
+                   dataset_class: str = "training.dataset.VideoFramesFolderDataset",
+                   extra_state: Callable[[nn.Module], dict | None] | None = None) -> Path:
+    """Write ``G`` (also as ``G_ema``) with its constructor kwargs in the official snapshot layout.
+
+    ``dataset_class``: ``training_set_kwargs.class_name`` (image GANs such as MotionStyleGAN use
+    ``training.dataset.ImageFolderDataset`` and store no ``cfg``: pass ``dataset_cfg=None`` for that).
+    ``extra_state(module)``: non-plain attributes to add to a module's pickled state (e.g. DIGAN's
+    ``torch.distributions.Beta`` objects), which are otherwise dropped.
+    """
     from omegaconf import OmegaConf
 
     path = Path(path)
     to_config = lambda d: OmegaConf.create(d)  # noqa: E731
     buf = io.BytesIO()
     with _fake_modules(persistence_module) as (reconstruct, EasyDict):
-        tsk = EasyDict(class_name="training.dataset.VideoFramesFolderDataset", path="data/dataset.zip",
-                       cfg=OmegaConf.create(dataset_cfg or {}), use_labels=False, max_size=None, xflip=False,
-                       resolution=init_kwargs.get("img_resolution"))
+        tsk = EasyDict(class_name=dataset_class, path="data/dataset.zip", use_labels=False, max_size=None,
+                       xflip=False, resolution=init_kwargs.get("img_resolution"))
+        if dataset_cfg is not None or dataset_class.endswith("VideoFramesFolderDataset"):
+            tsk["cfg"] = OmegaConf.create(dataset_cfg or {})
         snapshot = {"training_set_kwargs": tsk, "G": G, "D": None, "G_ema": G, "augment_pipe": None,
                     "stats": {"cur_nimg": 0, "cur_tick": 0, "batch_idx": 0}}
         if with_optimizer:
             snapshot["G_opt"] = torch.optim.Adam(G.parameters(), lr=0.0025, betas=(0.0, 0.99))
-        _SnapshotPickler(buf, reconstruct, {id(G): init_kwargs}, to_config).dump(snapshot)
+        _SnapshotPickler(buf, reconstruct, {id(G): init_kwargs}, to_config, extra_state).dump(snapshot)
     path.write_bytes(buf.getvalue())
     return path

@@ -632,3 +632,151 @@ def parse_resolutions(value) -> set[int]:
     if isinstance(value, Iterable):
         return {int(v) for v in value}
     raise TypeError(f"cannot read resolutions from {value!r}")
+
+
+# ------------------------------------------------------------------------------------------------ plain StyleGAN2
+#
+# The image generator of StyleGAN2-ADA (``training/networks.py``) and of the StyleGAN3 repository
+# (``training/networks_stylegan2.py``), as used by generators that build on an unmodified StyleGAN2 (MotionVideoGAN's
+# MotionStyleGAN, with 6 image channels). Both code bases have the same module tree and keys
+# (``mapping.fc{i}.{weight,bias}``, ``mapping.w_avg``, ``synthesis.b4.const``,
+# ``synthesis.b{res}.{conv0,conv1}.{weight,bias,resample_filter,noise_const,noise_strength,affine.*}``,
+# ``synthesis.b{res}.torgb.{weight,bias,affine.*}``, ``synthesis.b{res}.resample_filter``). They differ in ways that
+# matter at sampling time, selected here by ``flavour``:
+#
+# * constructor layout: SG2-ADA passes ``synthesis_kwargs={...}``; the StyleGAN3 repository passes the synthesis
+#   arguments as top-level keywords (``channel_base=..., fused_modconv_default=...``);
+# * defaults: SG2-ADA ``num_fp16_res=0``, ``conv_clamp=None``, mapping ``w_avg_beta=0.995``; StyleGAN3 repository
+#   ``num_fp16_res=4``, ``conv_clamp=256``, ``w_avg_beta=0.998`` (training only);
+# * ``fused_modconv``: SG2-ADA fuses at inference when the block runs in float32 or has batch 1; the StyleGAN3
+#   repository uses the block's ``fused_modconv_default`` (True, or ``'inference_only'`` = not training, which its
+#   ``train.py`` sets for ``--cfg=stylegan2``), whatever the dtype. For these layers the two branches are the same
+#   function; only rounding differs;
+# * device check: the StyleGAN3 repository forces float32 when the input is not on CUDA (SG2-ADA has no such check),
+#   so its ``precision='auto'`` is ``'fp16'`` on CUDA and ``'fp32'`` elsewhere.
+
+FLAVOURS = ("sg2-ada", "sg3")
+_FLAVOUR_DEFAULTS = {
+    "sg2-ada": {"num_fp16_res": 0, "conv_clamp": None, "w_avg_beta": 0.995},
+    "sg3": {"num_fp16_res": 4, "conv_clamp": 256, "w_avg_beta": 0.998},
+}
+
+
+class PlainSynthesisBlock(SynthesisBlock):
+    """:class:`SynthesisBlock` with the StyleGAN3 repository's ``fused_modconv_default`` switch (True, False or
+    ``'inference_only'``). ``None`` keeps SG2-ADA's rule (:func:`official_fused_modconv`)."""
+
+    def __init__(self, *args, fused_modconv_default=None, **kwargs):
+        if fused_modconv_default not in (None, True, False, "inference_only"):
+            raise ValueError(f"fused_modconv_default must be True, False or 'inference_only', "
+                             f"got {fused_modconv_default!r}")
+        super().__init__(*args, **kwargs)
+        self.fused_modconv_default = fused_modconv_default
+
+    def select_fused_modconv(self, fp16_path: bool, x: Optional[torch.Tensor]) -> bool:
+        if self.fused_modconv_default is None:
+            return super().select_fused_modconv(fp16_path, x)
+        if self.fused_modconv_default == "inference_only":
+            return not self.training
+        return bool(self.fused_modconv_default)
+
+
+class SynthesisNetwork(nn.Module):
+    """Plain StyleGAN2 synthesis network: ws [N, num_ws, w_dim] -> images [N, img_channels, H, W] (skip
+    architecture by default, learned 4x4 constant input, spatial noise). ``flavour``: 'sg2-ada' or 'sg3' (see the
+    notes above this class); ``num_fp16_res``/``conv_clamp`` default to the flavour's defaults."""
+
+    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
+                 channel_max: int = 512, num_fp16_res: Optional[int] = None, flavour: str = "sg3", **block_kwargs):
+        if flavour not in FLAVOURS:
+            raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
+        if img_resolution < 4 or img_resolution & (img_resolution - 1):
+            raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
+        super().__init__()
+        defaults = _FLAVOUR_DEFAULTS[flavour]
+        if flavour == "sg3":
+            block_kwargs.setdefault("fused_modconv_default", True)
+        elif "fused_modconv_default" in block_kwargs:
+            raise ValueError("fused_modconv_default exists only in the StyleGAN3 repository's networks (flavour 'sg3')")
+        block_kwargs.setdefault("conv_clamp", defaults["conv_clamp"])
+        self.flavour = flavour
+        self.w_dim, self.img_resolution, self.img_channels = int(w_dim), int(img_resolution), int(img_channels)
+        self.num_fp16_res = defaults["num_fp16_res"] if num_fp16_res is None else int(num_fp16_res)
+        self.block_resolutions = [2 ** i for i in range(2, int(np.log2(img_resolution)) + 1)]
+        channels = block_channels(img_resolution, channel_base, channel_max)
+        self.fp16_resolution = fp16_start_resolution(img_resolution, self.num_fp16_res)
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            is_last = res == img_resolution
+            block = PlainSynthesisBlock(channels[res // 2] if res > 4 else 0, channels[res], w_dim=w_dim,
+                                        resolution=res, img_channels=img_channels, is_last=is_last,
+                                        use_fp16=res >= self.fp16_resolution, **block_kwargs)
+            self.num_ws += block.num_conv + (block.num_torgb if is_last else 0)
+            setattr(self, f"b{res}", block)
+
+    def blocks(self) -> list[PlainSynthesisBlock]:
+        return [getattr(self, f"b{res}") for res in self.block_resolutions]
+
+    def resolve_precision(self, precision: str, device, force_fp32: bool = False) -> str:
+        """:func:`resolve_precision`, plus the StyleGAN3 repository's device check ('auto' = 'fp32' off CUDA)."""
+        if self.flavour == "sg3" and precision == "auto" and torch.device(device).type != "cuda":
+            precision = "fp32"
+        return resolve_precision(precision, device, force_fp32)
+
+    def forward(self, ws: torch.Tensor, noise_mode: str = "random", precision: str = "auto", force_fp32: bool = False,
+                fused_modconv: Optional[bool] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws has shape {tuple(ws.shape)}, expected [N, {self.num_ws}, {self.w_dim}]")
+        precision = self.resolve_precision(precision, ws.device, force_fp32)
+        ws = ws.to(torch.float32)
+        x = img = None
+        idx = 0
+        for block in self.blocks():
+            cur = ws.narrow(1, idx, block.num_conv + block.num_torgb)
+            idx += block.num_conv
+            x, img = block(x, img, cur, precision=precision, fused_modconv=fused_modconv, noise_mode=noise_mode,
+                           generator=generator)
+        return img
+
+
+class Generator(nn.Module):
+    """Plain StyleGAN2 generator (mapping + synthesis) with the official constructor arguments of either code base:
+    ``Generator(z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs, synthesis_kwargs={...})``
+    (SG2-ADA) or ``Generator(z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs, **synthesis_kwargs)``
+    (StyleGAN3 repository). ``flavour`` defaults to 'sg2-ada' when ``synthesis_kwargs`` is given, else 'sg3'."""
+
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
+                 mapping_kwargs: Optional[dict] = None, synthesis_kwargs: Optional[dict] = None,
+                 flavour: Optional[str] = None, **more_synthesis_kwargs):
+        if synthesis_kwargs is not None and more_synthesis_kwargs:
+            raise ValueError("give the synthesis arguments either as synthesis_kwargs={...} (StyleGAN2-ADA) or as "
+                             f"keywords (StyleGAN3 repository), not both: {sorted(more_synthesis_kwargs)}")
+        if flavour is None:
+            flavour = "sg2-ada" if synthesis_kwargs is not None else "sg3"
+        if flavour not in FLAVOURS:
+            raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim = int(z_dim), int(c_dim), int(w_dim)
+        self.img_resolution, self.img_channels = int(img_resolution), int(img_channels)
+        self.flavour = flavour
+        self.synthesis = SynthesisNetwork(self.w_dim, self.img_resolution, self.img_channels, flavour=flavour,
+                                          **dict(synthesis_kwargs if synthesis_kwargs is not None
+                                                 else more_synthesis_kwargs))
+        self.num_ws = self.synthesis.num_ws
+        mk = dict(mapping_kwargs or {})
+        mk.setdefault("w_avg_beta", _FLAVOUR_DEFAULTS[flavour]["w_avg_beta"])
+        self.mapping = MappingNetwork(z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim, num_ws=self.num_ws, **mk)
+
+    def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1.0,
+                truncation_cutoff: Optional[int] = None, noise_mode: str = "random", precision: str = "auto",
+                force_fp32: bool = False, fused_modconv: Optional[bool] = None,
+                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """z [N, z_dim], c [N, c_dim] (None: no label) -> images [N, img_channels, H, W], roughly in [-1, 1]."""
+        if c is None:
+            c = torch.zeros(len(z), self.c_dim, device=z.device)
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode, precision=precision, force_fp32=force_fp32,
+                              fused_modconv=fused_modconv, generator=generator)
+
+
+__all__ += ["FLAVOURS", "PlainSynthesisBlock", "SynthesisNetwork", "Generator"]

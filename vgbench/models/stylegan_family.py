@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import Adapter, Capabilities, ModelInfo, register, to_uint8, video_seed
-from .checkpoint import (CheckpointError, checkpoint_sha256, load_native, load_network_pickle, module_state_dict,
-                         plain)
+from .base import Adapter, Capabilities, ModelInfo, jsonable, register, to_uint8, video_seed
+from .checkpoint import (CheckpointError, checkpoint_sha256, load_native, load_network_pickle, load_strict,
+                         module_state_dict, plain)
 
 FRAME_CHUNK = 16
 
@@ -43,17 +43,7 @@ def build_generator(kind: str, init_args: tuple, init_kwargs: dict, state: dict,
         G = mod.Generator(*init_args, **init_kwargs)
     except TypeError as e:
         raise CheckpointError(f"{where}: constructor arguments do not fit {kind}: {e}") from e
-    expected = G.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    bad_shape = [k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape)]
-    if missing or unexpected or bad_shape:
-        raise CheckpointError(
-            f"{where}: weights do not match the {kind} network built from its config: "
-            f"{len(missing)} missing {missing[:6]}, {len(unexpected)} unexpected {unexpected[:6]}, "
-            f"{len(bad_shape)} with other shapes {bad_shape[:6]}")
-    G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
-    return G.eval().requires_grad_(False)
+    return load_strict(G, state, where, f"the {kind} network built from its config")
 
 
 class _StyleGANFamily(Adapter):
@@ -65,6 +55,7 @@ class _StyleGANFamily(Adapter):
     def __init__(self, ckpt, device="cpu", native_fps: float | None = None, truncation_psi: float = 1.0,
                  **options):
         super().__init__(ckpt, device, **options)
+        self.reject_unknown_options(options, ("truncation_psi", "native_fps"))
         if ckpt is None:
             raise ValueError(f"{self.name} needs --ckpt (a network-snapshot .pkl or a vgbench .vgb file)")
         path = Path(ckpt)
@@ -112,7 +103,7 @@ class _StyleGANFamily(Adapter):
         return {"name": self.name, "checkpoint": str(self.ckpt), "checkpoint_sha256": self.sha256,
                 "format": self.format, "truncation_psi": self.truncation_psi,
                 "precision": resolve_precision("auto", self.device),
-                "config": _jsonable(self.init_kwargs), "dataset_fps": self.dataset_fps}
+                "config": jsonable(self.init_kwargs), "dataset_fps": self.dataset_fps}
 
     @torch.inference_mode()
     def _sample_batch(self, indices, t, seed, content_seed, motion_seed):
@@ -139,16 +130,6 @@ class _StyleGANFamily(Adapter):
                 frames.append(to_uint8(img[:real].permute(0, 2, 3, 1)))
             videos.append(np.concatenate(frames))
         return np.stack(videos)
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (str, int, float, bool)) or x is None:
-        return x
-    return repr(x)
 
 
 @register
