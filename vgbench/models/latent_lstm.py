@@ -13,14 +13,21 @@ only the training losses use but which every official checkpoint contains.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn as nn
+
+from .checkpoint import checkpoint_error, load_state_file, load_strict
 
 __all__ = ["LatentLSTM"]
 
 
 class LatentLSTM(nn.Module):
     """``forward(w0 [B, z_dim], noise [B, S, z_dim]) -> codes [B, S + 1, z_dim]`` (``codes[:, 0] = w0``)."""
+
+    basis_arg = "n_basis"  # the subclass's constructor name for the basis size (n_pca, n_direction)
+    file_what = "motion LSTM"  # what the file is, in error messages
 
     def __init__(self, z_dim: int, h_dim: int, n_basis: int, w_residual: float = 0.2):
         super().__init__()
@@ -31,6 +38,21 @@ class LatentLSTM(nn.Module):
         self.b = nn.Parameter(torch.zeros(n_basis))
         self.fc1 = nn.Linear(h_dim * 2, z_dim)  # training-only (reconstructs the LSTM input noise)
         self.fc2 = nn.Linear(z_dim, z_dim)
+
+    @classmethod
+    def load(cls, path: str | Path, w_residual: float = 0.2) -> "LatentLSTM":
+        """The module saved in ``path`` (``modelR_epoch_N.pth``: a plain state dict, read with
+        ``weights_only=True``); sizes come from the tensors, then every key and shape is checked."""
+        state = load_state_file(path, f"{cls.file_what} ({cls.__name__})")
+        try:
+            h_dim, n_basis = state["w"].shape
+            z_dim = state["enc_cell.weight_ih"].shape[1]
+        except (KeyError, ValueError) as e:
+            raise checkpoint_error(path, f"not a {cls.__name__} state dict (needs w [h_dim, {cls.basis_arg}] and "
+                                         f"enc_cell.*; keys: {sorted(state)[:8]})") from e
+        sizes = {"z_dim": int(z_dim), "h_dim": int(h_dim), cls.basis_arg: int(n_basis)}
+        what = f"{cls.__name__}({', '.join(f'{k}={v}' for k, v in sizes.items())})"
+        return load_strict(cls(**sizes, w_residual=w_residual), state, str(path), what)
 
     @torch.no_grad()
     def official_init(self, w_std: float = 0.02) -> "LatentLSTM":

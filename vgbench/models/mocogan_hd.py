@@ -92,12 +92,11 @@ import torch
 
 from .base import Adapter, Capabilities, ModelInfo, positive_int, register, to_uint8, video_seed
 from .checkpoint import checkpoint_error as _fail
-from .checkpoint import checkpoint_sha256, combined_sha256, find_parts as _find_parts, load_float_npy, load_state_file
-from .checkpoint import load_strict
+from .checkpoint import checkpoint_sha256, combined_sha256, find_parts as _find_parts, load_float_npy
 from .latent_lstm import LatentLSTM
 from .rosinality import StyleGAN2Generator, load_generator_state, load_rosinality_checkpoint
 
-__all__ = ["RNNModule", "find_parts", "load_image_generator", "load_motion_generator", "load_pca",
+__all__ = ["RNNModule", "find_parts", "load_image_generator", "load_pca",
            "frame_codes", "steps_needed", "MoCoGANHDAdapter", "PART_PATTERNS", "MANIFEST_OPTIONAL"]
 
 FRAME_CHUNK = 16  # frames per synthesis call (a fixed shape, so pixels do not depend on how many are asked for)
@@ -116,6 +115,9 @@ class RNNModule(LatentLSTM):
     basis is held in non-persistent buffers set by :meth:`set_pca` (the official module reads it from the .npy
     files and does not save it).
     """
+
+    basis_arg = "n_pca"
+    file_what = "motion-generator"
 
     def __init__(self, z_dim: int = 512, h_dim: int = 384, n_pca: int = 384, w_residual: float = 0.2):
         super().__init__(z_dim, h_dim, n_pca, w_residual)
@@ -176,19 +178,6 @@ def load_image_generator(path: Path) -> tuple[StyleGAN2Generator, dict]:
     return G.eval().requires_grad_(False), cfg
 
 
-def load_motion_generator(path: Path, w_residual: float = 0.2) -> RNNModule:
-    """``modelR_*.pth`` (plain ``RNNModule`` state dict), checked key by key; sizes read from the tensors."""
-    state = load_state_file(path, "motion-generator (RNNModule)")
-    try:
-        h_dim, n_pca = state["w"].shape
-        z_dim = state["enc_cell.weight_ih"].shape[1]
-    except (KeyError, ValueError) as e:
-        raise _fail(path, f"not a MoCoGAN-HD RNNModule state dict (needs w [h_dim, n_pca] and enc_cell.*; keys: "
-                          f"{sorted(state)[:8]})") from e
-    return load_strict(RNNModule(z_dim, h_dim, n_pca, w_residual), state, str(path),
-                       f"RNNModule(z_dim={z_dim}, h_dim={h_dim}, n_pca={n_pca})")
-
-
 def load_pca(comp_path: Path, stdev_path: Path, n_pca: int, z_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n_pca`` rows of ``pca_comp.npy`` [k, z_dim] and entries of ``pca_stdev.npy`` [k], float32."""
     comp, stdev = load_float_npy(comp_path), load_float_npy(stdev_path)
@@ -245,7 +234,7 @@ class MoCoGANHDAdapter(Adapter):
         self.dataset_fps = float(fps) if fps is not None else None
 
         self.G, self.g_config = load_image_generator(parts["generator"])
-        self.rnn = load_motion_generator(parts["lstm"], self.w_residual)
+        self.rnn = RNNModule.load(parts["lstm"], self.w_residual)
         if self.rnn.z_dim != self.G.style_dim:
             raise _fail(parts["lstm"], f"the motion generator works on codes of size {self.rnn.z_dim}, the image "
                                        f"generator's w has {self.G.style_dim}")

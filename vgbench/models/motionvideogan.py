@@ -107,13 +107,13 @@ import torch
 from .base import Adapter, Capabilities, ModelInfo, jsonable, positive_int, register, to_uint8, video_seed
 from .checkpoint import checkpoint_error as _fail, find_parts as _find_parts
 from .checkpoint import (PersistentObject, check_state_dict, combined_sha256, load_float_npy, load_network_pickle,
-                         load_state_file, load_strict, module_state_dict)
+                         load_strict, module_state_dict)
 from .latent_lstm import LatentLSTM
 from .stylegan2 import Generator as StyleGAN2Generator
 from ..utils import sha256_file
 
 __all__ = ["LSTMModule", "FRAME_ORDERS", "frame_plan", "codes_needed", "find_parts", "load_generator",
-           "load_lstm", "load_directions", "MotionVideoGANAdapter"]
+           "load_directions", "MotionVideoGANAdapter"]
 
 FRAME_ORDERS = ("paper", "official")
 FRAME_CHUNK = 16  # frames per synthesis call (fixed shape, so pixels do not depend on how many are asked for)
@@ -131,6 +131,9 @@ class LSTMModule(LatentLSTM):
     ``[h_dim, n_direction]``, ``b`` ``[n_direction]``, ``fc1`` (``2 h_dim -> z_dim``), ``fc2``
     (``z_dim -> z_dim``). The motion directions are non-persistent buffers set by :meth:`set_directions`.
     """
+
+    basis_arg = "n_direction"
+    file_what = "LSTM"
 
     def __init__(self, h_dim: int = 512, n_direction: int = 30, z_dim: int = 512, w_residual: float = 0.2):
         super().__init__(z_dim, h_dim, n_direction, w_residual)
@@ -217,19 +220,6 @@ def load_generator(path: Path) -> tuple[StyleGAN2Generator, dict]:
     return G, init_kwargs
 
 
-def load_lstm(path: Path, w_residual: float = 0.2) -> LSTMModule:
-    """The latent code generator from ``modelR_*.pth`` (plain state dict), checked key by key."""
-    state = load_state_file(path, "LSTM (LSTMModule)")
-    try:
-        h_dim, n_direction = state["w"].shape
-        z_dim = state["enc_cell.weight_ih"].shape[1]
-    except (KeyError, ValueError) as e:
-        raise _fail(path, f"not an LSTMModule state dict (needs w [h_dim, n_direction] and enc_cell.*; keys: "
-                          f"{sorted(state)[:8]})") from e
-    return load_strict(LSTMModule(h_dim, n_direction, z_dim, w_residual), state, str(path),
-                       f"LSTMModule(h_dim={h_dim}, n_direction={n_direction}, z_dim={z_dim})")
-
-
 def load_directions(path: Path, n_direction: int, w_dim: int) -> torch.Tensor:
     """The first ``n_direction`` rows of a ``[rank, w_dim]`` direction file, as float32."""
     d = load_float_npy(path)
@@ -276,7 +266,7 @@ class MotionVideoGANAdapter(Adapter):
         self.dataset_fps = float(fps) if fps is not None else None
 
         self.G, self.init_kwargs = load_generator(parts["generator"])
-        self.lstm = load_lstm(parts["lstm"], self.w_residual)
+        self.lstm = LSTMModule.load(parts["lstm"], self.w_residual)
         if self.lstm.z_dim != self.G.w_dim:
             raise _fail(parts["lstm"], f"the LSTM works on codes of size {self.lstm.z_dim}, the generator's w_dim "
                                        f"is {self.G.w_dim}")
