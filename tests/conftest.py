@@ -68,3 +68,45 @@ def ramp_video(t: int, h: int = 16, w: int = 16, base: int = 0) -> np.ndarray:
     """Frame k has every pixel equal to (base + k) % 256 in all channels: easy to check order and offsets."""
     v = (np.arange(t, dtype=np.int64)[:, None, None, None] + base) % 256
     return np.broadcast_to(v, (t, h, w, 3)).astype(np.uint8).copy()
+
+
+# ------------------------------------------------------------------------------ checks every generator adapter passes
+
+GOLDEN_MODELS = Path(__file__).parent / "golden" / "tiny_models.json"
+
+
+def check_deterministic_sampling(adapter, frame_shape=None, moves: bool = False) -> np.ndarray:
+    """Videos depend only on (seed, index): batch 3 == batch 1 == a start offset; they differ from each other.
+    ``frame_shape``: the expected (H, W); ``moves``: frame 0 and frame 4 differ. Returns the 3 x 5-frame videos."""
+    a = np.concatenate(list(adapter.sample(3, 5, seed=7, batch_size=3)))
+    b = np.concatenate(list(adapter.sample(3, 5, seed=7, batch_size=1)))
+    c = next(adapter.sample(1, 5, seed=7, start=2))
+    assert a.dtype == np.uint8 and a.shape[:2] == (3, 5) and a.shape[-1] == 3
+    if frame_shape is not None:
+        assert a.shape[2:4] == tuple(frame_shape)
+    assert np.array_equal(a, b) and np.array_equal(a[2], c[0])
+    assert not np.array_equal(a[0], a[1]) and a.std() > 0
+    if moves:
+        assert not np.array_equal(a[0, 0], a[0, 4])
+    return a
+
+
+def golden_eval(model: str, ckpt, tmp_path) -> dict:
+    """`vgbench eval` of a shipped tiny fixture on `tiny` (48 fake videos), checked against
+    tests/golden/tiny_models.json; returns the record for model-specific checks."""
+    import json
+
+    from click.testing import CliRunner
+
+    from vgbench.cli import main
+
+    golden = json.loads(GOLDEN_MODELS.read_text())
+    out = tmp_path / "r.jsonl"
+    r = CliRunner().invoke(main, ["eval", "--model", model, "--ckpt", str(ckpt), "--dataset", "tiny",
+                                  "--num-fake", str(golden["num_fake"]), "--no-progress", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rec = json.loads(out.read_text())
+    m = rec["metrics"]["fvd16"]
+    assert m["value"] == pytest.approx(golden["fvd16"][model], rel=golden["fvd_rtol"])
+    assert m["counts"]["fake_used"] == golden["num_fake"] and m["counts"]["real_used"] == 48
+    return rec

@@ -11,13 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from vgbench.cli import main
 from vgbench.models import ctsvg, get_adapter
 from vgbench.models.base import ModelOptionError
 from vgbench.models.checkpoint import CheckpointError
 from vgbench.utils import sha256_file
+from conftest import check_deterministic_sampling, golden_eval
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -166,13 +165,7 @@ def test_inversion_api_is_differentiable(adapter):
 
 
 def test_sampling_is_deterministic_and_batch_invariant(adapter):
-    a = np.concatenate(list(adapter.sample(3, 5, seed=7, batch_size=3)))
-    b = np.concatenate(list(adapter.sample(3, 5, seed=7, batch_size=1)))
-    c = next(adapter.sample(1, 5, seed=7, start=2))
-    assert a.dtype == np.uint8 and a.shape == (3, 5, 64, 64, 3)
-    assert np.array_equal(a, b) and np.array_equal(a[2], c[0])
-    assert not np.array_equal(a[0], a[1]) and a.std() > 0
-    assert not np.array_equal(a[0, 0], a[0, 4])  # it moves
+    check_deterministic_sampling(adapter, (64, 64), moves=True)
 
 
 def test_time_and_fps_semantics(adapter):
@@ -320,14 +313,7 @@ def test_corrupted_or_mismatched_weights(tmp_path):
 
 
 def test_golden_fvd16_on_tiny(i3d_state, tmp_path):
-    out = tmp_path / "r.jsonl"
-    r = CliRunner().invoke(main, ["eval", "--model", "ctsvg", "--ckpt", str(CKPT), "--dataset", "tiny",
-                                  "--num-fake", str(GOLDEN["num_fake"]), "--no-progress", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    rec = json.loads(out.read_text())
-    m = rec["metrics"]["fvd16"]
-    assert m["value"] == pytest.approx(GOLDEN["fvd16"]["ctsvg"], rel=GOLDEN["fvd_rtol"])
-    assert m["counts"]["fake_used"] == GOLDEN["num_fake"] and m["counts"]["real_used"] == 48
+    rec = golden_eval("ctsvg", CKPT, tmp_path)
     assert rec["model"]["checkpoint_sha256"] == sha256_file(CKPT)
     assert rec["conditioning"]["num_videos"] == GOLDEN["num_fake"]
     assert sum(rec["conditioning"]["counts"]["actor"].values()) == GOLDEN["num_fake"]

@@ -12,14 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from vgbench.cli import main
 from vgbench.models import digan as dg
 from vgbench.models import get_adapter
 from vgbench.models.checkpoint import CheckpointError, InertObject, load_network_pickle
 from vgbench.safe_pickle import UnsafePickleError
 from vgbench.utils import sha256_file
+from conftest import check_deterministic_sampling, golden_eval
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -192,13 +191,7 @@ def test_loads_official_pickle(adapter):
 
 
 def test_sampling_is_deterministic_and_batch_invariant(adapter):
-    a = np.concatenate(list(adapter.sample(3, 5, seed=7, batch_size=3)))
-    b = np.concatenate(list(adapter.sample(3, 5, seed=7, batch_size=1)))
-    c = next(adapter.sample(1, 5, seed=7, start=2))
-    assert a.dtype == np.uint8 and a.shape == (3, 5, 64, 64, 3)
-    assert np.array_equal(a, b) and np.array_equal(a[2], c[0])
-    assert not np.array_equal(a[0], a[1]) and a.std() > 0
-    assert not np.array_equal(a[0, 0], a[0, 4])  # frames move
+    check_deterministic_sampling(adapter, (64, 64), moves=True)
 
 
 def test_time_and_fps_semantics(adapter):
@@ -309,14 +302,7 @@ def test_unpickler_allows_distributions_only_as_inert_records(tmp_path):
 
 
 def test_golden_fvd16_on_tiny(i3d_state, tmp_path):
-    out = tmp_path / "r.jsonl"
-    r = CliRunner().invoke(main, ["eval", "--model", "digan", "--ckpt", str(FIX), "--dataset", "tiny",
-                                  "--num-fake", str(GOLDEN["num_fake"]), "--no-progress", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    rec = json.loads(out.read_text())
-    m = rec["metrics"]["fvd16"]
-    assert m["value"] == pytest.approx(GOLDEN["fvd16"]["digan"], rel=GOLDEN["fvd_rtol"])
-    assert m["counts"]["fake_used"] == GOLDEN["num_fake"] and m["counts"]["real_used"] == 48
+    rec = golden_eval("digan", FIX, tmp_path)
     assert rec["model"]["checkpoint_sha256"] == sha256_file(FIX)
     assert rec["model"]["options"]["clip_stride"] == 1
     assert rec["seeds"]["seed"] == 0 and rec["env"]["packages"]["torch"]

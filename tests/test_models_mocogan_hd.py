@@ -14,15 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from vgbench.cli import main
 from vgbench.models import get_adapter
 from vgbench.models.base import ModelOptionError, to_uint8, video_seed
 from vgbench.models.checkpoint import CheckpointError
 from vgbench.models.mocogan_hd import RNNModule, frame_codes, load_pca, steps_needed
 from vgbench.models.rosinality import StyleGAN2Generator
 from vgbench.utils import sha256_file
+from conftest import golden_eval
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -323,14 +322,7 @@ def test_unsafe_motion_generator_is_refused(tmp_path):
 # ---------------------------------------------------------------------------------------------- golden FVD16
 
 def test_golden_fvd16_on_tiny(i3d_state, tmp_path):
-    out = tmp_path / "r.jsonl"
-    r = CliRunner().invoke(main, ["eval", "--model", "mocogan_hd", "--ckpt", str(FIX), "--dataset", "tiny",
-                                  "--num-fake", str(GOLDEN["num_fake"]), "--no-progress", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    rec = json.loads(out.read_text())
-    m = rec["metrics"]["fvd16"]
-    assert m["value"] == pytest.approx(GOLDEN["fvd16"]["mocogan_hd"], rel=GOLDEN["fvd_rtol"])
-    assert m["counts"]["fake_used"] == GOLDEN["num_fake"] and m["counts"]["real_used"] == 48
+    rec = golden_eval("mocogan_hd", FIX, tmp_path)
     parts = rec["model"]["parts"]
     assert {r: v["sha256"] for r, v in parts.items()} == {r: sha256_file(FIX / rel) for r, rel in PARTS.items()}
     assert rec["model"]["info"]["native_fps"] == 15.0 and rec["seeds"]["seed"] == 0

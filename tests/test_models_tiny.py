@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from vgbench.cli import main
 from vgbench.models import get_adapter
 from vgbench.utils import sha256_file
+from conftest import check_deterministic_sampling, golden_eval
 
 FIX = Path(__file__).parent / "fixtures"
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "tiny_models.json").read_text())
@@ -36,12 +35,7 @@ def test_wrong_family_is_refused(adapter):
 
 
 def test_sampling_is_deterministic_and_batch_invariant(adapter):
-    a = np.concatenate(list(adapter.sample(3, 5, seed=7, batch_size=3)))
-    b = np.concatenate(list(adapter.sample(3, 5, seed=7, batch_size=1)))
-    c = next(adapter.sample(1, 5, seed=7, start=2))
-    assert a.dtype == np.uint8 and a.shape[:2] == (3, 5) and a.shape[-1] == 3
-    assert np.array_equal(a, b) and np.array_equal(a[2], c[0])
-    assert not np.array_equal(a[0], a[1]) and a.std() > 0
+    check_deterministic_sampling(adapter)
 
 
 def test_time_and_fps_semantics(adapter):
@@ -65,14 +59,7 @@ def test_content_and_motion_can_be_fixed(adapter):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_golden_fvd16_on_tiny(kind, i3d_state, tmp_path):
-    out = tmp_path / "r.jsonl"
-    r = CliRunner().invoke(main, ["eval", "--model", kind, "--ckpt", str(FIX / f"{kind}_tiny.pkl"), "--dataset",
-                                  "tiny", "--num-fake", str(GOLDEN["num_fake"]), "--no-progress", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    rec = json.loads(out.read_text())
-    m = rec["metrics"]["fvd16"]
-    assert m["value"] == pytest.approx(GOLDEN["fvd16"][kind], rel=GOLDEN["fvd_rtol"])
-    assert m["counts"]["fake_used"] == GOLDEN["num_fake"] and m["counts"]["real_used"] == 48
+    rec = golden_eval(kind, FIX / f"{kind}_tiny.pkl", tmp_path)
     assert rec["model"]["checkpoint_sha256"] == sha256_file(FIX / f"{kind}_tiny.pkl")
     assert rec["seeds"]["seed"] == 0 and rec["env"]["packages"]["torch"]
 
