@@ -36,7 +36,8 @@ from ..utils import atomic_write, sha256_file
 
 __all__ = ["PersistentObject", "InertObject", "load_network_pickle", "module_state_dict", "plain", "save_native",
            "load_native", "CheckpointError", "checkpoint_error", "check_state_dict", "load_strict", "load_state_file",
-           "torch_load_safe", "load_float_npy", "find_parts", "combined_sha256", "checkpoint_sha256"]
+           "torch_load_safe", "load_float_npy", "find_parts", "PartsCheckpoint", "combined_sha256",
+           "checkpoint_sha256"]
 
 
 class CheckpointError(ValueError):
@@ -433,6 +434,31 @@ def find_parts(ckpt: str | Path, patterns: dict[str, str], optional: dict, model
             raise CheckpointError(f"{path}: {role} file {p} does not exist")
         parts[role] = p
     return parts, {k: manifest.get(k, v) for k, v in optional.items()}
+
+
+class PartsCheckpoint:
+    """A checkpoint made of several files (a directory or a JSON manifest, see :func:`find_parts`): the parts, the
+    manifest's optional settings, and one identity for results (:func:`combined_sha256` of the parts' sha256)."""
+
+    RULE = "sha256 over sorted 'role<TAB>sha256<LF>' lines of the parts"
+
+    def __init__(self, ckpt: str | Path, patterns: dict[str, str], optional: dict, model: str):
+        self.path = Path(ckpt)
+        self.parts, self.extras = find_parts(ckpt, patterns, optional, model)
+        self.format = "directory" if self.path.is_dir() else "manifest"
+        self.part_sha256 = {role: sha256_file(p) for role, p in self.parts.items()}
+        self.sha256 = combined_sha256(self.part_sha256)
+
+    def number(self, key: str) -> float:
+        """A numeric manifest setting (e.g. ``w_residual``), or a :class:`CheckpointError` naming the manifest."""
+        try:
+            return float(self.extras[key])
+        except (TypeError, ValueError) as e:
+            raise checkpoint_error(self.path, f"{key} must be a number, got {self.extras[key]!r}") from e
+
+    def provenance(self) -> dict:
+        return {"format": self.format, "checkpoint_sha256": self.sha256, "checkpoint_sha256_rule": self.RULE,
+                "parts": {role: {"path": str(p), "sha256": self.part_sha256[role]} for role, p in self.parts.items()}}
 
 
 def combined_sha256(hashes: dict[str, str]) -> str:

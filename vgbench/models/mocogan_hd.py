@@ -92,11 +92,11 @@ import torch
 
 from .base import Adapter, Capabilities, ModelInfo, positive_int, register, to_uint8, video_seed
 from .checkpoint import checkpoint_error as _fail
-from .checkpoint import checkpoint_sha256, combined_sha256, find_parts as _find_parts, load_float_npy
+from .checkpoint import PartsCheckpoint, load_float_npy
 from .latent_lstm import LatentLSTM
 from .rosinality import StyleGAN2Generator, load_generator_state, load_rosinality_checkpoint
 
-__all__ = ["RNNModule", "find_parts", "load_image_generator", "load_pca",
+__all__ = ["RNNModule", "load_image_generator", "load_pca",
            "frame_codes", "steps_needed", "MoCoGANHDAdapter", "PART_PATTERNS", "MANIFEST_OPTIONAL"]
 
 FRAME_CHUNK = 16  # frames per synthesis call (a fixed shape, so pixels do not depend on how many are asked for)
@@ -160,11 +160,6 @@ def frame_codes(codes: torch.Tensor, num_frames: int, interpolation: bool = Fals
 
 # ------------------------------------------------------------------------------------------------ loading
 
-def find_parts(ckpt: str | Path) -> tuple[dict[str, Path], dict]:
-    """Locate the four parts (a directory or a JSON manifest): ``({role: path}, manifest extras)``."""
-    return _find_parts(ckpt, PART_PATTERNS, MANIFEST_OPTIONAL, "MoCoGAN-HD")
-
-
 def load_image_generator(path: Path) -> tuple[StyleGAN2Generator, dict]:
     """The rosinality StyleGAN2 ``g_ema`` of ``path``: (network, its config)."""
     state, _args = load_rosinality_checkpoint(path, "g_ema")
@@ -222,15 +217,11 @@ class MoCoGANHDAdapter(Adapter):
         if not isinstance(interpolation, bool):
             raise ValueError(f"{self.name}: interpolation must be true or false, got {interpolation!r}")
         self.use_noise, self.interpolation = use_noise, interpolation
-        parts, extras = find_parts(ckpt)
-        self.parts = parts
-        self.format = "directory" if Path(ckpt).is_dir() else "manifest"
-        self.time_step = positive_int("time_step", time_step if time_step is not None else extras["time_step"])
-        try:
-            self.w_residual = float(extras["w_residual"])
-        except (TypeError, ValueError) as e:
-            raise _fail(ckpt, f"w_residual must be a number, got {extras['w_residual']!r}") from e
-        fps = native_fps if native_fps is not None else extras["dataset_fps"]
+        self.checkpoint = ck = PartsCheckpoint(ckpt, PART_PATTERNS, MANIFEST_OPTIONAL, "MoCoGAN-HD")
+        parts = ck.parts
+        self.time_step = positive_int("time_step", time_step if time_step is not None else ck.extras["time_step"])
+        self.w_residual = ck.number("w_residual")
+        fps = native_fps if native_fps is not None else ck.extras["dataset_fps"]
         self.dataset_fps = float(fps) if fps is not None else None
 
         self.G, self.g_config = load_image_generator(parts["generator"])
@@ -241,8 +232,6 @@ class MoCoGANHDAdapter(Adapter):
         self.rnn.set_pca(*load_pca(parts["pca_comp"], parts["pca_stdev"], self.rnn.n_pca, self.rnn.z_dim))
         self.G.to(self.device)
         self.rnn.to(self.device)
-        self.part_sha256 = {role: checkpoint_sha256(p) for role, p in parts.items()}
-        self.sha256 = combined_sha256(self.part_sha256)
 
     # ---- description
     @property
@@ -257,10 +246,7 @@ class MoCoGANHDAdapter(Adapter):
                          content_motion_separable=True, conditioning=None, max_frames=None)
 
     def provenance(self) -> dict:
-        return {"name": self.name, "checkpoint": str(self.ckpt), "format": self.format,
-                "checkpoint_sha256": self.sha256,
-                "checkpoint_sha256_rule": "sha256 over sorted 'role<TAB>sha256<LF>' lines of the four parts",
-                "parts": {role: {"path": str(p), "sha256": self.part_sha256[role]} for role, p in self.parts.items()},
+        return {"name": self.name, "checkpoint": str(self.ckpt), **self.checkpoint.provenance(),
                 "config": {"generator": {**self.g_config, "channels": {str(k): v for k, v in
                                                                        self.g_config["channels"].items()}},
                            "rnn": {"z_dim": self.rnn.z_dim, "h_dim": self.rnn.h_dim, "n_pca": self.rnn.n_pca,

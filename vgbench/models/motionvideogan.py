@@ -105,14 +105,12 @@ import numpy as np
 import torch
 
 from .base import Adapter, Capabilities, ModelInfo, jsonable, positive_int, register, to_uint8, video_seed
-from .checkpoint import checkpoint_error as _fail, find_parts as _find_parts
-from .checkpoint import (PersistentObject, check_state_dict, combined_sha256, load_float_npy, load_network_pickle,
-                         load_strict, module_state_dict)
+from .checkpoint import PartsCheckpoint, PersistentObject, check_state_dict, checkpoint_error as _fail
+from .checkpoint import load_float_npy, load_network_pickle, load_strict, module_state_dict
 from .latent_lstm import LatentLSTM
 from .stylegan2 import Generator as StyleGAN2Generator
-from ..utils import sha256_file
 
-__all__ = ["LSTMModule", "FRAME_ORDERS", "frame_plan", "codes_needed", "find_parts", "load_generator",
+__all__ = ["LSTMModule", "FRAME_ORDERS", "frame_plan", "codes_needed", "load_generator",
            "load_directions", "MotionVideoGANAdapter"]
 
 FRAME_ORDERS = ("paper", "official")
@@ -186,11 +184,6 @@ def _interpolate(codes: torch.Tensor, plan, r: int) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------------ loading
 
-def find_parts(ckpt: str | Path) -> tuple[dict[str, Path], dict]:
-    """Locate the four parts of a checkpoint (a directory or a JSON manifest): ({role: path}, manifest extras)."""
-    return _find_parts(ckpt, PART_PATTERNS, MANIFEST_OPTIONAL, "MotionVideoGAN")
-
-
 def load_generator(path: Path) -> tuple[StyleGAN2Generator, dict]:
     """MotionStyleGAN ``G_ema`` from a StyleGAN3-repository snapshot: (network, constructor kwargs)."""
     snap = load_network_pickle(path)
@@ -257,12 +250,11 @@ class MotionVideoGANAdapter(Adapter):
             raise ValueError(f"frame_order must be one of {FRAME_ORDERS}, got {frame_order!r}")
         self.frame_order = frame_order
         self.interpolation = positive_int("interpolation", interpolation)
-        parts, extras = find_parts(ckpt)
-        self.parts = parts
-        self.format = "directory" if Path(ckpt).is_dir() else "manifest"
-        self.time_step = positive_int("time_step", time_step if time_step is not None else extras["time_step"])
-        self.w_residual = float(extras["w_residual"])
-        fps = native_fps if native_fps is not None else extras["dataset_fps"]
+        self.checkpoint = ck = PartsCheckpoint(ckpt, PART_PATTERNS, MANIFEST_OPTIONAL, "MotionVideoGAN")
+        parts = ck.parts
+        self.time_step = positive_int("time_step", time_step if time_step is not None else ck.extras["time_step"])
+        self.w_residual = ck.number("w_residual")
+        fps = native_fps if native_fps is not None else ck.extras["dataset_fps"]
         self.dataset_fps = float(fps) if fps is not None else None
 
         self.G, self.init_kwargs = load_generator(parts["generator"])
@@ -274,8 +266,6 @@ class MotionVideoGANAdapter(Adapter):
                                  load_directions(parts["backward_direction"], self.lstm.n_direction, self.G.w_dim))
         self.G.to(self.device)
         self.lstm.to(self.device)
-        self.part_sha256 = {role: sha256_file(p) for role, p in parts.items()}
-        self.sha256 = combined_sha256(self.part_sha256)
 
     # ---- description
     @property
@@ -291,10 +281,7 @@ class MotionVideoGANAdapter(Adapter):
                          content_motion_separable=True, conditioning=None, max_frames=None)
 
     def provenance(self) -> dict:
-        return {"name": self.name, "checkpoint": str(self.ckpt), "format": self.format,
-                "checkpoint_sha256": self.sha256,
-                "checkpoint_sha256_rule": "sha256 over sorted 'role<TAB>sha256<LF>' lines of the four parts",
-                "parts": {role: {"path": str(p), "sha256": self.part_sha256[role]} for role, p in self.parts.items()},
+        return {"name": self.name, "checkpoint": str(self.ckpt), **self.checkpoint.provenance(),
                 "config": {"generator": jsonable(self.init_kwargs),
                            "lstm": {"h_dim": self.lstm.h_dim, "z_dim": self.lstm.z_dim,
                                     "n_direction": self.lstm.n_direction, "w_residual": self.w_residual}},
