@@ -110,3 +110,16 @@ def golden_eval(model: str, ckpt, tmp_path) -> dict:
     assert m["value"] == pytest.approx(golden["fvd16"][model], rel=golden["fvd_rtol"])
     assert m["counts"]["fake_used"] == golden["num_fake"] and m["counts"]["real_used"] == 48
     return rec
+
+
+def check_continuous_time(adapter) -> np.ndarray:
+    """A continuous-time model at dataset fps 30: fps=15 is every other frame, explicit times pick frames, and
+    asking for more frames (2 generator calls) leaves the earlier ones unchanged. Returns the 8-frame video."""
+    full = next(adapter.sample(1, 8, seed=1))[0]
+    half = next(adapter.sample(1, 4, seed=1, fps=15))[0]
+    assert np.array_equal(half, full[::2])
+    sub = next(adapter.sample(1, 3, seed=1, times=[1, 4, 7]))[0]
+    assert np.array_equal(sub, full[[1, 4, 7]])
+    longer = next(adapter.sample(1, 20, seed=1))[0]
+    assert np.array_equal(longer[:8], full)
+    return full

@@ -9,7 +9,7 @@ import pytest
 
 from vgbench.models import get_adapter
 from vgbench.utils import sha256_file
-from conftest import check_deterministic_sampling, golden_eval
+from conftest import check_continuous_time, check_deterministic_sampling, golden_eval
 
 FIX = Path(__file__).parent / "fixtures"
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "tiny_models.json").read_text())
@@ -39,13 +39,7 @@ def test_sampling_is_deterministic_and_batch_invariant(adapter):
 
 
 def test_time_and_fps_semantics(adapter):
-    full = next(adapter.sample(1, 8, seed=1))[0]
-    half = next(adapter.sample(1, 4, seed=1, fps=15))[0]  # dataset fps 30: every other frame
-    assert np.array_equal(half, full[::2])
-    sub = next(adapter.sample(1, 3, seed=1, times=[1, 4, 7]))[0]
-    assert np.array_equal(sub, full[[1, 4, 7]])
-    longer = next(adapter.sample(1, 20, seed=1))[0]  # asking for more frames does not change earlier ones
-    assert np.array_equal(longer[:8], full)
+    check_continuous_time(adapter)
 
 
 def test_content_and_motion_can_be_fixed(adapter):
