@@ -119,11 +119,19 @@ class Adapter:
         unknown = sorted(set(options) - set(known))
         if unknown:
             raise ModelOptionError(f"{self.name}: unknown option(s) {', '.join(unknown)}; this model accepts: "
-                             f"{', '.join(sorted(known)) or 'none'}")
+                                   f"{', '.join(sorted(known)) or 'none'}")
 
     @property
     def info(self) -> ModelInfo:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def model_info(self, resolution, native_fps, **overrides) -> ModelInfo:
+        """:class:`ModelInfo` of the loaded model: the class's :attr:`capabilities` plus what the checkpoint decides
+        (``resolution``, ``native_fps`` and any ``overrides``, e.g. a conditioning text naming the label ranges)."""
+        cap = self.capabilities
+        fields = dict(fps_control=cap.fps_control, content_motion_separable=cap.content_motion_separable,
+                      conditioning=cap.conditioning, max_frames=cap.max_frames)
+        return ModelInfo(self.name, self.description, resolution, native_fps=native_fps, **{**fields, **overrides})
 
     def provenance(self) -> dict:
         """What identifies the loaded model (checkpoint path and sha256, config)."""

@@ -364,9 +364,8 @@ class CTSVGAdapter(Adapter):
     @property
     def info(self) -> ModelInfo:
         r = int(self.G.size)
-        return ModelInfo(self.name, self.description, (r, r), native_fps=self.dataset_fps, fps_control=True,
-                         content_motion_separable=True,
-                         conditioning=f"actor id (0..{self.num_person - 1}), action id (0..{self.num_classes - 1})")
+        return self.model_info((r, r), self.dataset_fps,
+                               conditioning=f"actor id (0..{self.num_person - 1}), action id (0..{self.num_classes - 1})")
 
     def provenance(self) -> dict:
         cm = official_channel_multiplier(self.config["channels"])

@@ -643,8 +643,7 @@ class DIGANAdapter(Adapter):
     @property
     def info(self) -> ModelInfo:
         r = int(self.G.img_resolution)
-        return ModelInfo(self.name, self.description, (r, r), native_fps=self.dataset_fps, fps_control=True,
-                         content_motion_separable=True, conditioning=None, max_frames=None)
+        return self.model_info((r, r), self.dataset_fps)
 
     def provenance(self) -> dict:
         return {"name": self.name, "checkpoint": str(self.ckpt), "checkpoint_sha256": self.sha256,

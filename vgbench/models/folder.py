@@ -33,8 +33,7 @@ class FolderAdapter(Adapter):
         if first is not None:
             h, w = first.read([0]).shape[1:3]
             res = (int(h), int(w))
-        return ModelInfo(self.name, self.description, res, native_fps=self._fps or (first.fps if first else None),
-                         fps_control=False, max_frames=None)
+        return self.model_info(res, self._fps or (first.fps if first else None))
 
     def provenance(self) -> dict:
         try:

@@ -242,8 +242,7 @@ class MoCoGANHDAdapter(Adapter):
     @property
     def info(self) -> ModelInfo:
         fps = self.dataset_fps / self.frame_step if self.dataset_fps else None
-        return ModelInfo(self.name, self.description, (self.G.size, self.G.size), native_fps=fps, fps_control=False,
-                         content_motion_separable=True, conditioning=None, max_frames=None)
+        return self.model_info((self.G.size, self.G.size), fps)
 
     def provenance(self) -> dict:
         return {"name": self.name, "checkpoint": str(self.ckpt), **self.checkpoint.provenance(),

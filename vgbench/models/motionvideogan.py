@@ -277,8 +277,7 @@ class MotionVideoGANAdapter(Adapter):
     def info(self) -> ModelInfo:
         r = self.G.img_resolution
         fps = self.dataset_fps / self.frame_step if self.dataset_fps else None
-        return ModelInfo(self.name, self.description, (r, r), native_fps=fps, fps_control=False,
-                         content_motion_separable=True, conditioning=None, max_frames=None)
+        return self.model_info((r, r), fps)
 
     def provenance(self) -> dict:
         return {"name": self.name, "checkpoint": str(self.ckpt), **self.checkpoint.provenance(),

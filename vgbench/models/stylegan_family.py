@@ -94,8 +94,7 @@ class _StyleGANFamily(Adapter):
     @property
     def info(self) -> ModelInfo:
         r = int(self.G.img_resolution)
-        return ModelInfo(self.name, self.description, (r, r), native_fps=self.dataset_fps, fps_control=True,
-                         content_motion_separable=True, conditioning="class label" if self.G.c_dim else None)
+        return self.model_info((r, r), self.dataset_fps, conditioning="class label" if self.G.c_dim else None)
 
     def provenance(self) -> dict:
         from .stylegan2 import resolve_precision
