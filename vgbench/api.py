@@ -66,7 +66,7 @@ def features(source, out: str | Path | None = None, *, detector: str = "i3d", fr
     key = {"detector": det.provenance, "spec": spec.to_dict(), "source": src.describe(), "hash": content_hash}
     if worker_processes is None:
         worker_processes = str(device).startswith("cuda")
-    res = extract_features(src, det, spec, batch_size=batch_size if frames else 1, num_workers=num_workers,
+    res = extract_features(src, det, spec, batch_size=batch_size, num_workers=num_workers,
                            worker_processes=worker_processes, skip_bad=skip_bad, shard_dir=resume_dir, shard_key=key, progress=progress,
                            desc=f"{detector} features")
     if out is not None:

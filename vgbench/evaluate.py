@@ -21,6 +21,7 @@ import math
 import queue
 import threading
 import time
+import warnings
 from pathlib import Path
 
 try:
@@ -124,9 +125,12 @@ def real_stats(card: dict, data: str | None, protocol, detector, device, progres
     src, _ = _real_source(card, data)
     path = _cache_path(card, protocol, detector.provenance.get("sha256"), src.content_hash())
     if path.is_file():
-        st = VideoStats.load(path)
-        st.check_compatible(protocol, "real", detector.provenance.get("sha256"), str(path))
-        return st, str(path)
+        try:
+            st = VideoStats.load(path)
+            st.check_compatible(protocol, "real", detector.provenance.get("sha256"), str(path))
+            return st, str(path)
+        except ProtocolError as e:  # the cache is vgbench's own: a damaged entry is recomputed, not a dead end
+            warnings.warn(f"{e}; this cache entry is recomputed", UserWarning, stacklevel=2)
     st = (compute or compute_stats)(src, protocol, "real", detector=detector, device=device, progress=progress,
                                     resume_dir=path.with_name(path.name + ".partial"), **kw)
     st.save(path)
@@ -375,10 +379,11 @@ def check(model: str, ckpt: str | None, dataset: str, *, data: str | None = None
         def c_weights(m=m):
             p = load_protocol(m)
             name = p["detector"]["weights"]
-            if not weights.is_present(name):
+            state = weights.status(name)
+            if state != "present":
                 how = (f"vgbench weights import {name} FILE" if weights.resolve(name).pip_requirement is None
-                       else f"vgbench weights fetch {name}")
-                raise weights.WeightsError(f"weights {name} missing: run `{how}`")
+                       else f"vgbench weights fetch {name}" + (" --force" if state == "corrupt" else ""))
+                raise weights.WeightsError(f"weights {name} {state}: run `{how}`")
             return f"{name} present"
 
         item(f"detector weights for {m}", c_weights)

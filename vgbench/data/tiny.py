@@ -94,6 +94,9 @@ class TinyVideo(Video):
     def nbytes_hint(self) -> int:
         return FRAMES * SIZE * SIZE * 3
 
+    def stamp(self):
+        return ["tiny/1", self.seed, self.motion]  # pixels are a pure function of these and the renderer
+
     def _read(self, indices):
         return render_video(self.seed, self.index, indices, self.motion)
 

@@ -31,7 +31,7 @@ from ..utils import natural_key, natural_sorted, sha256_json
 __all__ = [
     "Video", "VideoSource", "VideoReadError", "open_source", "FrameFolderSource", "ZipFramesSource",
     "VideoFilesSource", "NumpySource", "ArraySource", "IterableSource", "IMAGE_EXTS", "VIDEO_EXTS",
-    "register_builtin",
+    "register_builtin", "UnreadableVideo", "max_frame_pixels", "check_frame_size", "DEFAULT_MAX_FRAME_PIXELS",
 ]
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -44,6 +44,39 @@ class VideoReadError(RuntimeError):
     def __init__(self, path: str, problem: str):
         super().__init__(f"{path}: {problem}")
         self.path, self.problem = path, problem
+
+
+#: default of the per-frame size limit (width x height) checked before any frame is decoded; 4096 x 4096 covers
+#: 4K UHD and DCI 4K. Raise it with ``--max-frame-pixels`` or the environment variable ``VGBENCH_MAX_FRAME_PIXELS``.
+DEFAULT_MAX_FRAME_PIXELS = 4096 * 4096
+MAX_FRAME_PIXELS_ENV = "VGBENCH_MAX_FRAME_PIXELS"
+
+
+def max_frame_pixels() -> int:
+    """The per-frame size limit in pixels (``$VGBENCH_MAX_FRAME_PIXELS``, else 4096 x 4096)."""
+    raw = os.environ.get(MAX_FRAME_PIXELS_ENV)
+    if not raw:
+        return DEFAULT_MAX_FRAME_PIXELS
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{MAX_FRAME_PIXELS_ENV}={raw!r} is not a whole number of pixels") from None
+    if value < 1:
+        raise ValueError(f"{MAX_FRAME_PIXELS_ENV}={raw!r} must be at least 1")
+    return value
+
+
+def check_frame_size(width: int, height: int, num_frames: int, where: str) -> None:
+    """Refuse to decode frames larger than :func:`max_frame_pixels` (a tiny file can hold huge frames: a 47 KB
+    video of 8000x8000 frames decodes to gigabytes)."""
+    limit = max_frame_pixels()
+    if width * height > limit:
+        gib = width * height * 3 * max(num_frames, 1) / 2 ** 30
+        raise VideoReadError(
+            where, f"frames of {width}x{height} ({width * height / 1e6:.1f} megapixels) exceed the limit of "
+                   f"{limit / 1e6:.1f} megapixels per frame ({num_frames} such frames would take {gib:.1f} GiB "
+                   f"decoded); raise the limit with --max-frame-pixels N or {MAX_FRAME_PIXELS_ENV}=N if this is "
+                   f"intended")
 
 
 def _as_rgb_u8(arr: np.ndarray, where: str) -> np.ndarray:
@@ -94,6 +127,11 @@ class Video(abc.ABC):
     def nbytes_hint(self) -> int:
         return 0
 
+    def stamp(self):
+        """What changes when the video's content changes (sizes and modification times, zip CRCs...), JSON-able;
+        None when it cannot be told (in-memory data). Keys resumable work, so that a changed file is not resumed."""
+        return None
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r} frames={self.num_frames} path={self.path!r}>"
 
@@ -116,18 +154,75 @@ class VideoSource(abc.ABC):
         return {"kind": self.kind}
 
     def content_hash(self) -> str:
-        """Hash of the video list: ids, frame counts and byte sizes (a listing hash; pixels are not read)."""
-        return sha256_json([[v.id, v.num_frames, v.nbytes_hint()] for v in self])
+        """Hash of the video list: ids, frame counts and byte sizes (a listing hash; pixels are not read). An
+        unreadable video enters with frame count None, so listing never fails on it (``--skip-bad`` decides later)."""
+        return sha256_json([[v.id, _frames_or_none(v), v.nbytes_hint()] for v in self])
+
+    def fingerprint(self) -> str | None:
+        """Hash of every video's :meth:`Video.stamp` (None if any is unknown): changes when a file is rewritten,
+        even with the same size."""
+        stamps = [[v.id, v.stamp()] for v in self]
+        return None if any(st is None for _, st in stamps) else sha256_json(stamps)
 
 
-def _decode_image(fp, where: str) -> np.ndarray:
+def _file_stamp(path) -> list:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _frames_or_none(video: Video) -> int | None:
+    try:
+        return video.num_frames
+    except VideoReadError:
+        return None
+
+
+class UnreadableVideo(Video):
+    """A video that was found but cannot be read (a symbolic-link loop, a truncated array, ...). It takes its place
+    in the order; every read raises :class:`VideoReadError`, so that ``--skip-bad`` counts it and otherwise the
+    error names it."""
+
+    def __init__(self, vid: str, path: str, problem: str, num_frames: int | None = None):
+        self.id, self.path, self.problem, self._n, self.fps = vid, path, problem, num_frames, None
+
+    @property
+    def num_frames(self) -> int:
+        if self._n is None:
+            raise VideoReadError(self.path, self.problem)
+        return self._n
+
+    def _read(self, indices):
+        raise VideoReadError(self.path, self.problem)
+
+    def stamp(self):
+        return ["unreadable", self.problem]
+
+
+def _decode_image(fp, where: str, num_frames: int = 1) -> np.ndarray:
+    """An image file as uint8 RGB ``[H, W, 3]``.
+
+    16-bit images are reduced to 8 bits by keeping the high byte (``x >> 8``), the rule Pillow itself applies to
+    16-bit RGB PNGs (a plain ``convert('RGB')`` would clip 16-bit grey to white). 32-bit integer and float images
+    have no defined 8-bit range and are refused. Frames larger than :func:`max_frame_pixels` are refused before
+    they are decoded.
+    """
     from PIL import Image
 
     try:
         with Image.open(fp) as im:
+            check_frame_size(im.width, im.height, num_frames, where)
+            if im.mode.startswith("I;16"):
+                high = (np.asarray(im).astype(np.uint16) >> 8).astype(np.uint8)
+                return np.repeat(high[..., None], 3, axis=-1)
+            if im.mode in ("I", "F"):
+                raise VideoReadError(where, f"{'32-bit integer' if im.mode == 'I' else 'floating-point'} image "
+                                            f"(mode {im.mode}): its pixel range is not defined; convert the frames "
+                                            f"to 8-bit RGB")
             if im.mode != "RGB":
                 im = im.convert("RGB")
             return np.asarray(im)
+    except VideoReadError:
+        raise
     except Exception as e:  # PIL raises many types (OSError, SyntaxError, UnidentifiedImageError...)
         raise VideoReadError(where, f"cannot decode image: {e}") from e
 
@@ -143,8 +238,13 @@ def _stack(frames: list[np.ndarray], where: str) -> np.ndarray:
 
 
 class FrameFolderVideo(Video):
-    def __init__(self, vid: str, folder: str, frames: list[str], sizes: int, fps: float | None = None):
+    def __init__(self, vid: str, folder: str, frames: list[str], sizes: int, fps: float | None = None,
+                 mtime_ns: int = 0):
         self.id, self.path, self.frames, self._bytes, self.fps = vid, folder, frames, sizes, fps
+        self._mtime_ns = mtime_ns
+
+    def stamp(self):
+        return [self._bytes, self._mtime_ns]
 
     @property
     def num_frames(self) -> int:
@@ -154,8 +254,8 @@ class FrameFolderVideo(Video):
         return self._bytes
 
     def _read(self, indices):
-        return _stack([_decode_image(os.path.join(self.path, self.frames[i]), os.path.join(self.path, self.frames[i]))
-                       for i in indices], self.path)
+        return _stack([_decode_image(os.path.join(self.path, self.frames[i]), os.path.join(self.path, self.frames[i]),
+                                     len(indices)) for i in indices], self.path)
 
 
 class _ListedSource(VideoSource):
@@ -184,26 +284,56 @@ class FrameFolderSource(_ListedSource):
     def __init__(self, root: str | Path, fps: float | None = None):
         self.root, self.fps = Path(root), fps
         self.path = self.root
-        self._videos: list[FrameFolderVideo] | None = None
+        self._videos: list[Video] | None = None
 
-    def _scan(self) -> list[FrameFolderVideo]:
+    def _scan(self) -> list[Video]:
         if self._videos is None:
-            videos = []
+            videos: list[Video] = []
             for entry in sorted(os.scandir(self.root), key=lambda e: natural_key(e.name)):
-                if not entry.is_dir():
-                    continue
-                frames, size = [], 0
-                for f in os.scandir(entry.path):
-                    if f.is_dir():
-                        raise VideoReadError(f.path, "frames must lie directly inside each video folder "
-                                                     "(root/<video>/<frame>); found a nested folder")
-                    if Path(f.name).suffix.lower() in IMAGE_EXTS:
-                        frames.append(f.name)
-                        size += f.stat().st_size
-                if frames:  # empty folders are ignored, as in StyleGAN-V
-                    videos.append(FrameFolderVideo(entry.name, entry.path, natural_sorted(frames), size, self.fps))
+                problem = _link_problem(entry)
+                if problem:
+                    videos.append(UnreadableVideo(entry.name, entry.path, problem))
+                elif entry.is_dir():
+                    video = self._video(entry)
+                    if video is not None:  # empty folders are ignored, as in StyleGAN-V
+                        videos.append(video)
             self._videos = videos
         return self._videos
+
+    def _video(self, entry: os.DirEntry) -> Video | None:
+        frames, size, mtime = [], 0, 0
+        for f in sorted(os.scandir(entry.path), key=lambda e: e.name):
+            problem = _link_problem(f)
+            if problem:
+                return UnreadableVideo(entry.name, entry.path, f"{f.name}: {problem}")
+            if f.is_dir():
+                raise VideoReadError(f.path, "frames must lie directly inside each video folder "
+                                             "(root/<video>/<frame>); found a nested folder")
+            if Path(f.name).suffix.lower() in IMAGE_EXTS:
+                st = f.stat()
+                frames.append(f.name)
+                size += st.st_size
+                mtime = max(mtime, st.st_mtime_ns)
+        return FrameFolderVideo(entry.name, entry.path, natural_sorted(frames), size, self.fps,
+                                mtime) if frames else None
+
+
+def _link_problem(entry: os.DirEntry) -> str | None:
+    """What is wrong with a symbolic link (a loop, a link to its own ancestor, a dangling target), or None."""
+    if not entry.is_symlink():
+        return None
+    try:
+        target = Path(entry.path).resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a loop this way
+        return "symbolic link loop"
+    except OSError as e:
+        if e.errno == 40:  # ELOOP
+            return "symbolic link loop"
+        return f"broken symbolic link to {os.readlink(entry.path)!r}"
+    parent = Path(entry.path).parent.resolve()
+    if target.is_dir() and (parent == target or target in parent.parents):
+        return f"symbolic link loop: it points to {target}, a folder that contains it"
+    return None
 
 
 # --------------------------------------------------------------------------- zip of frame folders
@@ -212,9 +342,14 @@ class FrameFolderSource(_ListedSource):
 class ZipFrameVideo(Video):
     _handles: dict = {}
 
-    def __init__(self, vid: str, zip_path: str, members: list[str], size: int, fps: float | None = None):
+    def __init__(self, vid: str, zip_path: str, members: list[str], size: int, fps: float | None = None,
+                 crc: str = ""):
         self.id, self.zip_path, self.members, self._bytes, self.fps = vid, zip_path, members, size, fps
         self.path = f"{zip_path}:{os.path.dirname(members[0])}"
+        self._crc = crc
+
+    def stamp(self):
+        return [self._bytes, self._crc]
 
     @property
     def num_frames(self):
@@ -239,7 +374,7 @@ class ZipFrameVideo(Video):
                 data = z.read(name)
             except (zipfile.BadZipFile, OSError, KeyError) as e:
                 raise VideoReadError(f"{self.zip_path}:{name}", f"cannot read zip member: {e}") from e
-            frames.append(_decode_image(io.BytesIO(data), f"{self.zip_path}:{name}"))
+            frames.append(_decode_image(io.BytesIO(data), f"{self.zip_path}:{name}", len(indices)))
         return _stack(frames, self.path)
 
 
@@ -276,7 +411,8 @@ class ZipFramesSource(_ListedSource):
             for folder in natural_sorted(groups):
                 members = natural_sorted([i.filename for i in groups[folder]])
                 size = sum(i.file_size for i in groups[folder])
-                videos.append(ZipFrameVideo(os.path.basename(folder), str(self.path), members, size, self.fps))
+                crc = sha256_json(sorted([i.filename, i.CRC] for i in groups[folder]))  # the zip's own checksums
+                videos.append(ZipFrameVideo(os.path.basename(folder), str(self.path), members, size, self.fps, crc))
             self._videos = videos
         return self._videos
 
@@ -288,11 +424,28 @@ class FileVideo(Video):
     def __init__(self, path: str, vid: str | None = None):
         self.path, self.id = path, vid or Path(path).stem
         self._n: int | None = None
-        self.fps = None
+        self._fps: float | None = None
+        self._fps_known = False
         self._bytes = os.path.getsize(path)
+
+    @property
+    def fps(self) -> float | None:
+        """The stream's average frame rate (None when the container does not say); read from the header only."""
+        if not self._fps_known:
+            c = self._open()
+            try:
+                rate = c.streams.video[0].average_rate
+                self._fps = float(rate) if rate else None
+            finally:
+                c.close()
+            self._fps_known = True
+        return self._fps
 
     def nbytes_hint(self):
         return self._bytes
+
+    def stamp(self):
+        return _file_stamp(self.path)
 
     def _open(self):
         import av
@@ -312,8 +465,7 @@ class FileVideo(Video):
             c = self._open()
             try:
                 s = c.streams.video[0]
-                if s.average_rate:
-                    self.fps = float(s.average_rate)
+                self._fps, self._fps_known = (float(s.average_rate) if s.average_rate else None), True
                 self._n = sum(1 for p in c.demux(s) if p.size > 0)  # demux only: no decoding
             except Exception as e:
                 raise VideoReadError(self.path, f"cannot read video: {e}") from e
@@ -330,9 +482,12 @@ class FileVideo(Video):
         c = self._open()
         try:
             s = c.streams.video[0]
+            if s.codec_context.width and s.codec_context.height:  # from the header, before decoding anything
+                check_frame_size(s.codec_context.width, s.codec_context.height, len(indices), self.path)
             s.thread_type = "AUTO"
             for i, frame in enumerate(c.decode(s)):
                 if i in wanted:
+                    check_frame_size(frame.width, frame.height, len(indices), self.path)
                     arr = frame.to_ndarray(format="rgb24")
                     for pos in wanted[i]:
                         out[pos] = arr
@@ -403,14 +558,18 @@ class NpyVideo(Video):
     def nbytes_hint(self):
         return int(np.prod(self.shape[1:]))
 
+    def stamp(self):
+        return _file_stamp(self.file)
+
     def _array(self) -> np.ndarray:
-        key = (os.getpid(), self.file, self.offset)
+        key = (os.getpid(), self.file, self.offset, self.shape)
         m = NpyVideo._maps.get(key)
         if m is None:
             m = NpyVideo._maps[key] = np.memmap(self.file, np.uint8, "r", offset=self.offset, shape=self.shape)
         return m
 
     def _read(self, indices):
+        check_frame_size(self.shape[3], self.shape[2], len(indices), self.path)
         return _as_rgb_u8(np.array(self._array()[self.index, list(indices)]), self.path)
 
 
@@ -419,8 +578,9 @@ class _StreamedNpzVideo(Video):
 
     supports_random = False
 
-    def __init__(self, data: np.ndarray, index: int, where: str):
+    def __init__(self, data: np.ndarray, index: int, where: str, member_stamp=None):
         self.data, self.id, self.path, self.fps = data, f"{index:06d}", f"{where}[{index}]", None
+        self.member_stamp = member_stamp
 
     @property
     def num_frames(self):
@@ -429,7 +589,11 @@ class _StreamedNpzVideo(Video):
     def nbytes_hint(self):
         return self.data.nbytes
 
+    def stamp(self):
+        return self.member_stamp
+
     def _read(self, indices):
+        check_frame_size(self.data.shape[2], self.data.shape[1], len(indices), self.path)
         return _as_rgb_u8(np.ascontiguousarray(self.data[list(indices)]), self.path)
 
 
@@ -487,7 +651,8 @@ class NumpySource(VideoSource):
                 raw.seek(info.header_offset)
                 local = raw.read(30)
                 name_len, extra_len = struct.unpack("<HH", local[26:30])
-            self.offset = info.header_offset + 30 + name_len + extra_len + header_len
+            self._member_data_offset = info.header_offset + 30 + name_len + extra_len
+            self.offset = self._member_data_offset + header_len
             self.file = str(self.path)
         else:
             self._streamed = True
@@ -496,20 +661,56 @@ class NumpySource(VideoSource):
     def __len__(self):
         return self.shape[0]
 
+    def _complete_videos(self) -> int:
+        """How many whole videos the file holds (fewer than the header says when it was cut short)."""
+        per_video = int(np.prod(self.shape[1:]))
+        available = os.path.getsize(self.file) - self.offset
+        if self.path.suffix == ".npz":  # a stored member ends where the zip says, not at the end of the file
+            with zipfile.ZipFile(self.path) as z:
+                info = z.getinfo(self.key + ".npy")
+            available = min(available, info.file_size - (self.offset - self._member_data_offset))
+        return max(0, min(self.shape[0], available // per_video)) if per_video else self.shape[0]
+
+    def _truncated(self, i: int, where: str, complete: int) -> Video:
+        return UnreadableVideo(f"{i:06d}", f"{where}[{i}]", f"the file is truncated: the header promises "
+                               f"{self.shape[0]} videos of {tuple(self.shape[1:])}, the data holds {complete} whole "
+                               f"videos", self.shape[1])
+
     def __iter__(self):
         where = f"{self.path}:{self.key}" if self.key else str(self.path)
         if not self._streamed:
+            complete = self._complete_videos()
+            shape = (complete,) + tuple(self.shape[1:])
             for i in range(self.shape[0]):
-                yield NpyVideo(self.file, self.offset, self.shape, i, where)
+                yield NpyVideo(self.file, self.offset, shape, i, where) if i < complete else \
+                    self._truncated(i, where, complete)
             return
         per_video = int(np.prod(self.shape[1:]))
+        try:  # a streamed video is decompressed whole: check its size first
+            check_frame_size(self.shape[3], self.shape[2], self.shape[1], where)
+        except VideoReadError as e:
+            for j in range(self.shape[0]):
+                yield UnreadableVideo(f"{j:06d}", f"{where}[{j}]", e.problem, self.shape[1])
+            return
         with zipfile.ZipFile(self.path) as z, z.open(self.key + ".npy") as f:
             _npy_header(f)
             for i in range(self.shape[0]):
-                buf = f.read(per_video)
+                try:
+                    buf = f.read(per_video)
+                except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:  # corrupt compressed data
+                    problem = f"cannot decompress the array data from video {i} on: {e}"
+                    for j in range(i, self.shape[0]):
+                        yield UnreadableVideo(f"{j:06d}", f"{where}[{j}]", problem, self.shape[1])
+                    return
                 if len(buf) != per_video:
-                    raise VideoReadError(where, f"array data ends early at video {i}")
-                yield _StreamedNpzVideo(np.frombuffer(buf, np.uint8).reshape(self.shape[1:]), i, where)
+                    for j in range(i, self.shape[0]):
+                        yield self._truncated(j, where, i)
+                    return
+                yield _StreamedNpzVideo(np.frombuffer(buf, np.uint8).reshape(self.shape[1:]), i, where,
+                                        [_file_stamp(self.path), z.getinfo(self.key + ".npy").CRC])
+
+    def fingerprint(self) -> str | None:
+        return sha256_json([_file_stamp(self.path), self.key, list(self.shape)])  # without decompressing anything
 
     def describe(self):
         d = {"kind": self.kind, "path": str(self.path.resolve()), "shape": list(self.shape)}
@@ -603,6 +804,9 @@ class IterableSource(VideoSource):
         if self._hash is None:
             raise TypeError("a one-pass video stream has no content hash")
         return self._hash
+
+    def fingerprint(self) -> None:
+        return None  # iterating would consume the stream
 
 
 # --------------------------------------------------------------------------- dispatch

@@ -18,6 +18,10 @@ class FrechetError(ValueError):
     pass
 
 
+#: how far below zero rounding may take the distance, relative to tr(sigma1) + tr(sigma2)
+NEGATIVE_TOLERANCE = 1e-6
+
+
 def _sqrtm(a: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy warns about singular matrices / deprecated args; we check finiteness
@@ -47,4 +51,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> tuple[float
         if not np.isfinite(value):
             raise FrechetError("Fréchet distance is not finite even with the eps retry")
     info["max_imag_trace"] = float(abs(np.imag(np.trace(covmean))))
+    # rounding can make the distance of (nearly) equal Gaussians a hair below 0; far below 0 means a sigma that is
+    # not a covariance (not positive semi-definite), and the number would be meaningless
+    if value < -NEGATIVE_TOLERANCE * max(float(np.trace(sigma1) + np.trace(sigma2)), 1.0):
+        raise FrechetError(f"the Fréchet distance came out negative ({value:.6g}): a covariance matrix is not "
+                           f"positive semi-definite")
     return value, info

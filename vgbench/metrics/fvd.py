@@ -8,8 +8,10 @@ at most ``max_videos`` in natural order. Fake clips: the first frames of the fir
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -19,8 +21,8 @@ import numpy as np
 from ..features import ClipSpec, NotEnoughVideos, extract_features
 from ..io.sources import VideoSource, open_source
 from ..protocols import Protocol, ProtocolError, load_protocol
-from ..provenance import RESULT_SCHEMA, STATS_SCHEMA, environment, utc_now
-from ..utils import atomic_write
+from ..provenance import LEGACY_STATS_SCHEMA, RESULT_SCHEMA, STATS_SCHEMA, environment, utc_now
+from ..utils import atomic_write, sha256_json
 from .frechet import frechet_distance
 from .stats import FeatureStats
 
@@ -55,31 +57,75 @@ class VideoStats:
     offsets: list[int] = dataclasses.field(default_factory=list)
 
     def save(self, path: str | Path) -> Path:
-        """Write ``path`` (.npz: mu, sigma, n, ids, offsets, manifest) and a readable ``path.json`` manifest."""
+        """Write ``path`` (.npz: mu, sigma, n, ids, offsets, manifest and a sha256 ``checksum`` of all of them) and a
+        readable ``path.json`` manifest."""
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
+        manifest = json.dumps(self.manifest, sort_keys=True)
+        arrays = {"mu": np.asarray(self.mu, np.float64), "sigma": np.asarray(self.sigma, np.float64),
+                  "n": np.int64(self.n), "ids": np.asarray(self.ids, dtype=str),
+                  "offsets": np.asarray(self.offsets, np.int64), "manifest": np.asarray(manifest)}
+        checksum = stats_checksum(arrays)
         with atomic_write(path, "wb") as f:
-            np.savez(f, mu=self.mu, sigma=self.sigma, n=np.int64(self.n), ids=np.asarray(self.ids, dtype=str),
-                     offsets=np.asarray(self.offsets, np.int64), manifest=json.dumps(self.manifest, sort_keys=True))
+            np.savez(f, **arrays, checksum=np.asarray(checksum))
         with atomic_write(path.with_name(path.name + ".json"), "w") as f:
-            json.dump(self.manifest, f, indent=2, sort_keys=True)
+            json.dump({**self.manifest, "checksum": checksum}, f, indent=2, sort_keys=True)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "VideoStats":
+        """Read and verify a statistics file: its checksum, shapes, finiteness, count and that sigma is a covariance
+        (symmetric, positive semi-definite). Every problem is a :class:`ProtocolError` naming the file."""
         path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as z:
-                manifest = json.loads(str(z["manifest"]))
-                if manifest.get("schema") != STATS_SCHEMA:
-                    raise ProtocolError(f"{path}: not a vgbench statistics file (schema {manifest.get('schema')!r})")
-                return cls(z["mu"], z["sigma"], int(z["n"]), manifest, [str(s) for s in z["ids"]],
-                           z["offsets"].tolist())
-        except ProtocolError:
-            raise
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
         except Exception as e:
             raise ProtocolError(f"{path}: cannot read statistics file: {e}") from e
+        missing = [k for k in ("mu", "sigma", "n", "manifest") if k not in arrays]
+        if missing:
+            raise ProtocolError(f"{path}: not a vgbench statistics file (no {', '.join(missing)})")
+        try:
+            manifest = json.loads(str(arrays["manifest"]))
+        except ValueError as e:
+            raise ProtocolError(f"{path}: damaged statistics manifest: {e}") from e
+        schema = manifest.get("schema") if isinstance(manifest, dict) else None
+        if schema not in (STATS_SCHEMA, LEGACY_STATS_SCHEMA):
+            raise ProtocolError(f"{path}: not a vgbench statistics file (schema {schema!r})")
+        if "checksum" in arrays:
+            if str(arrays["checksum"]) != stats_checksum({k: v for k, v in arrays.items() if k != "checksum"}):
+                raise ProtocolError(f"{path}: checksum mismatch: the statistics were changed or damaged after they "
+                                    f"were written; recompute them (delete the file)")
+        elif schema == STATS_SCHEMA:
+            raise ProtocolError(f"{path}: the checksum is missing: the file was damaged or edited; recompute it")
+        else:
+            warnings.warn(f"{path}: statistics written by vgbench 0.1 carry no checksum; they were checked for "
+                          f"consistency only. Recompute them to get a verifiable file.", UserWarning, stacklevel=3)
+        st = cls(arrays["mu"], arrays["sigma"], int(arrays["n"]), manifest,
+                 [str(s) for s in arrays.get("ids", [])], arrays["offsets"].tolist() if "offsets" in arrays else [])
+        st.validate(str(path))
+        return st
+
+    def validate(self, where: str) -> None:
+        """Refuse statistics that cannot be a mean and population covariance of ``n`` feature vectors."""
+        mu, sigma = np.asarray(self.mu), np.asarray(self.sigma)
+        if mu.ndim != 1 or sigma.shape != (mu.size, mu.size):
+            raise ProtocolError(f"{where}: mu {mu.shape} and sigma {sigma.shape} do not fit together")
+        if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+            raise ProtocolError(f"{where}: NaN or inf in the statistics (mu or sigma)")
+        counts = self.manifest.get("counts") or {}
+        expected_n = counts.get("frames", counts.get("used"))
+        if self.n < 1 or (expected_n is not None and expected_n != self.n):
+            raise ProtocolError(f"{where}: n = {self.n} samples, but the manifest counts {expected_n}: the statistics "
+                                f"are empty or inconsistent")
+        scale = float(np.abs(sigma).max()) if sigma.size else 0.0
+        if float(np.abs(sigma - sigma.T).max(initial=0.0)) > 1e-9 * max(scale, 1e-300):
+            raise ProtocolError(f"{where}: sigma is not symmetric, so it is not a covariance matrix")
+        lowest = float(np.linalg.eigvalsh(sigma)[0]) if sigma.size else 0.0
+        if lowest < -PSD_TOLERANCE * max(scale, 1e-300) * mu.size:
+            raise ProtocolError(f"{where}: sigma is not positive semi-definite (smallest eigenvalue {lowest:.4g}), so "
+                                f"it is not a covariance matrix; the Fréchet distance would be meaningless")
 
     def check_compatible(self, protocol: Protocol, role: str, detector_sha256: str | None, where: str) -> None:
         """Refuse statistics made under another protocol, detector or role, explaining why."""
@@ -101,6 +147,20 @@ class VideoStats:
 
 def load_stats(path: str | Path) -> VideoStats:
     return VideoStats.load(path)
+
+
+#: sigma may have eigenvalues down to -PSD_TOLERANCE * max|sigma| * dim (rounding in float64), no lower
+PSD_TOLERANCE = 1e-10
+
+
+def stats_checksum(arrays: dict) -> str:
+    """sha256 over the arrays of a statistics file (name, dtype, shape and bytes of each, in name order)."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _is_stats_path(x) -> bool:
@@ -145,6 +205,9 @@ def compute_stats(
 
     ``clip_spec`` replaces the protocol's clip selection for sources that already apply it, e.g. generated fake
     videos rendered only at the protocol's times (``t = 0, s, ..., (n-1)s``), which are read with stride 1.
+    ``resume_dir`` keeps finished work there and resumes from it (see :func:`extract_features`); ``"auto"`` uses a
+    folder under ``$VGBENCH_HOME/partial`` named after the computation (source fingerprint included: sizes and
+    modification times) and removes it on success; in-memory data and a generator's stream are not resumed.
     """
     if role not in ("real", "fake"):
         raise ValueError(f"role must be 'real' or 'fake', got {role!r}")
@@ -168,12 +231,21 @@ def compute_stats(
         num_workers = min(4, os.cpu_count() or 1) if on_gpu else 1
     if worker_processes is None:
         worker_processes = on_gpu
+    fingerprint = src.fingerprint() if content_hash is not None else None
     key = {"protocol": protocol.params_sha256, "role": role, "detector": det_prov.get("sha256"),
-           "source": desc, "content_hash": content_hash}
+           "source": desc, "content_hash": content_hash, "fingerprint": fingerprint, "clip": spec.to_dict()}
+    auto_resume = isinstance(resume_dir, str) and resume_dir == "auto"
+    if auto_resume:  # a folder of its own under $VGBENCH_HOME/partial; only for files whose changes can be seen
+        from ..weights import home
+
+        resume_dir = (home() / "partial" / f"{protocol.name}-{role}-{sha256_json(key)[:16]}"
+                      if fingerprint is not None else None)
     t0 = time.time()
     res = extract_features(src, detector, spec, batch_size=batch_size, num_workers=num_workers,
                            worker_processes=worker_processes, skip_bad=skip_bad, shard_dir=resume_dir,
                            shard_key=key, progress=progress, desc=f"{protocol.name} {role}")
+    if auto_resume and resume_dir is not None:
+        shutil.rmtree(resume_dir, ignore_errors=True)
     need = protocol["statistics"]["min_videos"]
     c = res.counts
     if len(res) < need:
@@ -296,6 +368,7 @@ def fvd(real, fake, protocol: str | Protocol = "fvd16", *, strict: bool = False,
     :func:`compute_stats` (batch_size, num_workers, skip_bad, progress...)."""
     protocol = load_protocol(protocol)
     device = device or _default_device()
+    kwargs.setdefault("resume_dir", "auto")  # an interrupted run resumes where it stopped
     value, info, r, f = frechet_between(real, fake, protocol, compute_stats, strict=strict, detector=detector,
                                         device=device, kwargs=kwargs)
     metric = frechet_entry(value, info, protocol, r, f, f.manifest["detector"])
