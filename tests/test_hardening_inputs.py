@@ -378,3 +378,15 @@ def test_weights_list_reports_a_corrupt_cached_file(tmp_path, monkeypatch):
     assert "vgbench weights fetch i3d_kinetics400 --force" in r.output
     meta.write_text("{not json")
     assert weights.status("i3d") == "corrupt"
+
+
+def test_reads_above_the_decoded_size_limit_are_refused(tmp_path, monkeypatch, meancolor):
+    """Every frame of a long video at once (FID's real side) is bounded too: refused above
+    $VGBENCH_MAX_DECODE_BYTES before decoding, counted with --skip-bad."""
+    from vgbench.metrics.fid import compute_frame_stats
+
+    write_frames_dataset(tmp_path / "d", {"long": ramp_video(40, 10, 10), "short": ramp_video(20, 10, 10)})
+    monkeypatch.setenv("VGBENCH_MAX_DECODE_BYTES", str(30 * 10 * 10 * 3))
+    with pytest.raises(VideoReadError, match=r"long.*reading 40 frames of 10x10 at once .* over the limit"):
+        compute_frame_stats(tmp_path / "d", "fid_video", "real", detector=meancolor, progress=False)
+    assert next(iter(open_source(tmp_path / "d"))).read(range(30)).shape == (30, 10, 10, 3)

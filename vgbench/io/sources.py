@@ -50,6 +50,9 @@ class VideoReadError(RuntimeError):
 #: 4K UHD and DCI 4K. Raise it with ``--max-frame-pixels`` or the environment variable ``VGBENCH_MAX_FRAME_PIXELS``.
 DEFAULT_MAX_FRAME_PIXELS = 4096 * 4096
 MAX_FRAME_PIXELS_ENV = "VGBENCH_MAX_FRAME_PIXELS"
+#: default limit on the decoded size of one read (a clip, or every frame of a video for FID's real side)
+DEFAULT_MAX_DECODE_BYTES = 4 << 30
+MAX_DECODE_BYTES_ENV = "VGBENCH_MAX_DECODE_BYTES"
 
 
 def max_frame_pixels() -> int:
@@ -66,17 +69,35 @@ def max_frame_pixels() -> int:
     return value
 
 
+def max_decode_bytes() -> int:
+    """The limit on the decoded size of one read (``$VGBENCH_MAX_DECODE_BYTES``, else 4 GiB)."""
+    raw = os.environ.get(MAX_DECODE_BYTES_ENV)
+    try:
+        value = int(raw) if raw else DEFAULT_MAX_DECODE_BYTES
+    except ValueError:
+        raise ValueError(f"{MAX_DECODE_BYTES_ENV}={raw!r} is not a whole number of bytes") from None
+    if value < 1:
+        raise ValueError(f"{MAX_DECODE_BYTES_ENV}={raw!r} must be at least 1")
+    return value
+
+
 def check_frame_size(width: int, height: int, num_frames: int, where: str) -> None:
-    """Refuse to decode frames larger than :func:`max_frame_pixels` (a tiny file can hold huge frames: a 47 KB
-    video of 8000x8000 frames decodes to gigabytes)."""
+    """Refuse, before decoding, frames larger than :func:`max_frame_pixels` (a tiny file can hold huge frames: a
+    47 KB video of 8000x8000 frames decodes to gigabytes) and reads of ``num_frames`` frames larger than
+    :func:`max_decode_bytes` in all (e.g. every frame of a long high-resolution video)."""
     limit = max_frame_pixels()
+    gib = width * height * 3 * max(num_frames, 1) / 2 ** 30
     if width * height > limit:
-        gib = width * height * 3 * max(num_frames, 1) / 2 ** 30
         raise VideoReadError(
             where, f"frames of {width}x{height} ({width * height / 1e6:.1f} megapixels) exceed the limit of "
                    f"{limit / 1e6:.1f} megapixels per frame ({num_frames} such frames would take {gib:.1f} GiB "
                    f"decoded); raise the limit with --max-frame-pixels N or {MAX_FRAME_PIXELS_ENV}=N if this is "
                    f"intended")
+    if width * height * 3 * num_frames > max_decode_bytes():
+        raise VideoReadError(
+            where, f"reading {num_frames} frames of {width}x{height} at once would take {gib:.1f} GiB decoded, over "
+                   f"the limit of {max_decode_bytes() / 2 ** 30:.1f} GiB; resize or cut the videos first, or raise "
+                   f"the limit with {MAX_DECODE_BYTES_ENV}=BYTES if the machine has the memory")
 
 
 def _as_rgb_u8(arr: np.ndarray, where: str) -> np.ndarray:
