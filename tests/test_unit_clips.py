@@ -101,6 +101,14 @@ def test_offset_seed_of_the_protocol_is_used(tmp_path):
     assert spec.seed == 5 and spec.indices("v", 100)[1] == paper_offset("v", 100, 16, 5)
 
 
+def test_protocol_without_offset_seed_uses_seed_zero():
+    from vgbench.protocols import Protocol
+
+    real = {"num_frames": 4, "frame_stride": 1, "offset": "random", "min_frames": 4, "max_videos": 9}
+    spec = ClipSpec.from_protocol(Protocol("p", "1", {"real": real}), "real")
+    assert spec == ClipSpec(4, 1, "random", 0, 4, 9) and spec.seed == 0
+
+
 def test_read_job_outcomes():
     clip = np.arange(10 * 2 * 2 * 3, dtype=np.uint8).reshape(10, 2, 2, 3)
     spec = ClipSpec(3, 2, "zero")

@@ -68,6 +68,18 @@ def test_memory_format(detector):
         detector.channels_last = True
 
 
+def test_output_is_on_the_detector_device(detector):
+    """Clips are moved to the detector's device before anything else (checked with PyTorch's shape-only 'meta'
+    device, so no GPU is needed)."""
+    v = torch.zeros(1, MIN_FRAMES, 4, 4, 3, dtype=torch.uint8)
+    detector.device = torch.device("meta")
+    try:
+        x = detector.preprocess(v)
+    finally:
+        detector.device = torch.device("cpu")
+    assert x.device.type == "meta" and x.shape == (1, 3, MIN_FRAMES, INPUT_SIZE, INPUT_SIZE)
+
+
 def test_input_contract(detector):
     with pytest.raises(TypeError, match=r"^I3D expects uint8 videos, got torch\.float32$"):
         detector.preprocess(torch.zeros(1, MIN_FRAMES, 4, 4, 3))
@@ -91,8 +103,13 @@ def head(monkeypatch):
     conv = net.Logits["Conv3d_0c_1x1"]
     conv.weight.data.normal_(0, 0.05)
     conv.bias.data.normal_(0, 1)
-    box = {}
-    monkeypatch.setattr(net, "mixed_5c", lambda x: box["m5c"])
+    box = {"input": torch.zeros(1)}
+
+    def mixed_5c(x):
+        assert x is box["input"]  # the network input goes through the trunk
+        return box["m5c"]
+
+    monkeypatch.setattr(net, "mixed_5c", mixed_5c)
     return net, box
 
 
@@ -111,20 +128,20 @@ def test_logits_are_the_time_mean_of_the_per_step_logits(head):
     b = net.Logits["Conv3d_0c_1x1"].bias.detach().double().numpy()
     per_step, pool = reference_head(m5c.double().numpy(), w, b)
     with torch.no_grad():
-        logits = net(torch.zeros(1), features="logits")
+        logits = net(box["input"], features="logits")
         assert logits.shape == (2, 400)
         assert np.abs(logits.numpy() - per_step.mean(axis=1)).max() < 1e-4
         assert np.abs(per_step[:, -1] - per_step.mean(axis=1)).max() > 0.1  # the steps really differ
-        assert np.abs(net(torch.zeros(1), features="pool").numpy() - pool).max() < 1e-5
-        assert net(torch.zeros(1)).shape == (2, 400)  # logits by default
-        assert net(torch.zeros(1), features="mixed_5c") is m5c
+        assert np.abs(net(box["input"], features="pool").numpy() - pool).max() < 1e-5
+        assert net(box["input"]).shape == (2, 400)  # logits by default
+        assert net(box["input"], features="mixed_5c") is m5c
 
 
 def test_feature_head_refusals(head):
     net, box = head
     box["m5c"] = torch.randn(1, 1024, 2, 8, 8)  # a non-224 input gives a 2x2 logits map
     with pytest.raises(ValueError, match=r"^I3D logits need 224x224 input; got a \(2, 2\) map$"):
-        net(torch.zeros(1))
-    assert net(torch.zeros(1), features="pool").shape == (1, 1024)
+        net(box["input"])
+    assert net(box["input"], features="pool").shape == (1, 1024)
     with pytest.raises(ValueError, match=r"^unknown feature type 'fc'; expected logits, pool or mixed_5c$"):
-        net(torch.zeros(1), features="fc")
+        net(box["input"], features="fc")

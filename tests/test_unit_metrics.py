@@ -66,6 +66,19 @@ def test_symmetric_and_integer_inputs():
     assert frechet_distance([1, 2], [[2, 0], [0, 2]], [1, 2], [[2, 0], [0, 2]])[0] == pytest.approx(0, abs=1e-12)
 
 
+def test_python_integers_beyond_int64_are_read_as_floats():
+    """Every argument is converted to float64 first: an integer too large for int64 would otherwise become an
+    object array that numpy cannot check or multiply."""
+    big = 10**20
+    args = [[0, 0], [[1, 0], [0, 1]], [0, 0], [[1, 0], [0, 1]]]
+    for pos, value in ((0, [big, 0]), (1, [[big, 0], [0, 1]]), (2, [big, 0]), (3, [[big, 0], [0, 1]])):
+        a = list(args)
+        a[pos] = value
+        d, _ = frechet_distance(*a)
+        expected = 1e40 if pos in (0, 2) else 1e20 + 1 - 2 * np.sqrt(1e20)
+        assert d == pytest.approx(expected, rel=1e-9)
+
+
 def test_eps_retry_adds_eps_to_both_covariances(monkeypatch):
     real, seen = F._sqrtm, []
 

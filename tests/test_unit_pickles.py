@@ -100,6 +100,7 @@ def find(module: str, name: str):
 def test_persistence_records_become_data():
     for mod in ("torch_utils.persistence", "src.torch_utils.persistence"):
         assert find(mod, "_reconstruct_persistent_obj") is C.PersistentObject
+        assert find(mod, "persistent_class")._path == f"{mod}.persistent_class"  # other names there: inert
     meta = {"type": "class", "class_name": "Generator", "version": 4, "module_src": "import os\nos.system('x')",
             "state": {"_init_kwargs": {"z_dim": 8}}}
     obj = C._NetworkUnpickler(io.BytesIO(call_pickle("src.torch_utils.persistence", "_reconstruct_persistent_obj",
@@ -143,7 +144,7 @@ def test_data_only_classes_become_inert_stand_ins(module, name):
     ("torch.nn.modules.module", "_forward_unimplemented"), ("torch.optim.adam", "_single_tensor_adam"),
     ("torch._utils", "_rebuild_device_tensor_from_numpy"), ("torch", "load"), ("os", "system"),
     ("builtins", "eval"), ("builtins", "getattr"), ("omegaconfX", "DictConfig"), ("typing", "cast"),
-    ("torch_utils_evil", "x"), ("subprocess", "Popen"),
+    ("torch_utils_evil", "x"), ("subprocess", "Popen"), ("os", "_reconstruct_persistent_obj"),
 ])
 def test_everything_else_is_refused(module, name):
     with pytest.raises(UnsafePickleError, match=rf"^net\.pkl: refusing to load global '{module}\.{name}': a network "

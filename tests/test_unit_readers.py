@@ -207,7 +207,8 @@ def test_frame_folder_listing_ids_sizes_and_order(tmp_path):
 def test_frame_folder_nested_folder_is_refused(tmp_path):
     write_frames_dataset(tmp_path, {"v": colour_video(1)})
     (tmp_path / "v" / "sub").mkdir()
-    with pytest.raises(VideoReadError, match="frames must lie directly inside each video folder") as e:
+    with pytest.raises(VideoReadError, match=r"sub: frames must lie directly inside each video folder "
+                                             r"\(root/<video>/<frame>\); found a nested folder$") as e:
         list(S.FrameFolderSource(tmp_path))
     assert e.value.path == str(tmp_path / "v" / "sub")
 
@@ -260,16 +261,16 @@ def test_zip_listing_ids_sizes_and_paths(tmp_path):
 
 
 @pytest.mark.parametrize("members,match", [
-    (["a.png"], "frames must be inside one folder per video"),
-    (["v/a.png", "v/w/b.png"], "frames lie at different folder depths"),
-    (["a/b/c/d.png"], "folders nested too deep"),
+    (["a.png"], "frames must be inside one folder per video$"),
+    (["v/a.png", "v/w/b.png"], "frames lie at different folder depths; expected \\[top/\\]<video>/<frame> for every frame$"),
+    (["a/b/c/d.png"], "folders nested too deep; expected \\[top/\\]<video>/<frame>$"),
 ])
 def test_zip_layout_errors(tmp_path, members, match):
     zpath = tmp_path / "x.zip"
     with zipfile.ZipFile(zpath, "w") as z:
         for m in members:
             z.writestr(m, b"")
-    with pytest.raises(VideoReadError, match=match) as e:
+    with pytest.raises(VideoReadError, match=f"^{zpath}: " + match) as e:
         list(open_source(zpath))
     assert e.value.path == str(zpath)
 
@@ -350,6 +351,8 @@ def test_video_errors_name_the_file(tmp_path):
     short = S.FileVideo(str(write_video(tmp_path / "short.avi", colour_video(2, 8, 8))))
     with pytest.raises(VideoReadError, match=r"video ended early: frames \[5\] could not be decoded") as e:
         short._read([0, 5])
+    with pytest.raises(VideoReadError, match=r"video ended early: frames \[2, 3, 4, 5, 6\] could not be decoded$"):
+        short._read(list(range(10)))
     assert e.value.path == str(tmp_path / "short.avi")
 
 
@@ -363,7 +366,7 @@ def test_audio_only_file_has_no_video_stream(tmp_path):
         fr.sample_rate = 8000
         for pkt in s.encode(fr):
             c.mux(pkt)
-    with pytest.raises(VideoReadError, match="the file has no video stream") as e:
+    with pytest.raises(VideoReadError, match=r"sound\.mkv: the file has no video stream$") as e:
         S.FileVideo(str(p)).num_frames
     assert e.value.path == str(p)
 
@@ -412,6 +415,7 @@ def test_numpy_source_description_ids_and_sizes(tmp_path):
     assert src.content_hash() == expected_listing_hash([("000000", 4, 360), ("000001", 4, 360)])
     m = v._array()
     assert isinstance(m, np.memmap) and v._array() is m and m.shape == arr.shape
+    assert not m.flags.writeable  # opened read-only: a reader never writes to the dataset
 
 
 def test_npz_member_choice_and_description(tmp_path):
@@ -431,8 +435,9 @@ def test_npz_member_choice_and_description(tmp_path):
     with pytest.raises(VideoReadError, match=r"several arrays \['a', 'b'\]; name one") as e:
         open_source(tmp_path / "amb.npz")
     assert e.value.path == str(tmp_path / "amb.npz")
-    with pytest.raises(VideoReadError, match=r"no array named 'c'; it has \['a', 'b'\]"):
+    with pytest.raises(VideoReadError, match=r"amb\.npz: no array named 'c'; it has \['a', 'b'\]$") as e:
         open_source(tmp_path / "amb.npz", npz_key="c")
+    assert e.value.path == str(tmp_path / "amb.npz")
     comp = open_source(tmp_path / "c.npz")
     assert comp._streamed is True and comp.supports_workers is False and len(comp) == 3
     vids = list(comp)
@@ -468,7 +473,8 @@ def test_truncated_compressed_npz_is_an_error(tmp_path):
     (np.zeros((1, 2, 3, 3, 3), np.float32), "expected uint8 videos, got dtype float32"),
     (np.zeros((2, 3, 3, 3), np.uint8), r"expected an array shaped \[N, T, H, W, 3\], got \(2, 3, 3, 3\)"),
     (np.zeros((1, 2, 3, 3, 2), np.uint8), r"expected an array shaped \[N, T, H, W, 3\], got \(1, 2, 3, 3, 2\)"),
-    (np.asfortranarray(np.zeros((1, 2, 3, 3, 3), np.uint8)), "Fortran-ordered arrays are not supported"),
+    (np.asfortranarray(np.zeros((1, 2, 3, 3, 3), np.uint8)),
+     r"Fortran-ordered arrays are not supported; save with np\.ascontiguousarray$"),
 ])
 def test_bad_numpy_arrays(tmp_path, arr, match):
     np.save(tmp_path / "a.npy", arr)
@@ -509,6 +515,7 @@ def test_array_source_ids_fps_and_sizes():
     ([np.zeros((2, 3, 4, 3), np.uint8), np.zeros((2, 3, 4, 3))], "<array>[1]", "expected uint8 pixels, got float64"),
     ([torch.zeros(2, 3, 4, 3)], "<array>[0]", "expected uint8 pixels, got torch.float32"),
     ([np.zeros((3, 4, 3), np.uint8)], "<array>[0]", r"expected \[T, H, W, 3\], got \(3, 4, 3\)"),
+    ([[1, 2]], "<array>[0]", "expected uint8 pixels, got list$"),
 ])
 def test_array_source_refusals(data, where, match):
     with pytest.raises(VideoReadError, match=match) as e:
@@ -525,13 +532,13 @@ def test_iterable_source_is_single_pass_and_keeps_handles():
     assert src.describe() is not src.describe()  # a copy: callers may extend it
     vids = list(src)
     assert vids[1] is handle and vids[0].id == "000000" and vids[0].fps == 5.0
-    with pytest.raises(RuntimeError, match="already consumed; streams can be read once"):
+    with pytest.raises(RuntimeError, match="^this video stream was already consumed; streams can be read once$"):
         list(src)
     bare = S.IterableSource([arr[0]])
     assert bare.describe() == {"kind": "iterable"} and bare.supports_workers is False
-    with pytest.raises(TypeError, match="length of a video stream is unknown"):
+    with pytest.raises(TypeError, match="^length of a video stream is unknown$"):
         len(bare)
-    with pytest.raises(TypeError, match="a one-pass video stream has no content hash"):
+    with pytest.raises(TypeError, match="^a one-pass video stream has no content hash$"):
         bare.content_hash()
 
 
@@ -626,13 +633,15 @@ def test_open_source_dispatch(tmp_path):
 
 
 @pytest.mark.parametrize("case,match", [
-    ("missing", "no such file or folder"),
+    ("missing", "no such file or folder$"),
     ("txt", r"unsupported file type '\.txt'; expected a folder, \.zip, \.npy, \.npz or a video file "
             r"\(\.avi, \.mkv, \.mov, \.mp4, \.webm\)"),
-    ("mixed", "the folder holds both sub-folders and video files; it is ambiguous"),
-    ("images", "the folder holds images directly; a frames dataset needs one sub-folder per video"),
-    ("empty", "the folder holds no videos"),
-    ("other_files", "the folder holds no videos"),
+    ("mixed", r"the folder holds both sub-folders and video files; it is ambiguous whether it is a frames dataset "
+              r"\(root/<video>/<frame>\) or a folder of videos$"),
+    ("images", r"the folder holds images directly; a frames dataset needs one sub-folder per video "
+               r"\(root/<video>/<frame>\)$"),
+    ("empty", "the folder holds no videos$"),
+    ("other_files", "the folder holds no videos$"),
 ])
 def test_open_source_refusals(tmp_path, case, match):
     target = tmp_path / "in"
@@ -655,11 +664,56 @@ def test_open_source_refusals(tmp_path, case, match):
 
 def test_builtin_datasets_resolve_by_name():
     calls = []
-    S.register_builtin("unit-test-set", lambda: calls.append(1) or S.ArraySource(np.stack([colour_video(2)])))
+    S.register_builtin("unit:test:set", lambda: calls.append(1) or S.ArraySource(np.stack([colour_video(2)])))
     try:
-        src = open_source("builtin:unit-test-set")
+        src = open_source("builtin:unit:test:set")  # only the first colon separates the prefix
         assert isinstance(src, S.ArraySource) and calls == [1]
-        with pytest.raises(ValueError, match=r"unknown builtin dataset 'nope'; known: .*tiny.*unit-test-set"):
+        known = ", ".join(sorted(S._BUILTINS))
+        assert "tiny, " in known
+        with pytest.raises(ValueError, match=rf"^unknown builtin dataset 'nope'; known: {known}$"):
             open_source("builtin:nope")
     finally:
-        S._BUILTINS.pop("unit-test-set")
+        S._BUILTINS.pop("unit:test:set")
+
+
+def test_zip_frames_of_different_sizes_name_the_video(tmp_path):
+    from PIL import Image
+
+    d = tmp_path / "d" / "v"
+    d.mkdir(parents=True)
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(d / "0.png")
+    Image.fromarray(np.zeros((5, 4, 3), np.uint8)).save(d / "1.png")
+    zpath = zip_folder(tmp_path / "d", tmp_path / "sizes.zip")
+    with pytest.raises(VideoReadError, match="different sizes") as e:
+        next(iter(open_source(zpath))).read()
+    assert e.value.path == f"{zpath}:v"
+
+
+def test_video_with_an_audio_track_reads_the_video_frames(tmp_path):
+    import av
+
+    frames = colour_video(4, 8, 8, seed=9)
+    p = tmp_path / "av.mov"
+    with av.open(str(p), "w") as c:
+        vs = c.add_stream("png", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 8, 8, "rgb24"
+        aus = c.add_stream("pcm_s16le", rate=8000)
+        for k, fr in enumerate(frames):
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(fr, format="rgb24")):
+                c.mux(pkt)
+            audio = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+            audio.sample_rate, audio.pts = 8000, 800 * k
+            for pkt in aus.encode(audio):
+                c.mux(pkt)
+        for s in (vs, aus):
+            for pkt in s.encode():
+                c.mux(pkt)
+    v = next(iter(open_source(p)))
+    assert v.num_frames == 4 and np.array_equal(v.read(), frames)
+
+
+def test_bad_arrays_from_an_iterable_name_the_video():
+    vids = list(open_source(iter([np.zeros((2, 3, 3, 3), np.float32)])))
+    with pytest.raises(VideoReadError, match=r"^<array>\[000000\]: expected uint8 pixels, got float32$") as e:
+        vids[0].read()
+    assert e.value.path == "<array>[000000]"

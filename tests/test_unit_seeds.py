@@ -44,6 +44,7 @@ def test_time_grid():
     assert base.time_grid(3, None, None).tolist() == [0.0, 1.0, 2.0]
     assert base.time_grid(4, 10, 30).tolist() == [0.0, 3.0, 6.0, 9.0]
     assert base.time_grid(3, 60, 30).tolist() == [0.0, 0.5, 1.0]
+    assert base.time_grid(3, 0.5, 30).tolist() == [0.0, 60.0, 120.0]  # any positive rate, below 1 fps too
     assert base.time_grid(2, 30, 30).dtype == np.float64
     with pytest.raises(ValueError, match=r"^this model does not know its dataset's fps, so --fps cannot be honoured$"):
         base.time_grid(3, 10, None)
@@ -71,6 +72,7 @@ class Probe(Adapter):
         return self.model_info((1, 1), self.native_fps)
 
     def _sample_batch(self, indices, t, seed, content_seed, motion_seed):
+        assert t.dtype == np.float64  # times reach the model as float64 dataset frames, whatever was asked
         self.calls.append((list(indices), np.asarray(t).tolist(), seed, content_seed, motion_seed))
         v = np.asarray(t)[None, :] + 10 * np.asarray(indices)[:, None] + 100 * seed
         return np.broadcast_to(v[..., None, None, None], (*v.shape, 1, 1, 3)).astype(np.uint8)
@@ -84,6 +86,8 @@ def test_sample_batches_indices_and_times():
     assert all(c[1] == [0.0, 1.0, 2.0] and c[2:] == (1, None, None) for c in p.calls)
     assert batches[2][0, :, 0, 0, 0].tolist() == [180, 181, 182]
     assert list(p.sample(0, 3)) == []
+    assert [len(b) for b in p.sample(5, 1)] == [4, 1]  # 4 videos per generator call by default
+    assert next(p.sample(1, 1)).shape == (1, 1, 1, 1, 3)  # a single frame is a valid request
     p.calls.clear()
     next(p.sample(1, 4, fps=15, content_seed=3, motion_seed=5))
     assert p.calls == [([0], [0.0, 2.0, 4.0, 6.0], 0, 3, 5)]
@@ -110,6 +114,8 @@ def test_fixed_step_models_take_times_as_frame_indices():
     with pytest.raises(ValueError, match=r"^probe generates at most 20 frames, times need 21$"):
         next(p.sample(1, 2, times=[0, 20]))
     assert next(p.sample(1, 2, times=[0, 19]))[0, :, 0, 0, 0].tolist() == [0, 19]
+    with pytest.raises(ValueError, match=r"got \[0\.0, 1\.0, 2\.0, 3\.0, 4\.0, 5\.0\]$"):  # the first six
+        next(p.sample(1, 7, times=[0, 1, 2, 3, 4, 5, 6.5]))
     for bad in ([0, 1.5], [-1, 2]):
         with pytest.raises(ValueError, match=r"^probe has a fixed frame step: times must be frame indices "
                                              r"\(non-negative integers\), got "):
