@@ -109,9 +109,13 @@ def _is_equivalent(name: str, diff: str, entries: list[dict]) -> dict | None:
 
 def report(modules, min_score: float, diffs: bool) -> int:
     entries = load_equivalent()
+    results = _mutants()
+    if not any(_in_scope(name, modules) for name in results):
+        print("no mutation results for these modules: run `python scripts/mutation.py run` first")
+        return 1
     rows: dict[str, collections.Counter] = {m: collections.Counter() for m in modules}
     unexplained, used = [], set()
-    for name, code in _mutants().items():
+    for name, code in results.items():
         label = _in_scope(name, modules)
         if label is None:
             continue
