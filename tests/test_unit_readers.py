@@ -717,3 +717,15 @@ def test_bad_arrays_from_an_iterable_name_the_video():
     with pytest.raises(VideoReadError, match=r"^<array>\[000000\]: expected uint8 pixels, got float32$") as e:
         vids[0].read()
     assert e.value.path == "<array>[000000]"
+
+
+def test_upper_case_numpy_suffixes(tmp_path):
+    """open_source picks the reader case-insensitively, so NumpySource must too (an .NPZ was parsed as .npy)."""
+    arr = np.stack([colour_video(2, seed=s) for s in range(2)])
+    with open(tmp_path / "UP.NPZ", "wb") as f:
+        np.savez(f, videos=arr)
+    with open(tmp_path / "UP.NPY", "wb") as f:
+        np.save(f, arr)
+    for name in ("UP.NPZ", "UP.NPY"):
+        vids = list(open_source(tmp_path / name))
+        assert len(vids) == 2 and np.array_equal(vids[1].read(), arr[1]), name
