@@ -629,7 +629,7 @@ class NumpySource(VideoSource):
         self._streamed = False
         where = str(self.path)
         try:
-            if self.path.suffix == ".npz":
+            if self.path.suffix.lower() == ".npz":
                 self._init_npz(key)
             else:
                 with open(self.path, "rb") as f:

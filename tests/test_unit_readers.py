@@ -1,0 +1,731 @@
+"""Unit checks of every reader in vgbench.io.sources: coloured frames come back exactly (channel order included) from
+frame folders, zips, video files, .npy/.npz, arrays, tensors and iterables; ids, order, sizes, hashes and every
+bad-input message. Tiny inputs only: the whole file runs in about a second."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import write_frames_dataset
+from vgbench.io import sources as S
+from vgbench.io.sources import VideoReadError, open_source
+
+
+def colour_video(t: int, h: int = 6, w: int = 5, seed: int = 0) -> np.ndarray:
+    """uint8 [t, h, w, 3] noise whose three channels differ everywhere: any channel swap or reorder shows."""
+    v = np.random.default_rng(seed).integers(0, 256, (t, h, w, 3))
+    v[..., 1] = (v[..., 0] + 1 + v[..., 1] % 127) % 256  # G != R
+    v[..., 2] = (v[..., 1] + 1 + v[..., 2] % 127) % 256  # B != G
+    v[..., 2] = np.where(v[..., 2] == v[..., 0], (v[..., 2] + 1) % 256, v[..., 2])  # B != R
+    return v.astype(np.uint8)
+
+
+def expected_listing_hash(entries) -> str:
+    """The documented content hash: sha256 of the canonical JSON of [[id, frames, bytes], ...], written out."""
+    text = json.dumps([list(e) for e in entries], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_video(path: Path, frames: np.ndarray, codec: str = "png", pix_fmt: str = "rgb24", fps: int = 10) -> Path:
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=fps)
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        for fr in frames:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(fr, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    return path
+
+
+def zip_folder(root: Path, zpath: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(zpath, "w") as z:
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                z.write(p, prefix + p.relative_to(root).as_posix())
+    return zpath
+
+
+def test_colour_video_has_distinct_channels():
+    v = colour_video(3)
+    assert (v[..., 0] != v[..., 1]).all() and (v[..., 1] != v[..., 2]).all() and (v[..., 0] != v[..., 2]).all()
+
+
+# ------------------------------------------------------------------------------------------- exact colour, every reader
+
+
+def test_frame_folder_png_and_bmp_read_back_exactly(tmp_path):
+    a, b = colour_video(4, seed=1), colour_video(3, seed=2)
+    write_frames_dataset(tmp_path, {"a": a}, ext=".png")
+    write_frames_dataset(tmp_path, {"b": b}, ext=".BMP")  # upper-case extensions count too
+    src = open_source(tmp_path)
+    assert isinstance(src, S.FrameFolderSource)
+    va, vb = list(src)
+    assert np.array_equal(va.read(), a) and np.array_equal(vb.read(), b)
+    assert np.array_equal(va.read([3, 0, 3]), a[[3, 0, 3]])
+
+
+def test_zip_reads_back_exactly(tmp_path):
+    a = colour_video(4, seed=3)
+    root = write_frames_dataset(tmp_path / "d", {"a": a, "b": colour_video(2, seed=4)})
+    for prefix in ("", "top/"):
+        src = open_source(zip_folder(root, tmp_path / f"d{len(prefix)}.zip", prefix))
+        assert isinstance(src, S.ZipFramesSource)
+        v = next(iter(src))
+        assert np.array_equal(v.read(), a) and np.array_equal(v.read([2, 1]), a[[2, 1]])
+
+
+@pytest.mark.parametrize("name,codec,pix_fmt", [("v.avi", "png", "rgb24"), ("v.mov", "png", "rgb24"),
+                                                 ("v.mkv", "ffv1", "bgr0")])
+def test_lossless_video_files_read_back_exactly(tmp_path, name, codec, pix_fmt):
+    frames = colour_video(6, 8, 10, seed=5)
+    p = write_video(tmp_path / name, frames, codec, pix_fmt)
+    v = next(iter(open_source(p)))
+    assert v.num_frames == 6 and v.fps == pytest.approx(10)
+    assert np.array_equal(v.read(), frames)
+    assert np.array_equal(v.read([4, 1, 4]), frames[[4, 1, 4]])  # any order, repeats allowed
+
+
+def test_numpy_files_read_back_exactly(tmp_path):
+    arr = np.stack([colour_video(4, seed=s) for s in range(3)])
+    np.save(tmp_path / "v.npy", arr)
+    with open(tmp_path / "v2.npy", "wb") as f:  # format version 2.0 header
+        np.lib.format.write_array(f, arr, version=(2, 0))
+    np.savez(tmp_path / "s.npz", videos=arr)
+    np.savez_compressed(tmp_path / "c.npz", videos=arr)
+    for name in ("v.npy", "v2.npy", "s.npz", "c.npz"):
+        vids = list(open_source(tmp_path / name))
+        assert [v.id for v in vids] == ["000000", "000001", "000002"], name
+        for i, v in enumerate(vids):
+            assert np.array_equal(v.read(), arr[i]) and np.array_equal(v.read([3, 1]), arr[i, [3, 1]]), name
+
+
+def test_arrays_tensors_lists_and_iterables_read_back_exactly():
+    arr = np.stack([colour_video(3, seed=s) for s in range(2)])
+    for data in (arr, torch.from_numpy(arr), [arr[0], arr[1]], (arr[0], arr[1]), [torch.from_numpy(arr[0])]):
+        vids = list(open_source(data))
+        for i, v in enumerate(vids):
+            got = v.read()
+            assert isinstance(got, np.ndarray) and np.array_equal(got, arr[i])
+    vids = list(open_source(iter([arr[0], arr[1]])))
+    assert np.array_equal(vids[1].read([2]), arr[1, [2]])
+
+
+def test_jpeg_keeps_channel_order(tmp_path):
+    from PIL import Image
+
+    d = tmp_path / "v"
+    d.mkdir()
+    Image.fromarray(np.tile(np.array([200, 40, 120], np.uint8), (16, 16, 1))).save(d / "0.jpg", quality=100)
+    got = next(iter(open_source(tmp_path))).read()[0].reshape(-1, 3).mean(0)
+    assert np.abs(got - [200, 40, 120]).max() < 3
+
+
+# ------------------------------------------------------------------------------------------- channel layouts
+
+
+def test_grey_and_rgba_images_become_rgb(tmp_path):
+    from PIL import Image
+
+    d = tmp_path / "v"
+    d.mkdir()
+    grey = np.arange(20, dtype=np.uint8).reshape(4, 5)
+    rgba = np.dstack([colour_video(1, 4, 5)[0], np.full((4, 5), 9, np.uint8)])
+    Image.fromarray(grey, "L").save(d / "0.png")
+    Image.fromarray(rgba, "RGBA").save(d / "1.png")
+    clip = next(iter(open_source(tmp_path))).read()
+    assert clip.shape == (2, 4, 5, 3) and clip.dtype == np.uint8
+    assert np.array_equal(clip[0], np.repeat(grey[..., None], 3, axis=2))
+    assert np.array_equal(clip[1], rgba[..., :3])  # alpha dropped (it is 9 everywhere: never composited)
+
+
+def test_array_channel_layouts():
+    rgb = colour_video(2, 3, 4)
+    grey = rgb[..., 0]
+    assert np.array_equal(S._as_rgb_u8(grey, "w"), np.repeat(grey[..., None], 3, axis=-1))
+    assert np.array_equal(S._as_rgb_u8(grey[..., None], "w"), np.repeat(grey[..., None], 3, axis=-1))
+    rgba = np.concatenate([rgb, np.zeros_like(rgb[..., :1])], axis=-1)
+    assert np.array_equal(S._as_rgb_u8(rgba, "w"), rgb)
+    assert np.array_equal(S._as_rgb_u8(rgb, "w"), rgb)
+    vids = list(open_source(iter([grey])))  # an iterable of [T, H, W] grey videos
+    assert np.array_equal(vids[0].read(), np.repeat(grey[..., None], 3, axis=-1))
+
+
+@pytest.mark.parametrize("arr,match", [
+    (np.zeros((2, 3, 4, 3), np.float32), r"^where: expected uint8 pixels, got float32$"),
+    (np.zeros((2, 3, 4, 2), np.uint8), r"^where: expected a video shaped \[T, H, W, 3\], got \(2, 3, 4, 2\)$"),
+    (np.zeros((2, 3), np.uint8), r"^where: expected a video shaped \[T, H, W, 3\], got \(2, 3\)$"),
+    (np.zeros((1, 2, 3, 4, 3), np.uint8), r"^where: expected a video shaped"),
+])
+def test_as_rgb_refuses_other_arrays(arr, match):
+    with pytest.raises(VideoReadError, match=match) as e:
+        S._as_rgb_u8(arr, "where")
+    assert e.value.path == "where"
+
+
+def test_npy_with_one_and_four_channels(tmp_path):
+    rgb = colour_video(3, seed=7)
+    np.save(tmp_path / "g.npy", rgb[None, ..., :1])
+    np.save(tmp_path / "a.npy", np.concatenate([rgb, rgb[..., :1]], axis=-1)[None])
+    assert np.array_equal(next(iter(open_source(tmp_path / "g.npy"))).read(), np.repeat(rgb[..., :1], 3, -1))
+    assert np.array_equal(next(iter(open_source(tmp_path / "a.npy"))).read(), rgb)
+
+
+# ------------------------------------------------------------------------------------------- frame folders
+
+
+def test_frame_folder_listing_ids_sizes_and_order(tmp_path):
+    write_frames_dataset(tmp_path, {"v10": colour_video(2), "v9": colour_video(12, seed=1), "empty": np.zeros(0)},
+                         names=lambda t: f"f{t}")
+    (tmp_path / "v9" / "notes.txt").write_text("not a frame")
+    (tmp_path / "only_text").mkdir()
+    (tmp_path / "only_text" / "a.txt").write_text("x")
+    (tmp_path / "stray.png").write_bytes(b"")  # a file beside the video folders is not a video
+    src = S.FrameFolderSource(tmp_path, fps=12.5)
+    vids = list(src)
+    assert [v.id for v in vids] == ["v9", "v10"] and len(src) == 2
+    v9 = vids[0]
+    assert v9.frames == [f"f{t}.png" for t in range(12)]  # natural order: f2 before f10
+    assert v9.num_frames == 12 and v9.fps == 12.5 and v9.path == str(tmp_path / "v9")
+    assert v9.nbytes_hint() == sum((tmp_path / "v9" / f).stat().st_size for f in v9.frames)
+    assert repr(v9) == f"<FrameFolderVideo 'v9' frames=12 path={str(tmp_path / 'v9')!r}>"
+    assert src.describe() == {"kind": "frames_folder", "path": str(tmp_path.resolve())}
+    assert src.content_hash() == expected_listing_hash([(v.id, v.num_frames, v.nbytes_hint()) for v in vids])
+    assert list(src) == vids  # listed once, cached
+
+
+def test_frame_folder_nested_folder_is_refused(tmp_path):
+    write_frames_dataset(tmp_path, {"v": colour_video(1)})
+    (tmp_path / "v" / "sub").mkdir()
+    with pytest.raises(VideoReadError, match=r"sub: frames must lie directly inside each video folder "
+                                             r"\(root/<video>/<frame>\); found a nested folder$") as e:
+        list(S.FrameFolderSource(tmp_path))
+    assert e.value.path == str(tmp_path / "v" / "sub")
+
+
+def test_corrupt_image_names_the_frame(tmp_path):
+    write_frames_dataset(tmp_path, {"v": colour_video(2)})
+    (tmp_path / "v" / "000001.png").write_bytes(b"not a png")
+    v = next(iter(open_source(tmp_path)))
+    assert np.array_equal(v.read([0]), colour_video(2)[:1])
+    with pytest.raises(VideoReadError, match=r"000001\.png: cannot decode image: ") as e:
+        v.read([1])
+    assert e.value.path == str(tmp_path / "v" / "000001.png")
+
+
+def test_frames_of_different_sizes_are_refused(tmp_path):
+    from PIL import Image
+
+    d = tmp_path / "v"
+    d.mkdir()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(d / "0.png")
+    Image.fromarray(np.zeros((5, 4, 3), np.uint8)).save(d / "1.png")
+    v = next(iter(open_source(tmp_path)))
+    assert v.read([0, 0]).shape == (2, 4, 4, 3)
+    with pytest.raises(VideoReadError, match=r"different sizes: \[\(4, 4, 3\), \(5, 4, 3\)\]") as e:
+        v.read()
+    assert e.value.path == str(d)
+
+
+# ------------------------------------------------------------------------------------------- zip
+
+
+def test_zip_listing_ids_sizes_and_paths(tmp_path):
+    root = write_frames_dataset(tmp_path / "d", {"b10": colour_video(2), "b9": colour_video(11, seed=3)},
+                                names=lambda t: f"f{t}")
+    zpath = zip_folder(root, tmp_path / "d.zip", "top/")
+    with zipfile.ZipFile(zpath, "a") as z:
+        z.writestr("__MACOSX/top/b9/._f0.png", b"resource fork")
+        z.writestr("top/b9/readme.txt", b"not a frame")
+        z.writestr("top/emptydir/", b"")
+    src = S.ZipFramesSource(zpath, fps=7.0)
+    vids = list(src)
+    assert [v.id for v in vids] == ["b9", "b10"] and len(src) == 2
+    v9 = vids[0]
+    assert v9.members == [f"top/b9/f{t}.png" for t in range(11)] and v9.num_frames == 11 and v9.fps == 7.0
+    assert v9.path == f"{zpath}:top/b9"
+    assert v9.nbytes_hint() == sum((root / "b9" / f"f{t}.png").stat().st_size for t in range(11))
+    assert src.describe() == {"kind": "frames_zip", "path": str(zpath.resolve())}
+    assert src.content_hash() == expected_listing_hash([(v.id, v.num_frames, v.nbytes_hint()) for v in vids])
+    assert np.array_equal(v9.read([10]), colour_video(11, seed=3)[[10]])
+
+
+@pytest.mark.parametrize("members,match", [
+    (["a.png"], "frames must be inside one folder per video$"),
+    (["v/a.png", "v/w/b.png"], "frames lie at different folder depths; expected \\[top/\\]<video>/<frame> for every frame$"),
+    (["a/b/c/d.png"], "folders nested too deep; expected \\[top/\\]<video>/<frame>$"),
+])
+def test_zip_layout_errors(tmp_path, members, match):
+    zpath = tmp_path / "x.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for m in members:
+            z.writestr(m, b"")
+    with pytest.raises(VideoReadError, match=f"^{zpath}: " + match) as e:
+        list(open_source(zpath))
+    assert e.value.path == str(zpath)
+
+
+def test_zip_without_frames_has_no_videos(tmp_path):
+    zpath = tmp_path / "x.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.writestr("readme.txt", b"")
+    assert list(open_source(zpath)) == []
+
+
+def test_not_a_zip_and_bad_members_name_the_file(tmp_path):
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"PK not really")
+    with pytest.raises(VideoReadError, match="not a readable zip file") as e:
+        list(open_source(bad))
+    assert e.value.path == str(bad)
+    root = write_frames_dataset(tmp_path / "d", {"v": colour_video(1)})
+    zpath = zip_folder(root, tmp_path / "d.zip")
+    ghost = S.ZipFrameVideo("v", str(zpath), ["v/missing.png"], 0)
+    with pytest.raises(VideoReadError, match="cannot read zip member") as e:
+        ghost.read([0])
+    assert e.value.path == f"{zpath}:v/missing.png"
+    zpath = zip_folder(root, tmp_path / "d2.zip")
+    with zipfile.ZipFile(zpath, "a") as z:
+        z.writestr("v/000001.png", b"garbage")
+    v = next(iter(open_source(zpath)))
+    with pytest.raises(VideoReadError, match="cannot decode image") as e:
+        v.read([1])
+    assert e.value.path == f"{zpath}:v/000001.png"
+
+
+def test_zip_handle_is_opened_once_per_process(tmp_path):
+    root = write_frames_dataset(tmp_path / "d", {"v": colour_video(2)})
+    zpath = zip_folder(root, tmp_path / "d.zip")
+    v = next(iter(open_source(zpath)))
+    z = v._zip()
+    assert isinstance(z, zipfile.ZipFile) and v._zip() is z
+    assert S.ZipFrameVideo._handles[(os.getpid(), str(zpath))] is z
+
+
+# ------------------------------------------------------------------------------------------- video files
+
+
+def test_video_folder_listing(tmp_path):
+    frames = colour_video(3, 8, 8)
+    write_video(tmp_path / "clip10.avi", frames)
+    write_video(tmp_path / "clip9.MOV", frames[:2])
+    write_video(tmp_path / "same.avi", frames[:1])
+    write_video(tmp_path / "same.mov", frames[:2])
+    (tmp_path / "dir.mp4").mkdir()  # a folder named like a video is not a video
+    (tmp_path / "notes.txt").write_text("x")
+    src = S.VideoFilesSource(tmp_path)
+    vids = list(src)
+    assert [v.id for v in vids] == ["clip9", "clip10", "same.avi", "same.mov"] and len(src) == 4
+    assert [v.num_frames for v in vids] == [2, 3, 1, 2]
+    assert vids[1].path == str(tmp_path / "clip10.avi")
+    assert vids[1].nbytes_hint() == (tmp_path / "clip10.avi").stat().st_size
+    assert src.describe() == {"kind": "video_files", "path": str(tmp_path.resolve())}
+    assert src.content_hash() == expected_listing_hash([(v.id, v.num_frames, v.nbytes_hint()) for v in vids])
+    one = S.VideoFilesSource(tmp_path / "clip10.avi")
+    assert [v.id for v in one] == ["clip10"] and len(one) == 1
+
+
+def test_video_fps_is_known_after_counting(tmp_path):
+    v = S.FileVideo(str(write_video(tmp_path / "a.avi", colour_video(2, 8, 8), fps=12)))
+    assert v.fps is None and v.id == "a"
+    assert v.num_frames == 2 and v.fps == pytest.approx(12)
+    assert S.FileVideo(str(tmp_path / "a.avi"), "other").id == "other"
+
+
+def test_video_errors_name_the_file(tmp_path):
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"\x00" * 100)
+    with pytest.raises(VideoReadError, match="cannot open video") as e:
+        S.FileVideo(str(broken)).num_frames
+    assert e.value.path == str(broken)
+    short = S.FileVideo(str(write_video(tmp_path / "short.avi", colour_video(2, 8, 8))))
+    with pytest.raises(VideoReadError, match=r"video ended early: frames \[5\] could not be decoded") as e:
+        short._read([0, 5])
+    with pytest.raises(VideoReadError, match=r"video ended early: frames \[2, 3, 4, 5, 6\] could not be decoded$"):
+        short._read(list(range(10)))
+    assert e.value.path == str(tmp_path / "short.avi")
+
+
+def test_audio_only_file_has_no_video_stream(tmp_path):
+    import av
+
+    p = tmp_path / "sound.mkv"
+    with av.open(str(p), "w") as c:
+        s = c.add_stream("pcm_s16le", rate=8000)
+        fr = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        fr.sample_rate = 8000
+        for pkt in s.encode(fr):
+            c.mux(pkt)
+    with pytest.raises(VideoReadError, match=r"sound\.mkv: the file has no video stream$") as e:
+        S.FileVideo(str(p)).num_frames
+    assert e.value.path == str(p)
+
+
+class _BrokenContainer:
+    """A PyAV container whose demuxing and decoding fail half-way (as a truncated file does)."""
+
+    class streams:
+        video = [type("Stream", (), {"average_rate": None, "thread_type": None})()]
+
+    def demux(self, s):
+        raise OSError("demux failed")
+
+    def decode(self, s):
+        raise OSError("decode failed")
+
+    def close(self):
+        self.closed = True
+
+
+def test_demux_and_decode_failures_name_the_file(tmp_path, monkeypatch):
+    p = write_video(tmp_path / "a.avi", colour_video(2, 8, 8))
+    v = S.FileVideo(str(p))
+    monkeypatch.setattr(v, "_open", lambda: _BrokenContainer())
+    with pytest.raises(VideoReadError, match="cannot read video: demux failed") as e:
+        v.num_frames
+    assert e.value.path == str(p)
+    with pytest.raises(VideoReadError, match="cannot decode video: decode failed") as e:
+        v._read([0])
+    assert e.value.path == str(p)
+
+
+# ------------------------------------------------------------------------------------------- numpy files
+
+
+def test_numpy_source_description_ids_and_sizes(tmp_path):
+    arr = np.stack([colour_video(4, seed=s) for s in range(2)])
+    np.save(tmp_path / "v.npy", arr)
+    src = open_source(tmp_path / "v.npy")
+    assert src.describe() == {"kind": "numpy", "path": str((tmp_path / "v.npy").resolve()),
+                              "shape": [2, 4, 6, 5, 3]}
+    assert src.supports_workers is True and len(src) == 2
+    v = list(src)[1]
+    assert (v.id, v.path, v.num_frames, v.nbytes_hint(), v.fps) == ("000001", f"{tmp_path / 'v.npy'}[1]", 4,
+                                                                     4 * 6 * 5 * 3, None)
+    assert src.content_hash() == expected_listing_hash([("000000", 4, 360), ("000001", 4, 360)])
+    m = v._array()
+    assert isinstance(m, np.memmap) and v._array() is m and m.shape == arr.shape
+    assert not m.flags.writeable  # opened read-only: a reader never writes to the dataset
+
+
+def test_npz_member_choice_and_description(tmp_path):
+    arr = np.stack([colour_video(2, seed=s) for s in range(3)])
+    np.savez(tmp_path / "one.npz", clips=arr)
+    np.savez(tmp_path / "two.npz", videos=arr, labels=np.zeros(3))
+    np.savez(tmp_path / "amb.npz", a=arr, b=arr)
+    np.savez_compressed(tmp_path / "c.npz", videos=arr)
+    one = open_source(tmp_path / "one.npz")
+    assert one.key == "clips" and one._streamed is False and one.supports_workers is True
+    assert one.describe() == {"kind": "numpy", "path": str((tmp_path / "one.npz").resolve()),
+                              "shape": [3, 2, 6, 5, 3], "key": "clips"}
+    assert list(one)[2].path == f"{tmp_path / 'one.npz'}:clips[2]"
+    assert open_source(tmp_path / "two.npz").key == "videos"
+    named = open_source(tmp_path / "amb.npz", npz_key="b")
+    assert named.key == "b" and np.array_equal(list(named)[1].read(), arr[1])
+    with pytest.raises(VideoReadError, match=r"several arrays \['a', 'b'\]; name one") as e:
+        open_source(tmp_path / "amb.npz")
+    assert e.value.path == str(tmp_path / "amb.npz")
+    with pytest.raises(VideoReadError, match=r"amb\.npz: no array named 'c'; it has \['a', 'b'\]$") as e:
+        open_source(tmp_path / "amb.npz", npz_key="c")
+    assert e.value.path == str(tmp_path / "amb.npz")
+    comp = open_source(tmp_path / "c.npz")
+    assert comp._streamed is True and comp.supports_workers is False and len(comp) == 3
+    vids = list(comp)
+    assert [v.id for v in vids] == ["000000", "000001", "000002"]
+    assert vids[1].path == f"{tmp_path / 'c.npz'}:videos[1]" and vids[1].num_frames == 2
+    assert vids[1].nbytes_hint() == arr[1].nbytes
+
+
+def test_npz_with_the_default_key_among_others_streams_it(tmp_path):
+    arr = np.stack([colour_video(2, seed=s) for s in range(2)])
+    np.savez_compressed(tmp_path / "c.npz", other=np.zeros(3), videos=arr)
+    src = open_source(tmp_path / "c.npz")
+    assert [np.array_equal(v.read(), arr[i]) for i, v in enumerate(src)] == [True, True]
+
+
+def test_truncated_compressed_npz_is_an_error(tmp_path):
+    arr = np.stack([colour_video(2, seed=s) for s in range(2)])
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False, "shape": arr.shape})
+    buf.write(arr.tobytes()[: arr[0].nbytes + 10])  # video 1 is cut short
+    p = tmp_path / "cut.npz"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("videos.npy", buf.getvalue())
+    src = open_source(p)
+    it = iter(src)
+    assert np.array_equal(next(it).read(), arr[0])
+    with pytest.raises(VideoReadError, match="array data ends early at video 1") as e:
+        next(it)
+    assert e.value.path == f"{p}:videos"
+
+
+@pytest.mark.parametrize("arr,match", [
+    (np.zeros((1, 2, 3, 3, 3), np.float32), "expected uint8 videos, got dtype float32"),
+    (np.zeros((2, 3, 3, 3), np.uint8), r"expected an array shaped \[N, T, H, W, 3\], got \(2, 3, 3, 3\)"),
+    (np.zeros((1, 2, 3, 3, 2), np.uint8), r"expected an array shaped \[N, T, H, W, 3\], got \(1, 2, 3, 3, 2\)"),
+    (np.asfortranarray(np.zeros((1, 2, 3, 3, 3), np.uint8)),
+     r"Fortran-ordered arrays are not supported; save with np\.ascontiguousarray$"),
+])
+def test_bad_numpy_arrays(tmp_path, arr, match):
+    np.save(tmp_path / "a.npy", arr)
+    with pytest.raises(VideoReadError, match=match) as e:
+        open_source(tmp_path / "a.npy")
+    assert e.value.path == str(tmp_path / "a.npy")
+    np.savez(tmp_path / "a.npz", videos=arr)
+    with pytest.raises(VideoReadError, match=match) as e:
+        open_source(tmp_path / "a.npz")
+    assert e.value.path == f"{tmp_path / 'a.npz'}:videos"
+
+
+def test_unreadable_numpy_file(tmp_path):
+    (tmp_path / "junk.npy").write_bytes(b"junk")
+    with pytest.raises(VideoReadError, match="not a readable numpy file") as e:
+        open_source(tmp_path / "junk.npy")
+    assert e.value.path == str(tmp_path / "junk.npy")
+
+
+# ------------------------------------------------------------------------------------------- in memory
+
+
+def test_array_source_ids_fps_and_sizes():
+    arr = np.stack([colour_video(3, seed=s) for s in range(2)])
+    src = S.ArraySource(arr, fps=8.0, ids=["x", "y"])
+    vids = list(src)
+    assert [v.id for v in vids] == ["x", "y"] and len(src) == 2 and src.supports_workers is False
+    assert (vids[1].path, vids[1].fps, vids[1].num_frames, vids[1].nbytes_hint()) == ("<array>[y]", 8.0, 3, 270)
+    assert [v.id for v in S.ArraySource(arr)] == ["000000", "000001"]
+    assert src.describe() == {"kind": "array"}
+    assert src.content_hash() == expected_listing_hash([("x", 3, 270), ("y", 3, 270)])
+
+
+@pytest.mark.parametrize("data,where,match", [
+    (np.zeros((2, 3, 4, 3), np.uint8), "<array>", r"expected \[N, T, H, W, 3\] or a list of \[T, H, W, 3\]; got "
+                                                  r"\(2, 3, 4, 3\)"),
+    ({"a": 1}, "<array>", "got dict"),
+    ([np.zeros((2, 3, 4, 3), np.uint8), np.zeros((2, 3, 4, 3))], "<array>[1]", "expected uint8 pixels, got float64"),
+    ([torch.zeros(2, 3, 4, 3)], "<array>[0]", "expected uint8 pixels, got torch.float32"),
+    ([np.zeros((3, 4, 3), np.uint8)], "<array>[0]", r"expected \[T, H, W, 3\], got \(3, 4, 3\)"),
+    ([[1, 2]], "<array>[0]", "expected uint8 pixels, got list$"),
+])
+def test_array_source_refusals(data, where, match):
+    with pytest.raises(VideoReadError, match=match) as e:
+        S.ArraySource(data)
+    assert e.value.path == where
+
+
+def test_iterable_source_is_single_pass_and_keeps_handles():
+    arr = np.stack([colour_video(2, seed=s) for s in range(2)])
+    handle = S.ArrayVideo(arr[1], "mine")
+    src = S.IterableSource(iter([arr[0], handle]), fps=5.0, length=2, description={"kind": "generator", "n": 2},
+                           content_hash="h")
+    assert len(src) == 2 and src.describe() == {"kind": "generator", "n": 2} and src.content_hash() == "h"
+    assert src.describe() is not src.describe()  # a copy: callers may extend it
+    vids = list(src)
+    assert vids[1] is handle and vids[0].id == "000000" and vids[0].fps == 5.0
+    with pytest.raises(RuntimeError, match="^this video stream was already consumed; streams can be read once$"):
+        list(src)
+    bare = S.IterableSource([arr[0]])
+    assert bare.describe() == {"kind": "iterable"} and bare.supports_workers is False
+    with pytest.raises(TypeError, match="^length of a video stream is unknown$"):
+        len(bare)
+    with pytest.raises(TypeError, match="^a one-pass video stream has no content hash$"):
+        bare.content_hash()
+
+
+# ------------------------------------------------------------------------------------------- Video / VideoSource base
+
+
+class _Listed(S.VideoSource):
+    kind = "listed"
+
+    def __init__(self, videos):
+        self.videos = videos
+
+    def __iter__(self):
+        return iter(self.videos)
+
+
+class _Lying(S.Video):
+    """Decodes one frame fewer than asked for."""
+
+    id, path = "liar", "liar.bin"
+
+    @property
+    def num_frames(self):
+        return 5
+
+    def _read(self, indices):
+        return np.zeros((len(indices) - 1, 2, 2, 3), np.uint8)
+
+
+def test_base_video_and_source_defaults():
+    arr = colour_video(3)
+    src = _Listed([S.ArrayVideo(arr, "a"), S.ArrayVideo(arr[:2], "b")])
+    assert len(src) == 2 and src.describe() == {"kind": "listed"} and S.VideoSource.supports_workers is True
+    assert src.content_hash() == expected_listing_hash([("a", 3, arr.size), ("b", 2, arr[:2].size)])
+    assert _Lying().nbytes_hint() == 0 and _Lying.fps is None
+    with pytest.raises(VideoReadError, match=r"^liar\.bin: decoded 1 frames, expected 2$"):
+        _Lying().read([0, 1])
+    with pytest.raises(VideoReadError, match="decoded 4 frames, expected 5"):
+        _Lying().read()
+
+
+@pytest.mark.parametrize("indices,match", [([3], r"asked for 3\.\.3, the video has 3 frames"),
+                                           ([0, -1], r"asked for -1\.\.0, the video has 3 frames"),
+                                           ([2, 7, 1], r"asked for 1\.\.7, the video has 3 frames")])
+def test_out_of_range_indices(indices, match):
+    v = S.ArrayVideo(colour_video(3), "a")
+    with pytest.raises(VideoReadError, match="frame index out of range: " + match) as e:
+        v.read(indices)
+    assert e.value.path == "<array>[a]"
+    assert np.array_equal(v.read([0, 2]), colour_video(3)[[0, 2]])
+    S._check_indices([0, 10**6], None, "w")  # unknown length: only negatives are refused
+    with pytest.raises(VideoReadError):
+        S._check_indices([-1], None, "w")
+    S._check_indices([], 0, "w")
+
+
+def test_video_read_error_fields():
+    e = VideoReadError("a/b.png", "broken")
+    assert str(e) == "a/b.png: broken" and (e.path, e.problem) == ("a/b.png", "broken")
+    assert isinstance(e, RuntimeError)
+
+
+# ------------------------------------------------------------------------------------------- open_source dispatch
+
+
+def test_open_source_dispatch(tmp_path):
+    arr = np.stack([colour_video(2)])
+    src = S.ArraySource(arr)
+    assert open_source(src) is src
+    np.save(tmp_path / "a.npy", arr)
+    assert isinstance(open_source(str(tmp_path / "a.npy")), S.NumpySource)
+    assert isinstance(open_source(tmp_path / "a.npy"), S.NumpySource)
+    np.savez(tmp_path / "a.npz", videos=arr)
+    assert isinstance(open_source(tmp_path / "a.npz"), S.NumpySource)
+    root = write_frames_dataset(tmp_path / "frames", {"v": arr[0]})
+    assert isinstance(open_source(root, fps=9.0), S.FrameFolderSource)
+    assert next(iter(open_source(root, fps=9.0))).fps == 9.0
+    z = zip_folder(root, tmp_path / "f.ZIP")
+    assert isinstance(open_source(z, fps=4.0), S.ZipFramesSource) and open_source(z, fps=4.0).fps == 4.0
+    vdir = tmp_path / "videos"
+    vdir.mkdir()
+    write_video(vdir / "a.avi", colour_video(2, 8, 8))
+    assert isinstance(open_source(vdir), S.VideoFilesSource)
+    assert isinstance(open_source(vdir / "a.avi"), S.VideoFilesSource)
+    assert isinstance(open_source(arr), S.ArraySource) and isinstance(open_source([arr[0]]), S.ArraySource)
+    assert isinstance(open_source(torch.from_numpy(arr)), S.ArraySource)
+    gen = open_source((v for v in arr), fps=3.0)
+    assert isinstance(gen, S.IterableSource) and gen.fps == 3.0
+    assert open_source(arr, fps=2.0)._videos[0].fps == 2.0
+    with pytest.raises(TypeError, match="cannot read videos from int"):
+        open_source(5)
+
+
+@pytest.mark.parametrize("case,match", [
+    ("missing", "no such file or folder$"),
+    ("txt", r"unsupported file type '\.txt'; expected a folder, \.zip, \.npy, \.npz or a video file "
+            r"\(\.avi, \.mkv, \.mov, \.mp4, \.webm\)"),
+    ("mixed", r"the folder holds both sub-folders and video files; it is ambiguous whether it is a frames dataset "
+              r"\(root/<video>/<frame>\) or a folder of videos$"),
+    ("images", r"the folder holds images directly; a frames dataset needs one sub-folder per video "
+               r"\(root/<video>/<frame>\)$"),
+    ("empty", "the folder holds no videos$"),
+    ("other_files", "the folder holds no videos$"),
+])
+def test_open_source_refusals(tmp_path, case, match):
+    target = tmp_path / "in"
+    if case == "txt":
+        target = tmp_path / "a.txt"
+        target.write_text("x")
+    elif case != "missing":
+        target.mkdir()
+    if case == "mixed":
+        (target / "v").mkdir()
+        (target / "x.MP4").write_bytes(b"")
+    elif case == "images":
+        (target / "a.JPG").write_bytes(b"")
+    elif case == "other_files":
+        (target / "a.txt").write_text("x")
+    with pytest.raises(VideoReadError, match=f"^{target}: {match}") as e:
+        open_source(target)
+    assert e.value.path == str(target)
+
+
+def test_builtin_datasets_resolve_by_name():
+    calls = []
+    S.register_builtin("unit:test:set", lambda: calls.append(1) or S.ArraySource(np.stack([colour_video(2)])))
+    try:
+        src = open_source("builtin:unit:test:set")  # only the first colon separates the prefix
+        assert isinstance(src, S.ArraySource) and calls == [1]
+        known = ", ".join(sorted(S._BUILTINS))
+        assert "tiny, " in known
+        with pytest.raises(ValueError, match=rf"^unknown builtin dataset 'nope'; known: {known}$"):
+            open_source("builtin:nope")
+    finally:
+        S._BUILTINS.pop("unit:test:set")
+
+
+def test_zip_frames_of_different_sizes_name_the_video(tmp_path):
+    from PIL import Image
+
+    d = tmp_path / "d" / "v"
+    d.mkdir(parents=True)
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(d / "0.png")
+    Image.fromarray(np.zeros((5, 4, 3), np.uint8)).save(d / "1.png")
+    zpath = zip_folder(tmp_path / "d", tmp_path / "sizes.zip")
+    with pytest.raises(VideoReadError, match="different sizes") as e:
+        next(iter(open_source(zpath))).read()
+    assert e.value.path == f"{zpath}:v"
+
+
+def test_video_with_an_audio_track_reads_the_video_frames(tmp_path):
+    import av
+
+    frames = colour_video(4, 8, 8, seed=9)
+    p = tmp_path / "av.mov"
+    with av.open(str(p), "w") as c:
+        vs = c.add_stream("png", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 8, 8, "rgb24"
+        aus = c.add_stream("pcm_s16le", rate=8000)
+        for k, fr in enumerate(frames):
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(fr, format="rgb24")):
+                c.mux(pkt)
+            audio = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+            audio.sample_rate, audio.pts = 8000, 800 * k
+            for pkt in aus.encode(audio):
+                c.mux(pkt)
+        for s in (vs, aus):
+            for pkt in s.encode():
+                c.mux(pkt)
+    v = next(iter(open_source(p)))
+    assert v.num_frames == 4 and np.array_equal(v.read(), frames)
+
+
+def test_bad_arrays_from_an_iterable_name_the_video():
+    vids = list(open_source(iter([np.zeros((2, 3, 3, 3), np.float32)])))
+    with pytest.raises(VideoReadError, match=r"^<array>\[000000\]: expected uint8 pixels, got float32$") as e:
+        vids[0].read()
+    assert e.value.path == "<array>[000000]"
+
+
+def test_upper_case_numpy_suffixes(tmp_path):
+    """open_source picks the reader case-insensitively, so NumpySource must too (an .NPZ was parsed as .npy)."""
+    arr = np.stack([colour_video(2, seed=s) for s in range(2)])
+    with open(tmp_path / "UP.NPZ", "wb") as f:
+        np.savez(f, videos=arr)
+    with open(tmp_path / "UP.NPY", "wb") as f:
+        np.save(f, arr)
+    for name in ("UP.NPZ", "UP.NPY"):
+        vids = list(open_source(tmp_path / name))
+        assert len(vids) == 2 and np.array_equal(vids[1].read(), arr[1]), name
