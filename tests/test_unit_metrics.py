@@ -17,12 +17,15 @@ pytestmark = pytest.mark.filterwarnings("error")
 
 
 def test_complex_sqrtm_returns_the_real_part_and_reports_the_imaginary_one():
-    """sqrtm(diag(-4, 1)) = diag(2i, 1): d = 0 + 2 + (-3) - 2(1 + 2i) = -3 - 4i, so -3 is returned and the
-    imaginary part of tr(covmean) (2) is reported; nothing warns."""
+    """sqrtm(diag(-4, 1)) = diag(2i, 1): with |mu1 - mu2|^2 = 10, d = 10 + 2 + (-3) - 2(1 + 2i) = 7 - 4i, so 7 is
+    returned and the imaginary part of tr(covmean) (2) is reported; nothing warns. Without the mean term the real
+    part is -3: a negative distance, refused (sigma2 is not a covariance)."""
     assert np.allclose(scipy.linalg.sqrtm(np.diag([-4.0, 1.0])), np.diag([2j, 1.0]))
-    d, info = frechet_distance([0.0, 0.0], np.eye(2), [0.0, 0.0], np.diag([-4.0, 1.0]))
-    assert type(d) is float and d == pytest.approx(-3.0, abs=1e-12)
+    d, info = frechet_distance([0.0, 0.0], np.eye(2), [3.0, 1.0], np.diag([-4.0, 1.0]))
+    assert type(d) is float and d == pytest.approx(7.0, abs=1e-12)
     assert info == {"eps_retry": False, "eps": None, "max_imag_trace": pytest.approx(2.0, abs=1e-12)}
+    with pytest.raises(FrechetError, match=r"negative \(-3\)"):
+        frechet_distance([0.0, 0.0], np.eye(2), [0.0, 0.0], np.diag([-4.0, 1.0]))
 
 
 def test_real_features_with_more_dimensions_than_samples():
