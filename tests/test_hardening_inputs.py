@@ -390,3 +390,9 @@ def test_reads_above_the_decoded_size_limit_are_refused(tmp_path, monkeypatch, m
     with pytest.raises(VideoReadError, match=r"long.*reading 40 frames of 10x10 at once .* over the limit"):
         compute_frame_stats(tmp_path / "d", "fid_video", "real", detector=meancolor, progress=False)
     assert next(iter(open_source(tmp_path / "d"))).read(range(30)).shape == (30, 10, 10, 3)
+
+
+def test_reading_no_frames_is_a_clear_error(tmp_path):
+    write_frames_dataset(tmp_path / "d", {"v": ramp_video(3)})
+    with pytest.raises(ValueError, match=r"d/v: read\(\) needs at least one frame index"):
+        next(iter(open_source(tmp_path / "d"))).read([])

@@ -139,6 +139,8 @@ class Video(abc.ABC):
         if indices is None:
             indices = range(self.num_frames)
         indices = list(indices)
+        if not indices:
+            raise ValueError(f"{self.path}: read() needs at least one frame index")
         _check_indices(indices, self.num_frames, self.path)
         out = self._read(indices)
         if out.shape[0] != len(indices):
