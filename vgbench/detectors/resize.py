@@ -66,7 +66,10 @@ def resize_tf1_bilinear(images: torch.Tensor, size: Sequence[int]) -> torch.Tens
     y0, y1, wy = _taps(h, oh, images.device)
     x0, x1, wx = _taps(w, ow, images.device)
     # TF lerps along x within rows y0 and y1, then along y; lerping every row along x first gives the same values
-    # in fewer passes.
-    cols = _lerp(images.gather(2, x0.view(1, 1, ow, 1).expand(n, h, ow, c)),
-                 images.gather(2, x1.view(1, 1, ow, 1).expand(n, h, ow, c)), wx.to(images.dtype).view(ow, 1))
-    return _lerp(cols.index_select(1, y0), cols.index_select(1, y1), wy.to(images.dtype).view(oh, 1, 1))
+    # in fewer passes. index_select on [N*H, W, C] is the fastest column gather on CPU (3x torch.gather).
+    # The weights are laid out along whole rows (ow * C values) so that every lerp runs on contiguous memory.
+    rows = images.reshape(n * h, w, c)
+    wx = wx.to(images.dtype).view(ow, 1).expand(ow, c).reshape(ow * c)
+    cols = _lerp(rows.index_select(1, x0).view(n, h, ow * c), rows.index_select(1, x1).view(n, h, ow * c), wx)
+    out = _lerp(cols.index_select(1, y0), cols.index_select(1, y1), wy.to(images.dtype).view(oh, 1))
+    return out.view(n, oh, ow, c)
