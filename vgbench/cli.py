@@ -359,7 +359,8 @@ def stats(input, out, protocol, role, resume_dir, overwrite, device, batch_size,
 @main.command(context_settings=CONTEXT)
 @click.argument("real")
 @click.argument("fake")
-@click.option("--protocol", default="fvd16", show_default=True, help="fvd16, fvd128, fvd128_subsample8 or a .toml")
+@click.option("--protocol", default="fvd16", show_default=True,
+              help="fvd16, fvd128, fvd128_subsample8, fvd16_tf, fvd128_tf (TF FVD resize) or a .toml")
 @record_options("videos")
 @common_compute_options
 def fvd(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, num_workers, worker_processes,

@@ -195,10 +195,10 @@ def fake_clips(adapter, protocol, num_videos: int, seed: int, gen_batch_size: in
 def frechet_metric(ctx: EvalContext, compute, fake_stats, unit: str | None = None) -> dict:
     """``vgbench eval`` for a Fréchet metric (FVD, FID): real statistics (shipped, cached or computed with
     ``compute``), fake statistics from ``fake_stats(ctx, detector, num_videos)``, the distance and the entry."""
-    from .detectors import get_detector
+    from .detectors import detector_for
 
     protocol = ctx.protocol
-    detector = get_detector(protocol["detector"]["name"], ctx.device)
+    detector = detector_for(protocol, ctx.device)
     t0 = time.time()
     real, real_from = real_stats(ctx.card, ctx.data, protocol, detector, ctx.device, progress=ctx.progress,
                                  compute=compute, num_workers=ctx.num_workers)

@@ -17,7 +17,8 @@ except ImportError:  # pragma: no cover - Python 3.10
 
 from .utils import sha256_json
 
-__all__ = ["Protocol", "ProtocolError", "load_protocol", "list_protocols", "protocols_dir", "bundled_dir"]
+__all__ = ["Protocol", "ProtocolError", "load_protocol", "list_protocols", "protocols_dir", "bundled_dir",
+           "DETECTOR_RESIZES"]
 
 _DESCRIPTIVE = {"name", "version", "description", "reference"}
 
@@ -98,6 +99,34 @@ _REQUIRED = {
 }
 
 
+# The input resize each built-in detector implements, by [detector].resize_mode: the other [detector] keys that
+# must be given with these values. A protocol asking a built-in detector for anything else is refused.
+DETECTOR_RESIZES = {
+    "i3d": {  # vgbench.detectors.i3d.I3DDetector.preprocess
+        "bilinear": {"resize": [224, 224], "align_corners": False, "antialias": False, "scale": "x / 127.5 - 1"},
+        "tf1_resize_bilinear": {"resize": [224, 224], "align_corners": False, "half_pixel_centers": False,
+                                "antialias": False, "scale": "2 * x / 255 - 1 after the resize"},
+    },
+    "inception": {"tf1_legacy_bilinear": {"resize": [299, 299], "align_corners": False, "padding_mode": "border"}},
+    "c3d": {"bilinear": {"resize": [112, 112], "align_corners": True}},
+}
+
+
+def _validate_resize(det: dict, where: str) -> None:
+    modes = DETECTOR_RESIZES.get(det.get("name"))
+    if modes is None or "resize_mode" not in det:
+        return
+    mode = det["resize_mode"]
+    if mode not in modes:
+        raise ProtocolError(f"{where}: [detector].resize_mode {mode!r} is not implemented by the {det['name']} "
+                            f"detector; known: {', '.join(modes)}")
+    for key, want in modes[mode].items():
+        got = det.get(key)
+        if type(got) is not type(want) or got != want:
+            raise ProtocolError(f"{where}: [detector].{key} must be {want!r} with resize_mode {mode!r} (what the "
+                                f"{det['name']} detector implements), got {got!r}")
+
+
 def _validate(data: dict, where: str) -> None:
     for key in ("name", "version", "metric"):
         if key not in data:
@@ -108,6 +137,8 @@ def _validate(data: dict, where: str) -> None:
         for k in keys:
             if k not in data[section]:
                 raise ProtocolError(f"{where}: missing [{section}].{k}")
+    if isinstance(data.get("detector"), dict):
+        _validate_resize(data["detector"], where)
     if data["metric"] == "fvd":
         for side in ("real", "fake"):
             s = data[side]

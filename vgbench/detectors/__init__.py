@@ -3,6 +3,10 @@
 A detector is a callable ``uint8 [B, T, H, W, 3] -> float32 [B, D]`` with attributes ``name``, ``feature_dim``
 and ``provenance`` (weights name and sha256). Outside packages can add detectors through the entry point group
 ``vgbench.detectors`` (a factory ``f(device) -> detector``).
+
+Metrics get their detector with ``detector_for(protocol)``: the one the protocol names, set to the protocol's
+``[detector].resize_mode`` (I3D has two kernels, see :mod:`.resize`). A detector with a ``resize_mode`` attribute
+that differs from the protocol's is refused, so statistics never mix resize kernels.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from importlib.metadata import entry_points
 
 import torch
 
-__all__ = ["get_detector", "available_detectors", "default_device"]
+__all__ = ["get_detector", "detector_for", "available_detectors", "default_device"]
 
 
 def default_device() -> str:
@@ -68,3 +72,23 @@ def get_detector(name: str = "i3d", device: str | None = None, auto_fetch: bool 
         if ep.name == name:
             return ep.load()(device)
     raise ValueError(f"unknown detector {name!r}; available: {', '.join(available_detectors())}")
+
+
+def detector_for(protocol, device: str | None = None, detector=None):
+    """The detector ``protocol`` (a loaded :class:`~vgbench.protocols.Protocol`) computes with: ``detector`` when
+    given, else ``get_detector(name, device)``, with the protocol's resize kernel. Raises ``ProtocolError`` when the
+    detector resizes differently and cannot be switched."""
+    from ..protocols import ProtocolError
+
+    mode = protocol["detector"].get("resize_mode")
+    given = detector is not None
+    if not given:
+        detector = get_detector(protocol["detector"]["name"], device)
+    have = getattr(detector, "resize_mode", mode)
+    if have != mode:
+        if given or not hasattr(detector, "with_resize"):
+            name = getattr(detector, "name", "custom")
+            raise ProtocolError(f"protocol {protocol.name} resizes with {mode!r} but the {name} detector given "
+                                f"resizes with {have!r}; the features would not be comparable")
+        detector = detector.with_resize(mode)
+    return detector

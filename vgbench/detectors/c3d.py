@@ -113,6 +113,7 @@ class C3DDetector:
 
     name = "c3d"
     feature_dim = NUM_CLASSES
+    resize_mode = "bilinear"  # align_corners=True, the only resize it implements (protocols' [detector].resize_mode)
 
     def __init__(self, state_dict: dict, device: str = "cpu"):
         self.device = torch.device(device)

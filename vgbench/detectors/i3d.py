@@ -10,10 +10,12 @@ What makes it numerically equal to the TF original:
 * logits = 1x1x1 conv (with bias) of the (2, 7, 7) VALID average pool of ``Mixed_5c``, averaged over time.
 
 Module names follow the TF checkpoint (``Mixed_4b.Branch_1.Conv3d_0b_3x3``) so the state dict maps 1:1.
-:class:`I3DDetector` wraps the network with the FVD input contract (uint8 -> [-1, 1] -> 224x224).
+:class:`I3DDetector` wraps the network with the FVD input contract (uint8 -> [-1, 1] -> 224x224), with one of two
+resize kernels: ``bilinear`` (torch's half-pixel bilinear) or ``tf1_resize_bilinear`` (the original TF FVD code's).
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Sequence
 
@@ -22,11 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["InceptionI3d", "I3DDetector", "convert_tf_checkpoint", "MIN_FRAMES", "INPUT_SIZE"]
+from .resize import resize_tf1_bilinear
+
+__all__ = ["InceptionI3d", "I3DDetector", "convert_tf_checkpoint", "MIN_FRAMES", "INPUT_SIZE", "RESIZE_MODES"]
 
 MIN_FRAMES = 9  # with fewer frames the (2,7,7) VALID pool after Mixed_5c has an empty time axis
 INPUT_SIZE = 224
 BN_EPS = 1e-3
+RESIZE_MODES = ("bilinear", "tf1_resize_bilinear")  # the protocol's [detector].resize_mode values
 
 # (name, output channels of [b0, b1a, b1b, b2a, b2b, b3])
 _MIXED = {
@@ -258,18 +263,26 @@ def convert_tf_checkpoint(ckpt: dict) -> dict[str, torch.Tensor]:
 class I3DDetector:
     """The FVD feature extractor: uint8 videos [B, T, H, W, 3] -> [B, 400] float32 logits.
 
-    Contract (recorded in every FVD protocol file): ``x / 127.5 - 1`` -> per-frame bilinear resize to
-    224x224 (``align_corners=False``, no antialiasing; skipped when already 224x224) -> Inception-I3D ->
-    Kinetics-400 logits before softmax, averaged over time. Clips shorter than 9 frames are refused.
+    Contract (recorded in every FVD protocol file), by ``resize`` (the protocol's ``resize_mode``):
+
+    * ``bilinear`` (fvd16, fvd128...): ``x / 127.5 - 1`` -> per-frame ``F.interpolate`` bilinear to 224x224
+      (``align_corners=False``: half-pixel centres; no antialiasing);
+    * ``tf1_resize_bilinear`` (fvd16_tf, fvd128_tf): as the original TF FVD code, TF1 ``resize_bilinear``
+      (``align_corners=False, half_pixel_centers=False``) of the float 0..255 frames to 224x224, then
+      ``2 * x / 255 - 1``, computed as ``x * float32(2 / 255) - 1`` like TensorFlow's graph optimiser does;
+
+    both skip the resize when frames are already 224x224 -> Inception-I3D -> Kinetics-400 logits before softmax,
+    averaged over time. Clips shorter than 9 frames are refused.
     """
 
     name = "i3d"
     feature_dim = 400
 
     def __init__(self, state_dict: dict[str, torch.Tensor], device: str | torch.device = "cpu",
-                 features: str = "logits"):
+                 features: str = "logits", resize: str = "bilinear"):
         self.device = torch.device(device)
         self.features = features
+        self.resize_mode = _check_resize(resize)
         net = InceptionI3d()
         net.load_state_dict(state_dict, strict=True)
         net.eval().requires_grad_(False)
@@ -282,6 +295,14 @@ class I3DDetector:
         if features == "pool":
             self.feature_dim = 1024
 
+    def with_resize(self, resize: str) -> "I3DDetector":
+        """The same detector (sharing the network) with another resize kernel."""
+        other = copy.copy(self)
+        other.resize_mode = _check_resize(resize)
+        if hasattr(self, "provenance"):
+            other.provenance = dict(self.provenance)
+        return other
+
     def preprocess(self, videos: torch.Tensor) -> torch.Tensor:
         """uint8 [B, T, H, W, 3] (any device) -> float32 [B, 3, T, 224, 224] in [-1, 1] on the detector device."""
         if videos.dtype != torch.uint8:
@@ -291,12 +312,16 @@ class I3DDetector:
         b, t, h, w, _ = videos.shape
         if t < MIN_FRAMES:
             raise ValueError(f"I3D needs clips of at least {MIN_FRAMES} frames; got {t} frames")
-        x = videos.to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)  # [B,T,H,W,3]
-        x = x.permute(0, 1, 4, 2, 3).reshape(b * t, 3, h, w)
-        if (h, w) != (INPUT_SIZE, INPUT_SIZE):
-            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
-                              antialias=False)
-        x = x.reshape(b, t, 3, INPUT_SIZE, INPUT_SIZE).permute(0, 2, 1, 3, 4)
+        x = videos.to(self.device, non_blocking=True).float()  # [B,T,H,W,3]
+        if self.resize_mode == "tf1_resize_bilinear":  # resize the 0..255 values (channels last), then scale
+            x = resize_tf1_bilinear(x.reshape(b * t, h, w, 3), (INPUT_SIZE, INPUT_SIZE)).mul_(2.0 / 255.0).sub_(1.0)
+            x = x.reshape(b, t, INPUT_SIZE, INPUT_SIZE, 3).permute(0, 4, 1, 2, 3)  # already channels_last_3d
+        else:
+            x = x.div_(127.5).sub_(1.0).permute(0, 1, 4, 2, 3).reshape(b * t, 3, h, w)
+            if (h, w) != (INPUT_SIZE, INPUT_SIZE):
+                x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
+                                  antialias=False)
+            x = x.reshape(b, t, 3, INPUT_SIZE, INPUT_SIZE).permute(0, 2, 1, 3, 4)
         fmt = torch.channels_last_3d if self.channels_last else torch.contiguous_format
         return x.contiguous(memory_format=fmt)
 
@@ -317,6 +342,12 @@ class I3DDetector:
             outs = [self.net(self.preprocess(videos[i:i + step]), features=self.features)
                     for i in range(0, len(videos), step)]
         return torch.cat(outs).float().cpu().numpy()
+
+
+def _check_resize(mode: str) -> str:
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"unknown I3D resize {mode!r}; known: {', '.join(RESIZE_MODES)}")
+    return mode
 
 
 def _as_tensor(x, pin: bool = False) -> torch.Tensor:

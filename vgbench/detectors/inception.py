@@ -403,6 +403,7 @@ class InceptionDetector:
 
     name = "inception"
     feature_dim = FEATURE_DIM
+    resize_mode = "tf1_legacy_bilinear"  # the only resize it implements (protocols' [detector].resize_mode)
 
     def __init__(self, state_dict: dict, device: str = "cpu", frame_batch: int = 64):
         self.device = torch.device(device)

@@ -106,13 +106,12 @@ def compute_frame_stats(
     if role not in ("real", "fake"):
         raise ValueError(f"role must be 'real' or 'fake', got {role!r}")
     protocol = load_protocol(protocol)
-    from ..detectors import default_device, get_detector
+    from ..detectors import default_device, detector_for
     from ..evaluate import _background
 
     device = device or default_device()
     frame_batch = batch_size or frame_batch
-    if detector is None:
-        detector = get_detector(protocol["detector"]["name"], device)
+    detector = detector_for(protocol, device, detector)
     det_prov = dict(getattr(detector, "provenance", {"name": getattr(detector, "name", "custom")}))
     expected_sha = protocol["detector"]["weights_sha256"]
     if det_prov.get("sha256") not in (None, expected_sha):

@@ -212,11 +212,10 @@ def compute_stats(
     if role not in ("real", "fake"):
         raise ValueError(f"role must be 'real' or 'fake', got {role!r}")
     protocol = load_protocol(protocol)
-    from ..detectors import default_device, get_detector
+    from ..detectors import default_device, detector_for
 
     device = device or default_device()
-    if detector is None:
-        detector = get_detector(protocol["detector"]["name"], device)
+    detector = detector_for(protocol, device, detector)
     det_prov = dict(getattr(detector, "provenance", {"name": getattr(detector, "name", "custom")}))
     expected_sha = protocol["detector"]["weights_sha256"]
     if det_prov.get("sha256") not in (None, expected_sha):
@@ -345,11 +344,11 @@ def frechet_between(real, fake, protocol, compute, *, strict: bool, detector, de
     """The two-sided driver shared by FVD and FID: statistics of each side (sources or statistics files), then
     the Fréchet distance. Returns (value, info, real_stats, fake_stats)."""
     need_detector = not all(isinstance(x, VideoStats) or _is_stats_path(x) for x in (real, fake))
-    from ..detectors import default_device, get_detector
+    from ..detectors import default_device, detector_for
 
     device = device or default_device()
-    if detector is None and need_detector:
-        detector = get_detector(protocol["detector"]["name"], device)
+    if detector is not None or need_detector:
+        detector = detector_for(protocol, device, detector)
     kw = dict(kwargs, detector=detector, device=device)
     # statistics files must come from the same detector weights as the side computed now (the protocol's)
     expected_sha = protocol["detector"]["weights_sha256"]

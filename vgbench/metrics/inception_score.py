@@ -71,12 +71,12 @@ def class_probabilities(source, protocol: str | Protocol = "is_ucf101", *, detec
                         **_ignored):
     """(probabilities [N, 101], counts, ids, detector provenance, source description, content hash)."""
     protocol = load_protocol(protocol)
-    from ..detectors import default_device, get_detector
+    from ..detectors import default_device, detector_for
 
     device = device or default_device()
     if detector is None:
         require_c3d_weights()
-        detector = get_detector(protocol["detector"]["name"], device)
+    detector = detector_for(protocol, device, detector)
     f = protocol["fake"]
     spec = clip_spec or ClipSpec(f["num_frames"], f["frame_stride"], "zero", 0, None,
                                  num_videos or f["num_videos"], short_is_error=True)
@@ -128,11 +128,11 @@ def video_inception_score(fake, protocol: str | Protocol = "is_ucf101", *, stric
 def _eval_is(ctx) -> dict:
     """``vgbench eval`` entry: checks the C3D weights first, then generates the clips and scores them."""
     require_c3d_weights()  # before anything is generated
-    from ..detectors import get_detector
+    from ..detectors import detector_for
     from ..evaluate import fake_clips
 
     protocol = ctx.protocol
-    detector = get_detector(protocol["detector"]["name"], ctx.device)
+    detector = detector_for(protocol, ctx.device)
     f = protocol["fake"]
     num_videos = ctx.num_fake or f["num_videos"]
     t0 = time.time()
