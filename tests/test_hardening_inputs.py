@@ -396,3 +396,18 @@ def test_reading_no_frames_is_a_clear_error(tmp_path):
     write_frames_dataset(tmp_path / "d", {"v": ramp_video(3)})
     with pytest.raises(ValueError, match=r"d/v: read\(\) needs at least one frame index"):
         next(iter(open_source(tmp_path / "d"))).read([])
+
+
+def test_i3d_preprocessing_in_chunks_changes_nothing(monkeypatch, i3d_detector):
+    """Large frames are converted and resized a few at a time (bounded memory); the result is bit-identical."""
+    import torch
+
+    from vgbench.detectors import i3d as I
+
+    clips = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 10, 40, 56, 3), dtype=np.uint8))
+    for det in (i3d_detector, i3d_detector.with_resize("tf1_resize_bilinear")):
+        whole = det.preprocess(clips)
+        monkeypatch.setattr(I, "PREPROCESS_CHUNK_BYTES", 3 * 40 * 56 * 3 * 4)  # 3 frames per chunk
+        chunked = det.preprocess(clips)
+        monkeypatch.undo()
+        assert torch.equal(whole, chunked) and whole.shape == (2, 3, 10, 224, 224)

@@ -30,6 +30,7 @@ __all__ = ["InceptionI3d", "I3DDetector", "convert_tf_checkpoint", "MIN_FRAMES",
 
 MIN_FRAMES = 9  # with fewer frames the (2,7,7) VALID pool after Mixed_5c has an empty time axis
 INPUT_SIZE = 224
+PREPROCESS_CHUNK_BYTES = 256 << 20  # float32 input frames converted and resized at once (bounds peak memory)
 BN_EPS = 1e-3
 RESIZE_MODES = ("bilinear", "tf1_resize_bilinear")  # the protocol's [detector].resize_mode values
 
@@ -312,18 +313,27 @@ class I3DDetector:
         b, t, h, w, _ = videos.shape
         if t < MIN_FRAMES:
             raise ValueError(f"I3D needs clips of at least {MIN_FRAMES} frames; got {t} frames")
-        x = videos.to(self.device, non_blocking=True).float()  # [B,T,H,W,3]
-        if self.resize_mode == "tf1_resize_bilinear":  # resize the 0..255 values (channels last), then scale
-            x = resize_tf1_bilinear(x.reshape(b * t, h, w, 3), (INPUT_SIZE, INPUT_SIZE)).mul_(2.0 / 255.0).sub_(1.0)
-            x = x.reshape(b, t, INPUT_SIZE, INPUT_SIZE, 3).permute(0, 4, 1, 2, 3)  # already channels_last_3d
-        else:
-            x = x.div_(127.5).sub_(1.0).permute(0, 1, 4, 2, 3).reshape(b * t, 3, h, w)
-            if (h, w) != (INPUT_SIZE, INPUT_SIZE):
-                x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
-                                  antialias=False)
-            x = x.reshape(b, t, 3, INPUT_SIZE, INPUT_SIZE).permute(0, 2, 1, 3, 4)
+        frames = videos.reshape(b * t, h, w, 3)
+        # frames are converted and resized in chunks of at most ~256 MB of float32 input, so large frames never
+        # exist as one float copy of the whole batch (each frame is resized on its own: chunking changes nothing)
+        step = max(1, PREPROCESS_CHUNK_BYTES // (h * w * 3 * 4))
+        x = torch.cat([self._resize(frames[i:i + step]) for i in range(0, b * t, step)])  # [B*T, 224, 224, 3]
+        x = x.reshape(b, t, INPUT_SIZE, INPUT_SIZE, 3).permute(0, 4, 1, 2, 3)  # [B, 3, T, 224, 224]
         fmt = torch.channels_last_3d if self.channels_last else torch.contiguous_format
         return x.contiguous(memory_format=fmt)
+
+    def _resize(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, H, W, 3] -> float32 [N, 224, 224, 3] in [-1, 1] on the detector device, by the protocol's
+        kernel and order of operations."""
+        h, w = frames.shape[1:3]
+        x = frames.to(self.device, non_blocking=True).float()
+        if self.resize_mode == "tf1_resize_bilinear":  # resize the 0..255 values (channels last), then scale
+            return resize_tf1_bilinear(x, (INPUT_SIZE, INPUT_SIZE)).mul_(2.0 / 255.0).sub_(1.0)
+        x = x.div_(127.5).sub_(1.0).permute(0, 3, 1, 2).contiguous()  # NCHW, as F.interpolate was always fed
+        if (h, w) != (INPUT_SIZE, INPUT_SIZE):
+            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
+                              antialias=False)
+        return x.permute(0, 2, 3, 1)
 
     @torch.inference_mode()
     def __call__(self, videos) -> np.ndarray:
