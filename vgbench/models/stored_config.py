@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .checkpoint import InertObject, plain
+
 __all__ = ["Resolved", "stored_tree", "resolve", "resolve_plain", "is_interpolation", "lookup", "MISSING"]
 
 _REFERENCE = re.compile(r"^\$\{\s*(\.*)([A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)?\s*\}$")
@@ -52,11 +54,12 @@ def stored_tree(node) -> tuple[Any, tuple]:
     """(plain root of the stored tree, path of ``node`` in it) for a pickled OmegaConf node; for anything else
     (a plain dict, an ``EasyDict`` record) ``(plain(node), ())``. The node's own content is placed at its path
     (deep copies made by OmegaConf 2.0 point to a parent that holds an equal copy of the node, not the node)."""
-    from .checkpoint import plain
-
     chain = [node]
     while _is_container(chain[-1]) and _is_container(chain[-1].state.get("_parent")):
-        chain.append(chain[-1].state["_parent"])
+        parent = chain[-1].state["_parent"]
+        if any(parent is c for c in chain):  # a damaged file: parents in a loop
+            return plain(node), ()
+        chain.append(parent)
     if len(chain) == 1:
         return plain(node), ()
     path = []
@@ -76,8 +79,6 @@ def stored_tree(node) -> tuple[Any, tuple]:
 
 
 def _is_container(obj) -> bool:
-    from .checkpoint import InertObject
-
     return isinstance(obj, InertObject) and isinstance(obj.state, dict) and "_content" in obj.state
 
 
