@@ -1,20 +1,28 @@
 """Safe loading of generator checkpoints: official StyleGAN2-ADA-style network pickles and vgbench's own format.
 
-Official StyleGAN-V / MoStGAN-V / DIGAN snapshots are pickles whose network classes are "persistent": each one is
-stored as a call ``<...>torch_utils.persistence._reconstruct_persistent_obj(meta)`` where ``meta`` carries the
+Official StyleGAN-V / MoStGAN-V / DIGAN / MotionStyleGAN snapshots are pickles whose network classes are
+"persistent": each one is stored as a call ``<module>._reconstruct_persistent_obj(meta)`` where ``meta`` carries the
 *source code* of the defining module, which the official loader executes. vgbench never does. The restricted
 unpickler below resolves only
 
-* the persistence reconstructor, replaced by a function that returns the ``meta`` record as a
-  :class:`PersistentObject` (source kept as text, never executed);
-* PyTorch's tensor and storage rebuild functions (storages are decoded with ``torch.load(weights_only=True)``);
+* the persistence reconstructor of the official code bases, by its exact module path
+  (:data:`PERSISTENCE_MODULES`: ``src.torch_utils.persistence`` in StyleGAN-V and MoStGAN-V,
+  ``torch_utils.persistence`` in StyleGAN2-ADA, DIGAN and the StyleGAN3 repository that MotionStyleGAN forks),
+  replaced by a function that returns the ``meta`` record as a :class:`PersistentObject` (source kept as text,
+  never executed);
+* PyTorch's tensor and storage rebuild functions. Tensors become :class:`StoredTensor` records that are decoded
+  only when read (``torch.load(weights_only=True, map_location='cpu')`` of the storage bytes): the optimiser
+  state (``G_opt``, ``D_opt``) and preview grids (``vis``) of a snapshot, which a GPU training run leaves on CUDA
+  and evaluation never reads, are never materialised, and what is read lands on the CPU whatever device it was
+  saved from;
 * plain containers and numpy arrays;
 * a fixed list of data-only classes that snapshots contain (OmegaConf configs, ``EasyDict``, the Adam
   optimisers, torch.nn containers, torch.distributions objects, classes of the training code pickled by
   reference), each replaced by an inert :class:`InertObject` that records its state and runs no code of theirs.
 
 Any other global (``os.system``, ``builtins.eval``, ...) raises :class:`UnsafePickleError` naming it.
-:func:`module_state_dict` and :func:`plain` then turn the result into ``{key: tensor}`` and plain dicts.
+:func:`network_record` picks a network out of the result (a :class:`CheckpointError` naming whatever else stands in
+its place), :func:`module_state_dict` and :func:`plain` turn it into ``{key: tensor}`` and plain dicts.
 
 vgbench's own format is a directory or ``.vgb`` zip of ``config.json`` (model name and constructor kwargs) plus
 ``weights.pt`` loaded with ``torch.load(weights_only=True)``.
@@ -25,6 +33,7 @@ import collections
 import io
 import json
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -34,7 +43,8 @@ import torch
 from ..safe_pickle import NUMPY_ARRAYS, UnsafePickleError
 from ..utils import atomic_write, sha256_file
 
-__all__ = ["PersistentObject", "InertObject", "load_network_pickle", "module_state_dict", "plain", "save_native",
+__all__ = ["PersistentObject", "InertObject", "StoredTensor", "PERSISTENCE_MODULES", "load_network_pickle",
+           "network_record", "describe", "module_state_dict", "plain", "save_native",
            "load_native", "CheckpointError", "checkpoint_error", "check_state_dict", "load_strict", "load_state_file",
            "torch_load_safe", "load_float_npy", "find_parts", "PartsCheckpoint", "combined_sha256",
            "checkpoint_sha256"]
@@ -118,16 +128,79 @@ def _newobj(cls, *args):
     return cls.__new__(cls, *args)
 
 
-def _storage_from_bytes(b: bytes):
-    return torch.load(io.BytesIO(b), weights_only=True)
+class _StorageBytes:
+    """One storage as torch pickles it (the bytes of a legacy ``torch.save`` of the storage, which name the device
+    it was saved from); decoded onto the CPU on first use, and only then."""
+
+    __slots__ = ("data", "where", "_storage")
+
+    def __init__(self, data: bytes, where: str):
+        self.data, self.where, self._storage = data, where, None
+
+    def storage(self):
+        if self._storage is None:
+            if not isinstance(self.data, (bytes, bytearray)):
+                raise CheckpointError(f"{self.where}: a tensor storage record holds {type(self.data).__name__}, "
+                                      f"not bytes")
+            try:
+                st = torch.load(io.BytesIO(self.data), map_location="cpu", weights_only=True)
+            except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
+                raise CheckpointError(f"{self.where}: a tensor storage does not decode: {weights_only_reason(e)}") \
+                    from e
+            if not isinstance(st, (torch.UntypedStorage, torch.TypedStorage)):
+                raise CheckpointError(f"{self.where}: a tensor storage record decodes to {type(st).__name__}")
+            self._storage = st
+        return self._storage
+
+
+class StoredTensor:
+    """A tensor of a network pickle, rebuilt on the CPU only when :meth:`load` is called (the storage is shared by
+    every view of it, as in the file)."""
+
+    __slots__ = ("rebuild", "args", "where", "parameter")
+
+    def __init__(self, rebuild, args: tuple, where: str, parameter: bool = False):
+        self.rebuild, self.args, self.where, self.parameter = rebuild, args, where, parameter
+
+    def load(self) -> torch.Tensor:
+        storage = self.args[0]
+        if not isinstance(storage, _StorageBytes):
+            raise CheckpointError(f"{self.where}: a tensor record has no storage ({type(storage).__name__})")
+        try:
+            t = self.rebuild(storage.storage(), *self.args[1:])
+        except (TypeError, ValueError, RuntimeError, IndexError) as e:
+            raise CheckpointError(f"{self.where}: a tensor record does not rebuild: {e}") from e
+        return t.detach()
+
+    def __repr__(self):
+        return f"<StoredTensor size={tuple(self.args[2]) if len(self.args) > 2 else '?'}>"
+
+
+def _lazy_tensor_functions(where: str) -> dict:
+    """The torch rebuild functions a network pickle may call, as constructors of lazy records."""
+
+    def tensor_v2(storage, offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
+        return StoredTensor(torch._utils._rebuild_tensor_v2, (storage, offset, size, stride, False,
+                                                               collections.OrderedDict()), where)
+
+    def tensor(storage, offset, size, stride):
+        return StoredTensor(torch._utils._rebuild_tensor, (storage, offset, size, stride), where)
+
+    def parameter(data, requires_grad=False, backward_hooks=None, state=None):
+        if not isinstance(data, StoredTensor):
+            raise CheckpointError(f"{where}: a parameter record holds {type(data).__name__}, not a tensor")
+        return StoredTensor(data.rebuild, data.args, where, parameter=True)
+
+    return {
+        ("torch._utils", "_rebuild_tensor_v2"): tensor_v2,
+        ("torch._utils", "_rebuild_tensor"): tensor,
+        ("torch._utils", "_rebuild_parameter"): parameter,
+        ("torch._utils", "_rebuild_parameter_with_state"): parameter,
+        ("torch.storage", "_load_from_bytes"): lambda b: _StorageBytes(b, where),
+    }
 
 
 _TORCH_SAFE = {
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): torch._utils._rebuild_parameter_with_state,
-    ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("collections", "defaultdict"): collections.defaultdict,  # its factory must itself be an allowed global
     ("builtins", "set"): set,
@@ -157,27 +230,37 @@ _INERT_PREFIXES = (
 _INERT_EXACT = {("typing", "Any"), ("enum", "Enum"), ("pathlib", "PosixPath")}
 
 
+# The modules whose ``_reconstruct_persistent_obj`` the official code bases pickle (exact paths, nothing else).
+PERSISTENCE_MODULES = ("src.torch_utils.persistence", "torch_utils.persistence")
+
+
 class _NetworkUnpickler(pickle.Unpickler):
     def __init__(self, f, where: str):
         super().__init__(f)
         self.where = where
+        self.tensors = _lazy_tensor_functions(where)
 
     def find_class(self, module: str, name: str):
-        if name == "_reconstruct_persistent_obj" and module.endswith("torch_utils.persistence"):
+        if name == "_reconstruct_persistent_obj" and module in PERSISTENCE_MODULES:
             return PersistentObject
+        if (module, name) in self.tensors:
+            return self.tensors[(module, name)]
         if (module, name) in _TORCH_SAFE:
             return _TORCH_SAFE[(module, name)]
         if (module, name) in _INERT_EXACT or module.startswith(_INERT_PREFIXES) or module in ("omegaconf",):
             if name.startswith("_") and not name.startswith("__") and module.startswith("torch"):
                 raise self._refuse(module, name)
+            if name == "_reconstruct_persistent_obj":
+                raise self._refuse(module, name, f"a persistence reconstructor outside the official module paths "
+                                                 f"{list(PERSISTENCE_MODULES)}")
             return _inert(f"{module}.{name}")
         raise self._refuse(module, name)
 
-    def _refuse(self, module, name):
+    def _refuse(self, module, name, why: str = ""):
         return UnsafePickleError(
-            f"{self.where}: refusing to load global '{module}.{name}': a network pickle may only contain "
-            f"tensors, plain data and the known persistence records; this one asks to import or call other code, "
-            f"so it was not loaded.")
+            f"{self.where}: refusing to load global '{module}.{name}'{f' ({why})' if why else ''}: a network pickle "
+            f"may only contain tensors, plain data and the known persistence records; this one asks to import or call "
+            f"other code, so it was not loaded.")
 
     def persistent_load(self, pid):
         raise UnsafePickleError(f"{self.where}: persistent ids are not allowed in network pickles (got {pid!r})")
@@ -190,7 +273,7 @@ def load_network_pickle(path: str | Path) -> dict:
     try:
         with open(path, "rb") as f:
             data = _NetworkUnpickler(f, str(path)).load()
-    except UnsafePickleError:
+    except (UnsafePickleError, CheckpointError):
         raise
     except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path}: not a readable network pickle: {e}") from e
@@ -201,30 +284,70 @@ def load_network_pickle(path: str | Path) -> dict:
     return data
 
 
-def _module_dict(obj) -> dict:
+def describe(obj) -> str:
+    """What a pickled object is, for error messages: ``persistent record 'Generator'``, ``instance of
+    'training.networks.run'``, or the Python type."""
     if isinstance(obj, PersistentObject):
-        return obj.state
+        return f"a persistent record of class '{obj.class_name}'"
     if isinstance(obj, InertObject):
-        return obj.state if isinstance(obj.state, dict) else {}
-    raise CheckpointError(f"not a module record: {obj!r}")
+        return f"an instance of '{obj._path}'"
+    return f"a {type(obj).__name__}"
 
 
-def module_state_dict(obj, prefix: str = "") -> dict[str, torch.Tensor]:
+def network_record(snap: dict, key: str, where, class_names=("Generator",)) -> "PersistentObject":
+    """The network ``snap[key]`` (e.g. ``'G_ema'``) as a :class:`PersistentObject` whose class is one of
+    ``class_names``; a :class:`CheckpointError` naming the file and whatever stands there instead."""
+    if key not in snap:
+        raise CheckpointError(f"{where}: the pickle has no '{key}' network (keys: {sorted(map(str, snap))})")
+    g = snap[key]
+    if not isinstance(g, PersistentObject):
+        raise CheckpointError(f"{where}: '{key}' is {describe(g)}, not a persistent network record (an official "
+                              f"snapshot stores its networks through {' or '.join(PERSISTENCE_MODULES)})")
+    if class_names and g.class_name not in class_names:
+        raise CheckpointError(f"{where}: '{key}' is {describe(g)}; expected {' or '.join(map(repr, class_names))}")
+    return g
+
+
+def _module_dict(obj, name: str) -> dict:
+    """The ``__dict__`` of a pickled ``torch.nn.Module``: a persistent record, or a module class pickled by reference
+    (``torch.nn.Sequential``, MoStGAN-V's ``training.layers.Conv1d``) whose state has the module layout."""
+    st = obj.state if isinstance(obj, (PersistentObject, InertObject)) else None
+    if isinstance(st, dict) and isinstance(st.get("_parameters", {}), dict) and isinstance(st.get("_modules", {}),
+                                                                                          dict):
+        if isinstance(obj, PersistentObject) or {"_parameters", "_buffers", "_modules"} <= set(st):
+            return st
+    raise CheckpointError(f"module '{name or '<root>'}' is {describe(obj)}, not a network module record")
+
+
+def _tensor(v, key: str):
+    if isinstance(v, StoredTensor):
+        return v.load()
+    if isinstance(v, torch.Tensor):
+        return v.detach()
+    raise CheckpointError(f"'{key}' is {describe(v)}, not a tensor")
+
+
+def module_state_dict(obj, prefix: str = "", where: str = "") -> dict[str, torch.Tensor]:
     """Flatten a pickled module tree into a state dict (parameters and persistent buffers), like
-    ``nn.Module.state_dict()``."""
-    d = _module_dict(obj)
-    out: dict[str, torch.Tensor] = {}
-    skip = set(d.get("_non_persistent_buffers_set", ()) or ())
-    for name, p in (d.get("_parameters") or {}).items():
-        if p is not None:
-            out[prefix + name] = p.detach() if isinstance(p, torch.Tensor) else p
-    for name, b in (d.get("_buffers") or {}).items():
-        if b is not None and name not in skip:
-            out[prefix + name] = b
-    for name, m in (d.get("_modules") or {}).items():
-        if m is not None:
-            out.update(module_state_dict(m, f"{prefix}{name}."))
-    return out
+    ``nn.Module.state_dict()``; tensors are decoded onto the CPU here. Errors name ``where`` (the file)."""
+    try:
+        d = _module_dict(obj, prefix.rstrip("."))
+        out: dict[str, torch.Tensor] = {}
+        skip = set(d.get("_non_persistent_buffers_set", ()) or ())
+        for name, p in (d.get("_parameters") or {}).items():
+            if p is not None:
+                out[prefix + name] = _tensor(p, prefix + name)
+        for name, b in (d.get("_buffers") or {}).items():
+            if b is not None and name not in skip:
+                out[prefix + name] = _tensor(b, prefix + name)
+        for name, m in (d.get("_modules") or {}).items():
+            if m is not None:
+                out.update(module_state_dict(m, f"{prefix}{name}.", where))
+        return out
+    except CheckpointError as e:
+        if prefix or not where or str(e).startswith(str(where)):
+            raise
+        raise CheckpointError(f"{where}: {e}") from e
 
 
 def plain(obj: Any) -> Any:
@@ -279,8 +402,10 @@ def load_native(path: str | Path) -> tuple[dict, dict]:
             with zipfile.ZipFile(path) as z:
                 config = json.loads(z.read("config.json"))
                 state = torch.load(io.BytesIO(z.read("weights.pt")), map_location="cpu", weights_only=True)
-    except (KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError, pickle.UnpicklingError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: not a vgbench checkpoint (config.json + weights.pt): {e}") from e
+    except (KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError, pickle.UnpicklingError, RuntimeError,
+            EOFError) as e:
+        raise CheckpointError(f"{path}: not a vgbench checkpoint (config.json + weights.pt): "
+                              f"{weights_only_reason(e)}") from e
     if config.get("format") != "vgbench.checkpoint/1":
         raise CheckpointError(f"{path}: unknown checkpoint format {config.get('format')!r}")
     return config, state
@@ -359,17 +484,26 @@ def load_state_file(path: str | Path, what: str) -> dict:
     return state
 
 
+_ADVICE = re.compile(r"weights_only|safe_globals|allowlist|trust|can still be loaded|Re-running|documentation of "
+                     r"torch\.load|\bdo it only\b|PyTorch 2\.6", re.IGNORECASE)
+
+
 def weights_only_reason(e: BaseException) -> str:
-    """The line of a ``torch.load(weights_only=True)`` error that says what was refused (torch's message is long)."""
+    """What a ``torch.load(weights_only=True)`` error says was refused or broken, without torch's advice on how to
+    load the file anyway (retrying with ``weights_only=False`` or allow-listing the global would run code named by
+    an untrusted file)."""
     text = str(e)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in lines:
-        if "GLOBAL" in line:
-            return line + " -- refused: loading it would import or run code named by the file"
-    for line in lines:
-        if "nsupported" in line:
-            return line + " (not a torch.save file, or a corrupt one)"
-    return lines[0] if lines else type(e).__name__
+    if isinstance(e, KeyError):
+        text = f"missing {text}"
+    sentences = [x.strip() for x in re.split(r"(?<=[.!?])\s+|\n+", text) if x.strip()]
+    facts = [x for x in sentences if not _ADVICE.search(x)]
+    for x in facts:
+        if "GLOBAL" in x:
+            return x + " -- refused: loading it would import or run code named by the file"
+    for x in facts:
+        if "nsupported" in x:
+            return x + " (not a torch.save file, or a corrupt one)"
+    return facts[0] if facts else type(e).__name__
 
 
 def load_float_npy(path: str | Path):

@@ -76,9 +76,7 @@ Differences from the official sampler, and why
 """
 from __future__ import annotations
 
-import copy
 import math
-import re
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -89,10 +87,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import Adapter, Capabilities, ModelInfo, jsonable, register, to_uint8, video_seed
-from .checkpoint import (CheckpointError, PersistentObject, checkpoint_sha256, load_native, load_network_pickle,
-                         load_strict, module_state_dict, plain)
+from .checkpoint import (CheckpointError, checkpoint_sha256, load_native, load_network_pickle, load_strict,
+                         module_state_dict, network_record, plain)
 from .stylegan2 import (ACTIVATIONS, FullyConnectedLayer, MappingNetwork, ToRGBLayer, bias_act, modulated_conv2d,
                         setup_filter)
+from .stored_config import resolve_plain
 
 __all__ = ["Generator", "SynthesisNetwork", "SynthesisBlock", "SynthesisLayer", "CoordFuser", "fmm_linear",
            "pixel_coords", "resolve_cfg", "official_config", "tiny_config", "load_generator", "DIGANAdapter",
@@ -103,38 +102,13 @@ FRAME_CHUNK = 16  # frames per generator call (fixed shape => batch-invariant pi
 
 # ------------------------------------------------------------------------------------------------ config
 
-_INTERPOLATION = re.compile(r"^\$\{\s*([A-Za-z0-9_.]+)\s*\}$")
-
-
 def resolve_cfg(cfg: dict) -> dict:
-    """Resolve OmegaConf-style absolute interpolations (``'${coords}'``, ``'${coords.low_res_cfg}'``) against
-    ``cfg`` itself, as ``OmegaConf.create(cfg)`` does for the generator config. Returns a new plain dict."""
+    """Resolve OmegaConf-style interpolations (``'${coords}'``, ``'${coords.low_res_cfg}'``) against ``cfg`` itself,
+    as ``OmegaConf.create(cfg)`` does for the generator config (DIGAN's ``train.py`` stores it with
+    ``OmegaConf.to_container``). Returns a new plain dict; ``ValueError`` names a value that does not resolve."""
     if not isinstance(cfg, dict):
         raise ValueError(f"the generator cfg must be a mapping, got {type(cfg).__name__}")
-
-    def lookup(path: str, seen: frozenset):
-        node = cfg
-        for part in path.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise ValueError(f"cfg interpolation '${{{path}}}' does not resolve inside the generator config")
-            node = node[part]
-        return resolve(node, seen | {path})
-
-    def resolve(v, seen: frozenset = frozenset()):
-        if isinstance(v, str) and "${" in v:
-            m = _INTERPOLATION.match(v.strip())
-            if not m:
-                raise ValueError(f"unsupported cfg interpolation {v!r}")
-            if m.group(1) in seen:
-                raise ValueError(f"cyclic cfg interpolation {v!r}")
-            return lookup(m.group(1), seen)
-        if isinstance(v, dict):
-            return {k: resolve(x, seen) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [resolve(x, seen) for x in v]
-        return v
-
-    return resolve(copy.deepcopy(cfg))
+    return resolve_plain(cfg)
 
 
 def _need(d: dict, key: str, where: str):
@@ -543,12 +517,8 @@ def load_generator(path: str | Path) -> tuple[Generator, dict]:
         raise CheckpointError(f"{path}: no such checkpoint")
     if path.suffix == ".pkl":
         snap = load_network_pickle(path)
-        if "G_ema" not in snap:
-            raise CheckpointError(f"{path}: the pickle has no 'G_ema' network (parts: {sorted(map(str, snap))})")
-        g = snap["G_ema"]
-        if not isinstance(g, PersistentObject):
-            raise CheckpointError(f"{path}: 'G_ema' is not a persistent network record ({type(g).__name__})")
-        state = module_state_dict(g)
+        g = network_record(snap, "G_ema", path)
+        state = module_state_dict(g, where=path)
         init_args, init_kwargs = g.init_args, g.init_kwargs
         tsk = plain(snap.get("training_set_kwargs"))
         meta = {"format": "official-pickle", "training_set_kwargs": tsk if isinstance(tsk, dict) else None,

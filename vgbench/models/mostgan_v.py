@@ -74,13 +74,14 @@ from .stylegan2 import ACTIVATIONS, Conv2dLayer, FullyConnectedLayer, bias_act, 
 from .stylegan2 import SynthesisBlock as StyleGAN2Block
 from .stylegan2 import official_fused_modconv, parse_resolutions, setup_filter
 from .stylegan_v import DEFAULT_CFG as STYLEGAN_V_CFG
+from .stylegan_v import READ_KEYS as STYLEGAN_V_READ_KEYS
 from .stylegan_v import Generator as StyleGANVGenerator
 from .stylegan_v import SynthesisNetwork as StyleGANVSynthesis
 from .stylegan_v import _merge
 from .stylegan_v import official_config as _stylegan_v_official_config
 from .stylegan_v import tiny_kwargs
 
-__all__ = ["DEFAULT_CFG", "mostatt_modulate", "modulated_conv2d_mostatt", "HyperNet", "SynthesisLayer",
+__all__ = ["DEFAULT_CFG", "READ_KEYS", "mostatt_modulate", "modulated_conv2d_mostatt", "HyperNet", "SynthesisLayer",
            "SynthesisBlock", "SynthesisNetwork", "Generator", "official_config", "tiny_config"]
 
 DEFAULT_CFG: dict = _merge(STYLEGAN_V_CFG, {
@@ -91,6 +92,7 @@ DEFAULT_CFG: dict = _merge(STYLEGAN_V_CFG, {
     "mod_layers": "16,32,64,128",
     "rank": 1,
 })
+READ_KEYS = STYLEGAN_V_READ_KEYS + ("style_z", "word_mod", "motion_num", "motion_dim", "mod_layers", "rank")
 
 
 # ------------------------------------------------------------------------------------------------ MoStAtt
@@ -261,6 +263,7 @@ class SynthesisNetwork(StyleGANVSynthesis):
 
     block_class = SynthesisBlock
     defaults = DEFAULT_CFG
+    read_keys = READ_KEYS
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -313,6 +316,7 @@ class Generator(StyleGANVGenerator):
 
     synthesis_class = SynthesisNetwork
     defaults = DEFAULT_CFG
+    read_keys = READ_KEYS
 
 
 # ------------------------------------------------------------------------------------------------ configs

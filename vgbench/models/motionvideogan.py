@@ -105,8 +105,8 @@ import numpy as np
 import torch
 
 from .base import Adapter, Capabilities, ModelInfo, jsonable, positive_int, register, to_uint8, video_seed
-from .checkpoint import PartsCheckpoint, PersistentObject, check_state_dict, checkpoint_error as _fail
-from .checkpoint import load_float_npy, load_network_pickle, load_strict, module_state_dict
+from .checkpoint import PartsCheckpoint, check_state_dict, checkpoint_error as _fail
+from .checkpoint import load_float_npy, load_network_pickle, load_strict, module_state_dict, network_record
 from .latent_lstm import LatentLSTM
 from .stylegan2 import Generator as StyleGAN2Generator
 
@@ -186,13 +186,8 @@ def _interpolate(codes: torch.Tensor, plan, r: int) -> torch.Tensor:
 
 def load_generator(path: Path) -> tuple[StyleGAN2Generator, dict]:
     """MotionStyleGAN ``G_ema`` from a StyleGAN3-repository snapshot: (network, constructor kwargs)."""
-    snap = load_network_pickle(path)
-    if "G_ema" not in snap:
-        raise _fail(path, f"the pickle has no 'G_ema' network (keys: {sorted(snap)})")
-    g = snap["G_ema"]
-    if not isinstance(g, PersistentObject):
-        raise _fail(path, f"G_ema is not a persistent network record ({type(g).__name__})")
-    state = module_state_dict(g)
+    g = network_record(load_network_pickle(path), "G_ema", path)
+    state = module_state_dict(g, where=path)
     init_args, init_kwargs = g.init_args, g.init_kwargs
     if any(k.startswith(("synthesis.motion_encoder.", "synthesis.b4.input.")) for k in state):
         raise _fail(path, "this is a StyleGAN-V/MoStGAN-V snapshot, not a MotionStyleGAN image-pair generator; "

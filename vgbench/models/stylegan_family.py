@@ -4,6 +4,21 @@ Checkpoints: the authors' ``network-snapshot-*.pkl`` (read by :mod:`vgbench.mode
 any code from the file; ``G_ema`` is used, as by the official scripts) or vgbench's own ``.vgb`` format. The
 networks themselves are :mod:`vgbench.models.stylegan_v` and :mod:`vgbench.models.mostgan_v`.
 
+Config (:func:`generator_config`): the values the network reads are taken from the configs stored in the snapshot,
+with their OmegaConf interpolations resolved over the experiment config stored with them
+(:mod:`vgbench.models.stored_config`), exactly what the official forward reads: ``G_ema``'s constructor config
+(``_init_kwargs.cfg``) and the config the modules keep (``G_ema.cfg``), both with ``training_set_kwargs.cfg``'s
+copy of the experiment config as a fallback for absolute interpolations. Sources that disagree are an error naming
+both. A value that no source resolves is refused, except two documented inferences, each cross-checked:
+``c_dim`` from the Generator's own ``c_dim`` argument (the weights' shapes check it), and
+``time_enc.min_period_len`` (plus ``motion.motion_z_distance`` when the config ties the two by interpolation)
+from the ``freqs`` buffer, only if that buffer and ``phase_scales`` are exactly their initial values for that
+period. Where every value came from is in ``provenance()['config_sources']``.
+
+Precision (option ``precision``; :mod:`vgbench.models.stylegan2`): ``'auto'`` is the checkpoint's own mixed
+precision on CUDA (``'fp16'``: float16 in the blocks its ``num_fp16_res`` puts there, with its ``conv_clamp``), as
+the papers' numbers were made, and ``'fp16-emulated'`` elsewhere. The resolved choice is in the provenance.
+
 Sampling: per video ``i``, content ``z`` comes from stream 0 and the motion trajectory ``motion_z`` from stream 1
 of ``(seed, i)`` (:func:`~vgbench.models.base.video_seed`); ``content_seed`` / ``motion_seed`` fix one of them
 for all videos. Frames are rendered at ``t = k * dataset_fps / fps``, one video at a time in generator calls of a
@@ -17,9 +32,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import Adapter, Capabilities, ModelInfo, jsonable, register, to_uint8, video_seed
+from .base import Adapter, Capabilities, ModelInfo, ModelOptionError, jsonable, register, to_uint8, video_seed
 from .checkpoint import (CheckpointError, checkpoint_sha256, load_native, load_network_pickle, load_strict,
-                         module_state_dict, plain)
+                         module_state_dict, network_record)
+from .snapshot_config import generator_config
+from .stored_config import resolve, stored_tree
+from .stylegan2 import PRECISIONS, resolve_precision
 
 FRAME_CHUNK = 16
 
@@ -41,7 +59,7 @@ def build_generator(kind: str, init_args: tuple, init_kwargs: dict, state: dict,
     mod = _network_module(kind)
     try:
         G = mod.Generator(*init_args, **init_kwargs)
-    except TypeError as e:
+    except (TypeError, ValueError, KeyError, NotImplementedError) as e:
         raise CheckpointError(f"{where}: constructor arguments do not fit {kind}: {e}") from e
     return load_strict(G, state, where, f"the {kind} network built from its config")
 
@@ -53,27 +71,30 @@ class _StyleGANFamily(Adapter):
                                 time_step="continuous: t = k * dataset_fps / fps dataset frames")
 
     def __init__(self, ckpt, device="cpu", native_fps: float | None = None, truncation_psi: float = 1.0,
-                 **options):
+                 precision: str = "auto", **options):
         super().__init__(ckpt, device, **options)
-        self.reject_unknown_options(options, ("truncation_psi", "native_fps"))
+        self.reject_unknown_options(options, ("truncation_psi", "native_fps", "precision"))
+        if precision not in PRECISIONS:
+            raise ModelOptionError(f"{self.name}: precision must be one of {list(PRECISIONS)}, got {precision!r}")
         if ckpt is None:
             raise ValueError(f"{self.name} needs --ckpt (a network-snapshot .pkl or a vgbench .vgb file)")
         path = Path(ckpt)
         if not path.exists():
             raise CheckpointError(f"{path}: no such checkpoint")
         self.truncation_psi = truncation_psi
+        self.precision_option = precision
         self.dataset_fps = None
+        self.config_sources = None
         if path.suffix == ".pkl":
             snap = load_network_pickle(path)
-            if "G_ema" not in snap:
-                raise CheckpointError(f"{path}: the pickle has no 'G_ema' network (keys: {sorted(snap)})")
-            g = snap["G_ema"]
-            state = module_state_dict(g)
+            g = network_record(snap, "G_ema", path)
+            state = module_state_dict(g, where=path)
+            self._check_kind(state, path)
             init_args, init_kwargs = g.init_args, g.init_kwargs
-            tsk = plain(snap.get("training_set_kwargs")) or {}
-            cfg = tsk.get("cfg") if isinstance(tsk, dict) else None
-            if isinstance(cfg, dict) and cfg.get("fps"):
-                self.dataset_fps = float(cfg["fps"])
+            mod = _network_module(self.kind)
+            init_kwargs["cfg"], self.config_sources = generator_config(
+                snap, g, state, path, mod.READ_KEYS, mod.DEFAULT_CFG, init_kwargs.get("c_dim", 0))
+            self.dataset_fps = _dataset_fps(snap)
             self.format = "official-pickle"
         else:
             config, state = load_native(path)
@@ -82,14 +103,18 @@ class _StyleGANFamily(Adapter):
             self.format = "vgbench"
             if config.get("model") not in (None, self.kind):
                 raise CheckpointError(f"{path}: a {config.get('model')} checkpoint, not {self.kind}")
-        found = _detect_kind(state)
-        if found != self.kind:
-            raise CheckpointError(f"{path}: this is a {found} checkpoint; use --model {found}")
+            self._check_kind(state, path)
         if native_fps is not None:
             self.dataset_fps = float(native_fps)
         self.init_kwargs = init_kwargs
         self.G = build_generator(self.kind, init_args, init_kwargs, state, str(path)).to(self.device)
+        self.precision = resolve_precision(precision, self.device)
         self.sha256 = checkpoint_sha256(path)
+
+    def _check_kind(self, state: dict, path: Path) -> None:
+        found = _detect_kind(state)
+        if found != self.kind:
+            raise CheckpointError(f"{path}: this is a {found} checkpoint; use --model {found}")
 
     @property
     def info(self) -> ModelInfo:
@@ -97,12 +122,18 @@ class _StyleGANFamily(Adapter):
         return self.model_info((r, r), self.dataset_fps, conditioning="class label" if self.G.c_dim else None)
 
     def provenance(self) -> dict:
-        from .stylegan2 import resolve_precision
-
-        return {"name": self.name, "checkpoint": str(self.ckpt), "checkpoint_sha256": self.sha256,
-                "format": self.format, "truncation_psi": self.truncation_psi,
-                "precision": resolve_precision("auto", self.device),
-                "config": jsonable(self.init_kwargs), "dataset_fps": self.dataset_fps}
+        syn = self.G.synthesis
+        fp16 = [b.resolution for b in syn.blocks() if b.use_fp16]
+        clamp = getattr(syn.blocks()[-1].conv1, "conv_clamp", None)
+        p = {"name": self.name, "checkpoint": str(self.ckpt), "checkpoint_sha256": self.sha256,
+             "format": self.format, "truncation_psi": self.truncation_psi,
+             "precision": self.precision, "precision_option": self.precision_option,
+             "fp16_resolutions": fp16 if self.precision != "fp32" else [],
+             "float16_arithmetic": self.precision == "fp16" and bool(fp16), "conv_clamp": clamp,
+             "config": jsonable(self.init_kwargs), "dataset_fps": self.dataset_fps}
+        if self.config_sources is not None:
+            p["config_sources"] = self.config_sources
+        return p
 
     @torch.inference_mode()
     def _sample_batch(self, indices, t, seed, content_seed, motion_seed):
@@ -125,10 +156,22 @@ class _StyleGANFamily(Adapter):
                 # every generator call has the same shape (1 video x FRAME_CHUNK frames; the last chunk is padded
                 # by repeating its last time), so pixels do not depend on batch size, frame count or chunking
                 chunk = torch.cat([chunk, chunk[-1:].repeat(FRAME_CHUNK - real)])[None].to(self.device)
-                img = G(z, c, chunk, truncation_psi=self.truncation_psi, motion_z=motion_z, noise_mode="const")
+                img = G(z, c, chunk, truncation_psi=self.truncation_psi, motion_z=motion_z, noise_mode="const",
+                        precision=self.precision)
                 frames.append(to_uint8(img[:real].permute(0, 2, 3, 1)))
             videos.append(np.concatenate(frames))
         return np.stack(videos)
+
+
+def _dataset_fps(snap: dict):
+    """``training_set_kwargs.cfg.fps`` of the snapshot (resolved over its stored config), or None."""
+    tsk = snap.get("training_set_kwargs")
+    tsk = tsk if isinstance(tsk, dict) else getattr(tsk, "items", None) or {}
+    if tsk.get("cfg") is None:
+        return None
+    cfg = resolve(*stored_tree(tsk["cfg"])).value
+    fps = cfg.get("fps") if isinstance(cfg, dict) else None
+    return float(fps) if isinstance(fps, (int, float)) and not isinstance(fps, bool) and fps > 0 else None
 
 
 @register

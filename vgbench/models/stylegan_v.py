@@ -50,10 +50,12 @@ listed in :data:`DEFAULT_CFG`):
 * ``time_enc.{cond_type 'concat_const' (or 'concat_w', 'sum_w'), dim 256, min_period_len 16, max_period_len 1024}``,
 * ``sampling.max_num_frames`` (1024).
 
-Unresolved OmegaConf interpolations (strings such as ``'${sampling}'``) count as missing. ``motion_z_distance``
-and ``time_enc.min_period_len`` are tied by interpolation in both official configs; if only one is a number it
-is used for both, and if neither is, ``motion_z_distance`` is read at run time from the ``freqs`` buffer
-(``2 pi / freqs[0, -1]``, i.e. the minimum period), which a loaded checkpoint fixes.
+The network takes *resolved* values: an OmegaConf interpolation (a string such as ``'${dataset.motion_z_distance}'``)
+left in a key the network reads (:data:`READ_KEYS`) is a ``ValueError``, never a silent default. The official code
+resolves them at run time over the experiment config stored with the node; vgbench's loader
+(:mod:`vgbench.models.stylegan_family`) does the same from the snapshot without running code. Upstream's forward
+uses ``motion.motion_z_distance`` from the config for the motion knots and the stored ``freqs``/``phase_scales``
+buffers for the time encoding; ``time_enc.min_period_len``/``max_period_len`` only initialise those buffers.
 
 Not supported (upstream either never trained them or crashes): ``motion.gen_strategy == 'autoregressive'``
 (LSTM) and ``motion.fourier == False`` (upstream's ``get_dim`` then raises).
@@ -72,7 +74,7 @@ import torch.nn.functional as F
 from .stylegan2 import (FullyConnectedLayer, MappingNetwork, SynthesisBlock, block_channels,
                         fp16_start_resolution, resolve_precision)
 
-__all__ = ["DEFAULT_CFG", "resolve_config", "EqLRConv1d", "AlignedTimeEncoder", "MotionMappingNetwork",
+__all__ = ["DEFAULT_CFG", "READ_KEYS", "resolve_config", "EqLRConv1d", "AlignedTimeEncoder", "MotionMappingNetwork",
            "TemporalInput", "GenInput", "SynthesisNetwork", "Generator", "official_config", "tiny_config",
            "construct_linspaced_frequencies"]
 
@@ -103,18 +105,21 @@ DEFAULT_CFG: dict = {
     },
 }
 
+# The config values the network reads (dotted keys); nothing else in a stored config changes the network.
+READ_KEYS = ("z_dim", "c_dim", "use_noise", "input.type", "sampling.max_num_frames", "motion.z_dim", "motion.v_dim",
+             "motion.motion_z_distance", "motion.gen_strategy", "motion.kernel_size", "motion.fourier",
+             "time_enc.cond_type", "time_enc.dim", "time_enc.min_period_len", "time_enc.max_period_len")
+
 _MISSING = object()
 
 
 def _unresolved(v) -> bool:
-    return isinstance(v, str) and "${" in v
+    return isinstance(v, str) and ("${" in v or v == "???")
 
 
 def _merge(defaults: dict, given: dict) -> dict:
     out = copy.deepcopy(defaults)
     for k, v in given.items():
-        if _unresolved(v):
-            continue  # an OmegaConf interpolation that was not resolved: keep the default
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _merge(out[k], v)
         else:
@@ -125,32 +130,26 @@ def _merge(defaults: dict, given: dict) -> dict:
 def _lookup(d: dict, path: str):
     for key in path.split("."):
         if not isinstance(d, dict) or key not in d:
-            return _MISSING
+            return d if _unresolved(d) else _MISSING
         d = d[key]
     return d
 
 
-def resolve_config(cfg: Optional[dict], defaults: dict = DEFAULT_CFG, c_dim: Optional[int] = None) -> dict:
-    """Plain, fully resolved copy of ``cfg`` (the official ``model.generator`` node as a nested dict).
+def resolve_config(cfg: Optional[dict], defaults: dict = DEFAULT_CFG, c_dim: Optional[int] = None,
+                   read_keys=READ_KEYS) -> dict:
+    """Plain copy of ``cfg`` (the official ``model.generator`` node as a nested dict) over ``defaults``.
 
-    Missing keys and unresolved interpolations take ``defaults``; ``c_dim`` (the Generator's label width) fills an
-    unresolved ``cfg['c_dim']``. ``motion.motion_z_distance`` and ``time_enc.min_period_len`` are resolved
-    jointly (see the module docstring); ``None`` means "read it from the freqs buffer".
+    Missing keys take ``defaults``; ``c_dim`` (the Generator's label width) fills a missing ``cfg['c_dim']``. A key
+    of ``read_keys`` holding an unresolved interpolation raises ``ValueError`` naming it.
     """
     given = dict(cfg or {})
+    if c_dim is not None and "c_dim" not in given:
+        given["c_dim"] = int(c_dim)
     out = _merge(defaults, given)
-    if c_dim is not None and (_lookup(given, "c_dim") is _MISSING or _unresolved(given.get("c_dim"))):
-        out["c_dim"] = int(c_dim)
-    dist = _lookup(given, "motion.motion_z_distance")
-    minp = _lookup(given, "time_enc.min_period_len")
-    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
-    if num(dist) and not num(minp):
-        out["time_enc"]["min_period_len"] = dist
-    elif num(minp) and not num(dist):
-        out["motion"]["motion_z_distance"] = minp
-    elif not num(dist) and not num(minp) and not (dist is _MISSING and minp is _MISSING):
-        out["motion"]["motion_z_distance"] = None
-        out["time_enc"]["min_period_len"] = None
+    bad = {k: _lookup(out, k) for k in read_keys if _unresolved(_lookup(out, k))}
+    if bad:
+        raise ValueError(f"unresolved config interpolations in values the network reads: {bad} (resolve them from "
+                         f"the experiment config first; vgbench's checkpoint loader does)")
     return out
 
 
@@ -255,10 +254,10 @@ class MotionMappingNetwork(nn.Module):
         self.z_dim, self.v_dim, self.c_dim = int(m["z_dim"]), int(m["v_dim"]), int(cfg["c_dim"])
         self.kernel_size = int(m["kernel_size"])
         self.max_num_frames = int(cfg["sampling"]["max_num_frames"])
-        self._motion_z_distance = m["motion_z_distance"]  # None: read from the freqs buffer
-        min_period = te["min_period_len"] if te["min_period_len"] is not None else 16
+        self.motion_z_distance = m["motion_z_distance"]  # what upstream's forward uses for the knots
         self.time_encoder = AlignedTimeEncoder(latent_dim=self.v_dim, dim=int(te["dim"]),
-                                               min_period_len=min_period, max_period_len=te["max_period_len"])
+                                               min_period_len=te["min_period_len"],
+                                               max_period_len=te["max_period_len"])
         self.conv = nn.Sequential(
             EqLRConv1d(self.z_dim + self.c_dim, self.z_dim, self.kernel_size, padding=0, activation="lrelu",
                        lr_multiplier=0.01),
@@ -266,14 +265,6 @@ class MotionMappingNetwork(nn.Module):
                        lr_multiplier=0.01),
         )
         self.num_additional_codes = (self.kernel_size - 1) * 2
-
-    @property
-    def motion_z_distance(self):
-        d = self._motion_z_distance
-        if d is None:
-            d = self.time_encoder.min_period_len()
-            d = int(d) if float(d).is_integer() else d
-        return d
 
     def get_dim(self) -> int:
         return self.time_encoder.get_dim()
@@ -376,13 +367,14 @@ class SynthesisNetwork(nn.Module):
 
     block_class = SynthesisBlock
     defaults = DEFAULT_CFG
+    read_keys = READ_KEYS
 
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
                  channel_max: int = 512, num_fp16_res: int = 0, cfg: Optional[dict] = None, **block_kwargs):
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
             raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
         super().__init__()
-        cfg = resolve_config(cfg, self.defaults)  # idempotent on an already resolved config
+        cfg = resolve_config(cfg, self.defaults, read_keys=self.read_keys)  # idempotent on a resolved config
         self.cfg = cfg
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
         self.img_resolution_log2 = int(np.log2(img_resolution))
@@ -475,13 +467,14 @@ class Generator(nn.Module):
 
     synthesis_class = SynthesisNetwork
     defaults = DEFAULT_CFG
+    read_keys = READ_KEYS
 
     def __init__(self, c_dim: int = 0, w_dim: int = 512, img_resolution: int = 256, img_channels: int = 3,
                  mapping_kwargs: Optional[dict] = None, synthesis_kwargs: Optional[dict] = None,
                  cfg: Optional[dict] = None, z_dim: Optional[int] = None):
         super().__init__()
         given_z = (cfg or {}).get("z_dim")
-        cfg = resolve_config(cfg, self.defaults, c_dim=c_dim)
+        cfg = resolve_config(cfg, self.defaults, c_dim=c_dim, read_keys=self.read_keys)
         if z_dim is not None:
             if isinstance(given_z, int) and given_z != z_dim:
                 raise ValueError(f"z_dim={z_dim} contradicts cfg['z_dim']={given_z}")
