@@ -109,11 +109,14 @@ def test_persistence_records_become_data():
     assert obj.module_src == meta["module_src"]  # kept as text, never executed
 
 
-def test_tensor_rebuilders_and_containers_resolve_to_the_real_functions():
+def test_tensor_rebuilders_are_lazy_and_containers_resolve_to_the_real_functions():
+    """Tensor records become :class:`StoredTensor` (decoded on the CPU only when ``load()`` is called, so GPU-made
+    snapshots load without a GPU and optimiser state is never decoded); containers are the real classes."""
     import collections
 
-    assert find("torch._utils", "_rebuild_tensor_v2") is torch._utils._rebuild_tensor_v2
-    assert find("torch._utils", "_rebuild_parameter") is torch._utils._rebuild_parameter
+    for name in ("_rebuild_tensor_v2", "_rebuild_tensor", "_rebuild_parameter", "_rebuild_parameter_with_state"):
+        fn = find("torch._utils", name)
+        assert fn is not getattr(torch._utils, name) and fn.__module__ == C.__name__
     assert find("collections", "OrderedDict") is collections.OrderedDict
     assert find("builtins", "set") is set and find("torch", "Size") is torch.Size
     assert find("torch", "float16") is torch.float16
@@ -121,7 +124,9 @@ def test_tensor_rebuilders_and_containers_resolve_to_the_real_functions():
     assert find("copyreg", "_reconstructor") is C._reconstructor and find("copyreg", "__newobj__") is C._newobj
     sd = {"w": torch.arange(4.0).reshape(2, 2), "b": torch.nn.Parameter(torch.ones(2))}
     out = C._NetworkUnpickler(io.BytesIO(pickle.dumps(sd)), "net.pkl").load()
-    assert torch.equal(out["w"], sd["w"]) and torch.equal(out["b"], sd["b"])
+    assert isinstance(out["w"], C.StoredTensor) and out["b"].parameter and not out["w"].parameter
+    assert torch.equal(out["w"].load(), sd["w"]) and torch.equal(out["b"].load(), sd["b"])
+    assert type(out["b"].load()) is torch.Tensor and out["w"].load().device.type == "cpu"
 
 
 @pytest.mark.parametrize("module,name", [
