@@ -29,6 +29,7 @@ try:
 except ImportError:  # pragma: no cover
     import tomli as tomllib  # type: ignore[no-redef]
 
+from .errors import VgbenchError
 from .features import ClipSpec
 from .io.sources import IterableSource, open_source
 from .metrics.frechet import frechet_distance
@@ -80,7 +81,7 @@ def register_metric(kind: str, preflight=None):
     return deco
 
 
-class DatasetError(ValueError):
+class DatasetError(VgbenchError, ValueError):
     pass
 
 

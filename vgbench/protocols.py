@@ -15,6 +15,7 @@ try:
 except ImportError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from .errors import VgbenchError
 from .utils import sha256_json
 
 __all__ = ["Protocol", "ProtocolError", "load_protocol", "list_protocols", "protocols_dir", "bundled_dir",
@@ -23,7 +24,7 @@ __all__ = ["Protocol", "ProtocolError", "load_protocol", "list_protocols", "prot
 _DESCRIPTIVE = {"name", "version", "description", "reference"}
 
 
-class ProtocolError(ValueError):
+class ProtocolError(VgbenchError, ValueError):
     """A protocol file is missing, malformed, or a result/statistics file does not match its protocol."""
 
 

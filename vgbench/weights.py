@@ -22,6 +22,7 @@ from typing import Callable
 
 import torch
 
+from .errors import VgbenchError
 from .safe_pickle import load_restricted
 from .utils import atomic_write, sha256_file
 
@@ -29,7 +30,7 @@ __all__ = ["WeightSpec", "WeightsError", "REGISTRY", "home", "info", "fetch", "i
            "is_present", "status", "file_path"]
 
 
-class WeightsError(RuntimeError):
+class WeightsError(VgbenchError, RuntimeError):
     """A weight file is missing, corrupt or does not match its pinned checksum."""
 
 

@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import VgbenchError
+
 __all__ = ["C3DUCF101", "C3DDetector", "convert_c3d", "expected_shapes", "C3DWeightsError", "NUM_CLASSES",
            "NUM_FRAMES", "INPUT_SIZE", "missing_weights_message"]
 
@@ -59,7 +61,7 @@ def missing_weights_message() -> str:
             "without them.")
 
 
-class C3DWeightsError(ValueError):
+class C3DWeightsError(VgbenchError, ValueError):
     """A C3D weight file is not in a known format, or lacks tensors (the message lists them)."""
 
 

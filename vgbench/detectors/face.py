@@ -25,6 +25,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from ..errors import VgbenchError
+
 __all__ = ["FaceDependencyError", "ARCFACE_TEMPLATE_112", "umeyama", "align_face", "shoelace_area",
            "OUTER_LIP", "INNER_LIP", "lip_area", "interocular", "lia_value", "EMBEDDERS", "FaceConfig",
            "FaceModels", "FacePool", "validate_embedder_onnx", "load_onnx_session", "face_config",
@@ -33,7 +35,7 @@ __all__ = ["FaceDependencyError", "ARCFACE_TEMPLATE_112", "umeyama", "align_face
 EXTRA_HINT = "pip install 'vgbench[face]'"
 
 
-class FaceDependencyError(ImportError):
+class FaceDependencyError(VgbenchError, ImportError):
     """An optional dependency of the face metrics is missing; the message names the extra to install."""
 
 

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import VgbenchError
 from ..safe_pickle import UnsafePickleError
 
 __all__ = ["FIDInceptionV3", "InceptionDetector", "load_torchscript_tensors", "convert_torchscript",
@@ -49,7 +50,7 @@ FEATURE_DIM = 2048
 BN_EPS = 1e-3
 
 
-class TorchScriptReadError(ValueError):
+class TorchScriptReadError(VgbenchError, ValueError):
     """A TorchScript archive is malformed or does not hold the expected tensors."""
 
 

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import VgbenchError
+
 __all__ = ["LPIPS", "NETS", "SHIFT", "SCALE", "EPS", "backbone_shapes", "head_shapes", "convert_heads",
            "convert_backbone", "load_lpips", "missing_backbone_message", "LPIPSWeightsError"]
 
@@ -67,7 +69,7 @@ NETS = {
 }
 
 
-class LPIPSWeightsError(ValueError):
+class LPIPSWeightsError(VgbenchError, ValueError):
     """An LPIPS weight file (linear heads or backbone) has the wrong content; the message names what is wrong."""
 
 

@@ -26,6 +26,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..errors import VgbenchError
 from ..utils import natural_key, natural_sorted, sha256_json
 
 __all__ = [
@@ -38,7 +39,7 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".avi", ".webm", ".mkv", ".mov"}
 
 
-class VideoReadError(RuntimeError):
+class VideoReadError(VgbenchError, RuntimeError):
     """A video (or one of its frames) could not be read. ``path`` names the offending file."""
 
     def __init__(self, path: str, problem: str):

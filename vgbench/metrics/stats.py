@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import VgbenchError
+
 __all__ = ["FeatureStats", "FeatureError"]
 
 
-class FeatureError(ValueError):
+class FeatureError(VgbenchError, ValueError):
     """Features are malformed (wrong shape, NaN or inf)."""
 
 
