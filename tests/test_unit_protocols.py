@@ -40,6 +40,8 @@ weights_sha256 = "0"
 resize = [224, 224]
 resize_mode = "bilinear"
 align_corners = false
+antialias = false
+scale = "x / 127.5 - 1"
 features = "logits"
 
 [statistics]
