@@ -117,7 +117,7 @@ def test_bundled_dir_prefers_the_checkout_then_the_wheel_copy():
 
 
 def test_unknown_and_unreadable_protocols(tmp_path):
-    with pytest.raises(ProtocolError, match=r"unknown protocol 'fvd17'; known: .*fvd128, fvd128_subsample8, fvd16"):
+    with pytest.raises(ProtocolError, match=r"unknown protocol 'fvd17'; known: .*fvd128, fvd128_subsample8, fvd128_tf, fvd16, fvd16_tf"):
         load_protocol("fvd17")
     with pytest.raises(ProtocolError, match=r"missing\.toml: cannot read protocol: "):
         load_protocol(tmp_path / "missing.toml")
