@@ -9,6 +9,7 @@ from vgbench.io.sources import IterableSource
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3000)  # 2048 + real I3D clips at 224²: ~15-20 min on 2 CPU cores (the suite default is 900 s)
 def test_protocol_complete_fvd16_with_2048_fake_videos(i3d_detector):
     from vgbench.data.tiny import render_video
 
