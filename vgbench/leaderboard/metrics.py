@@ -54,7 +54,15 @@ COLUMN_ORDER = list(COLUMNS)
 
 
 def metric_for_record_key(name: str, protocol_name: str | None = None) -> MetricColumn | None:
-    """The column for a metric name found in a result record (by key, then by its protocol name)."""
+    """The column for a metric entry found in a result record (by key, then by its protocol name).
+
+    A protocol vgbench ships maps to the column its metric spec names (``MetricSpec.columns``), or to none: e.g.
+    ``fvd16_tf`` values are never filed under FVD16. Other names (records of older tools, papers' metric names)
+    map through the columns' ``aliases``."""
+    for candidate in (name, protocol_name):
+        if candidate and candidate.lower() in _shipped_protocols():
+            key = _spec_columns().get(candidate.lower())
+            return COLUMNS[key] if key is not None else None
     for candidate in (name, protocol_name):
         if not candidate:
             continue
@@ -63,6 +71,19 @@ def metric_for_record_key(name: str, protocol_name: str | None = None) -> Metric
             if m.ingestible and low in m.aliases:
                 return m
     return None
+
+
+def _shipped_protocols() -> set[str]:
+    from ..protocols import list_protocols
+
+    return set(list_protocols())
+
+
+def _spec_columns() -> dict[str, str]:
+    """protocol name -> column key, from the metric specs of every registered metric kind."""
+    from ..metrics.base import metric_kinds, metric_spec
+
+    return {p: c for kind in metric_kinds() for p, c in metric_spec(kind).columns.items()}
 
 
 def known_record_keys() -> list[str]:
