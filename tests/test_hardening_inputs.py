@@ -337,7 +337,8 @@ def test_fvd_refuses_a_broken_statistics_file_by_name(tmp_path, stats_file):
 
 def test_damaged_cache_entry_is_recomputed(tmp_path, monkeypatch):
     """A damaged entry in vgbench's statistics cache is recomputed (with a warning naming it), not a dead end."""
-    from vgbench.evaluate import load_card, real_stats
+    from vgbench.data.cards import load_card
+    from vgbench.metrics.base import real_stats
     from vgbench.protocols import load_protocol
 
     monkeypatch.setenv("VGBENCH_HOME", str(tmp_path / "home"))

@@ -64,3 +64,57 @@ def test_leaderboard_columns_come_from_the_specs():
             assert load_protocol(protocol_name).metric == kind
     # names from other tools' records still map through the columns' aliases
     assert metric_for_record_key("fvd2048_16f").key == "fvd16" and metric_for_record_key("isv2048_ucf").key == "is"
+
+
+TOY_MODULE = '''
+"""A toy metric: the mean pixel value of the first frame of each fake video, averaged."""
+import numpy as np
+
+from vgbench.metrics.base import MetricResult, MetricSpec, register_metric
+from vgbench.provenance import make_record
+
+
+def _compute(ctx):
+    n = ctx.num_fake or ctx.protocol["fake"]["num_videos"]
+    means = [float(v[0].mean()) for v in ctx.adapter.iter_videos(n, 1, seed=ctx.seed)]
+    return {"value": float(np.mean(means)), "counts": {"fake_used": len(means)},
+            "protocol": ctx.protocol.provenance()}
+
+
+def toy_mean(videos):
+    return float(np.mean([v[0].mean() for v in videos]))
+
+
+register_metric(MetricSpec(kind="toy", compute=_compute, required={"fake": ["num_videos"]},
+                           aliases={"toymean": "toy_mean"}, api={"toy_mean": "toy_mean"}))
+'''
+
+
+def test_a_new_metric_is_one_module_one_protocol_and_one_table_line(tmp_path, monkeypatch):
+    """What docs/architecture.md promises: the module, the protocol file and the line in METRIC_MODULES are all
+    `vgbench eval` and the API need."""
+    import numpy as np
+
+    from vgbench.evaluate import evaluate
+
+    (tmp_path / "toy_metric_module.py").write_text(TOY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(base.METRIC_MODULES, "toy", "toy_metric_module")  # the one line
+    monkeypatch.delitem(base._SPECS, "toy", raising=False)
+    proto = tmp_path / "toy_mean.toml"
+    proto.write_text('name = "toy_mean"\nversion = "1.0.0"\nmetric = "toy"\n[fake]\nnum_videos = 3\n')
+    videos = np.random.default_rng(0).integers(0, 256, (3, 4, 8, 8, 3), dtype=np.uint8)
+    np.save(tmp_path / "gen.npy", videos)
+    try:
+        rec = evaluate("folder", str(tmp_path / "gen.npy"), "tiny", metrics=[str(proto)], progress=False)
+        entry = rec["metrics"][str(proto)]  # keyed by the name as given on --metrics
+        assert entry["value"] == pytest.approx(videos[:, 0].reshape(3, -1).mean(axis=1).mean(), abs=1e-9)
+        assert entry["counts"] == {"fake_used": 3} and entry["protocol"]["name"] == "toy_mean"
+        assert base.metric_api()["toy_mean"]([v for v in videos]) == pytest.approx(entry["value"])
+        # a protocol of the new kind missing a section its spec requires is refused on load
+        bad = tmp_path / "toy_bad.toml"
+        bad.write_text('name = "toy_bad"\nversion = "1"\nmetric = "toy"\n')
+        with pytest.raises(ProtocolError, match=r"toy_bad.toml: missing section \[fake\]"):
+            load_protocol(bad)
+    finally:
+        base._SPECS.pop("toy", None)

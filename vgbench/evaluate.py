@@ -20,26 +20,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .data.cards import DatasetError, list_cards, load_card, real_source
+from .data.cards import DatasetError, load_card, real_source
 from .features import ClipSpec
 from .metrics.base import (
     EvalContext,
     cache_path,
-    fake_clips,
     metric_aliases,
     metric_spec,
-    real_stats,
     resolve_metric_name,
 )
 from .metrics.stats import VideoStats
 from .protocols import bundled_dir, load_protocol
 from .provenance import make_record
 
-__all__ = ["load_card", "list_cards", "evaluate", "check", "real_stats", "DatasetError", "EvalContext",
-           "conditioning_summary", "fake_clips"]
-
-_cache_path = cache_path  # the statistics cache's file name (kept here too for the tests of its key)
-
+__all__ = ["evaluate", "check", "conditioning_summary"]
 
 def __getattr__(name: str):
     if name == "METRIC_ALIASES":  # short names accepted by --metrics, from the metric specs
