@@ -478,7 +478,7 @@ def identity(source, embedder, max_videos, max_frames, min_side, num_workers, as
     res = _run_face(lambda: api.identity(source, embedder=embedder, workers=num_workers, max_videos=max_videos,
                                          max_frames=max_frames, min_side=min_side, progress=progress))
     if as_json:
-        click.echo(json.dumps(res, indent=2, sort_keys=True))
+        click.echo(json.dumps(res.entry, indent=2, sort_keys=True))
         return
     c, e = res["counts"], res["embedder"]
     click.echo(f"identity consistency ({e['label']}, sha256 {str(e['sha256'])[:12]}): {_fmt(res['value'])} ± "
@@ -510,7 +510,7 @@ def lia(source, against, pairwise, polygon, max_videos, max_frames, min_side, nu
                                     max_videos=max_videos, max_frames=max_frames, min_side=min_side,
                                     progress=progress))
     if as_json:
-        click.echo(json.dumps(res, indent=2, sort_keys=True))
+        click.echo(json.dumps(res.entry, indent=2, sort_keys=True))
         return
     click.echo(f"LiA ({polygon} lip polygon / interocular², dlib68 sha256 {res['landmarks']['sha256'][:12]})")
     for v in res["videos"]:
