@@ -1,4 +1,5 @@
 """The generator harness: safe checkpoint loading, registry, seeding and time rules, folder adapter, eval."""
+import importlib
 import json
 import os
 import pickle
@@ -148,8 +149,7 @@ def test_eval_record_and_real_stats_cache(tmp_path, monkeypatch, patched_detecto
     cached = list((tmp_path / "home" / "stats").glob("ffs-fvd16-*.npz"))
     assert len(cached) == 1 and m["real_stats"]["file"] == str(cached[0])
     calls = []
-    from vgbench.metrics import fvd as F
-
+    F = importlib.import_module("vgbench.metrics.fvd")  # the module (vgbench.metrics.fvd is also the function)
     real_compute = F.compute_stats
     monkeypatch.setattr(F, "compute_stats", lambda *a, **k: calls.append(k.get("clip_spec")) or real_compute(*a, **k))
     with pytest.warns(UserWarning):
