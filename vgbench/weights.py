@@ -248,6 +248,17 @@ def import_file(name: str, file: str | Path) -> Path:
     return _store(spec, file, str(file.resolve()))
 
 
+def _verified_cache(spec: WeightSpec, fix: str) -> tuple[Path, dict, str]:
+    """The cached file of ``spec``, its record and its sha256; refused (saying ``fix``) when the file no longer
+    matches the sha256 recorded when it was stored."""
+    path, meta_path = cached_paths(spec.name)
+    meta = json.loads(meta_path.read_text())
+    digest = sha256_file(path)
+    if digest != meta.get("converted_sha256"):
+        raise WeightsError(f"{path}: cached weights are corrupt (sha256 {digest}); {fix}")
+    return path, meta, digest
+
+
 def load_state_dict(name: str, auto_fetch: bool = True) -> tuple[dict, dict]:
     """Return (state_dict, provenance) for cached weights ``name``; fetch them first if allowed.
 
@@ -260,12 +271,7 @@ def load_state_dict(name: str, auto_fetch: bool = True) -> tuple[dict, dict]:
                 f"weights '{spec.name}' are not in {home() / 'weights'}; run `vgbench weights fetch {spec.name}`"
             )
         fetch(name)
-    pt, meta_path = cached_paths(spec.name)
-    meta = json.loads(meta_path.read_text())
-    digest = sha256_file(pt)
-    if digest != meta.get("converted_sha256"):
-        raise WeightsError(f"{pt}: cached weights are corrupt (sha256 {digest}); run `vgbench weights fetch "
-                           f"{spec.name} --force`")
+    pt, meta, digest = _verified_cache(spec, f"run `vgbench weights fetch {spec.name} --force`")
     state = torch.load(pt, map_location="cpu", weights_only=True)
     prov = {"weights": spec.name, "sha256": spec.sha256 or meta.get("source_sha256"), "converted_sha256": digest}
     if meta.get("content_sha256"):
@@ -295,12 +301,7 @@ def file_path(name: str, auto_fetch: bool = True) -> tuple[Path, dict]:
                    f"`vgbench weights import {spec.name} FILE` with the file you have")
             raise WeightsError(f"weights '{spec.name}' are not in {home() / 'weights'}; run {how}")
         fetch(name)
-    path, meta_path = cached_paths(spec.name)
-    meta = json.loads(meta_path.read_text())
-    digest = sha256_file(path)
-    if digest != meta.get("converted_sha256"):
-        raise WeightsError(f"{path}: cached weights are corrupt (sha256 {digest}); fetch or import "
-                           f"'{spec.name}' again")
+    path, meta, digest = _verified_cache(spec, f"fetch or import '{spec.name}' again")
     prov = {"weights": spec.name, "sha256": spec.sha256 or meta.get("source_sha256"), "pinned": spec.sha256 is not None,
             "converted_sha256": digest, "imported_from": meta.get("imported_from")}
     return path, prov

