@@ -37,7 +37,7 @@ EQUIVALENT_FILE = REPO / "scripts" / "mutation_equivalent.toml"
 
 #: module label -> mutmut name globs (each glob also matches the function's own name, which mutmut uses to pick tests)
 SCOPE = {
-    "readers": ["vgbench.io.sources.*"],
+    "readers": ["vgbench.io.*"],
     "clips": ["vgbench.features.x_clip_offset*", "vgbench.features.xǁClipSpecǁ*", "vgbench.features.x__read_job*"],
     "protocols": ["vgbench.protocols.*"],
     "stats": ["vgbench.metrics.stats.*"],

@@ -366,7 +366,7 @@ def test_weights_list_reports_a_corrupt_cached_file(tmp_path, monkeypatch):
 
     monkeypatch.setenv("VGBENCH_HOME", str(tmp_path))
     spec = weights.resolve("i3d")
-    pt, meta = weights._paths(spec)
+    pt, meta = weights.cached_paths(spec.name)
     pt.parent.mkdir(parents=True)
     pt.write_bytes(b"weights" * 100)
     meta.write_text(json.dumps({"name": spec.name, "converted_sha256": sha256_file(pt)}))
