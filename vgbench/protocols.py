@@ -15,27 +15,13 @@ try:
 except ImportError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from .errors import VgbenchError
-from .utils import sha256_json
+from .errors import ProtocolError
+from .utils import bundled_dir, sha256_json
 
 __all__ = ["Protocol", "ProtocolError", "load_protocol", "list_protocols", "protocols_dir", "bundled_dir",
            "DETECTOR_RESIZES"]
 
 _DESCRIPTIVE = {"name", "version", "description", "reference"}
-
-
-class ProtocolError(VgbenchError, ValueError):
-    """A protocol file is missing, malformed, or a result/statistics file does not match its protocol."""
-
-
-def bundled_dir(name: str) -> Path:
-    """A data folder shipped with vgbench: the repo's top-level folder in a checkout, ``vgbench/_bundled``
-    in a wheel install."""
-    pkg = Path(__file__).resolve().parent
-    repo = pkg.parent / name
-    if repo.is_dir():
-        return repo
-    return pkg / "_bundled" / name
 
 
 def protocols_dir() -> Path:

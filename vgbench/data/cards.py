@@ -9,7 +9,7 @@ except ImportError:  # pragma: no cover
 
 from ..errors import VgbenchError
 from ..io.sources import VideoSource, open_source
-from ..protocols import bundled_dir
+from ..utils import bundled_dir
 
 __all__ = ["DatasetError", "list_cards", "load_card", "real_source"]
 

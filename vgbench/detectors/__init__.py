@@ -56,7 +56,7 @@ def detector_for(protocol, device: str | None = None, detector=None):
     """The detector ``protocol`` (a loaded :class:`~vgbench.protocols.Protocol`) computes with: ``detector`` when
     given, else ``get_detector(name, device)``, with the protocol's resize kernel. Raises ``ProtocolError`` when the
     detector resizes differently and cannot be switched."""
-    from ..protocols import ProtocolError
+    from ..errors import ProtocolError
 
     mode = protocol["detector"].get("resize_mode")
     given = detector is not None
