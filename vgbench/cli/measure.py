@@ -105,10 +105,12 @@ def stats(input, out, protocol, role, resume_dir, overwrite, device, batch_size,
                f"unreadable); protocol {st.manifest['protocol']['name']}@{st.manifest['protocol']['version']}")
 
 
-def _protocol_option(kind: str, default: str):
-    """--protocol of a metric command: its help lists the bundled protocols of metric ``kind``."""
-    return click.option("--protocol", default=default, show_default=True, cls=RegistryHelpOption,
-                        help_from=protocol_help(kind))
+def _metric_options(kind: str, default: str, what: str):
+    """The options of a metric command (fvd, fid, is): --protocol, whose help lists the bundled protocols of metric
+    ``kind``, then --json/--out/--strict (``what``: the samples counted) and the compute options."""
+    protocol = click.option("--protocol", default=default, show_default=True, cls=RegistryHelpOption,
+                            help_from=protocol_help(kind))
+    return lambda f: protocol(record_options(what)(common_compute_options(f)))
 
 
 def _echo_frechet(res, describe_counts) -> None:
@@ -127,9 +129,7 @@ def _echo_frechet(res, describe_counts) -> None:
 @click.command(context_settings=CONTEXT)
 @click.argument("real")
 @click.argument("fake")
-@_protocol_option("fvd", "fvd16")
-@record_options("videos")
-@common_compute_options
+@_metric_options("fvd", "fvd16", "videos")
 def fvd(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, num_workers, worker_processes,
         skip_bad, progress):
     """FVD between REAL and FAKE. Each is a video input or a statistics file from `vgbench stats`."""
@@ -147,9 +147,7 @@ def fvd(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, nu
 @click.command(context_settings=CONTEXT)
 @click.argument("real")
 @click.argument("fake")
-@_protocol_option("fid", "fid_video")
-@record_options("frames")
-@common_compute_options
+@_metric_options("fid", "fid_video", "frames")
 def fid(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, num_workers, worker_processes,
         skip_bad, progress):
     """FID between REAL and FAKE (every frame one sample). Real: every frame of every video; fake: the first 16
@@ -167,9 +165,7 @@ def fid(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, nu
 
 @click.command("is", context_settings=CONTEXT)
 @click.argument("fake")
-@_protocol_option("inception_score", "is_ucf101")
-@record_options("videos")
-@common_compute_options
+@_metric_options("inception_score", "is_ucf101", "videos")
 def is_cmd(fake, protocol, as_json, out_jsonl, strict, device, batch_size, num_workers, worker_processes,
            skip_bad, progress):
     """Video Inception Score of FAKE with the UCF101 C3D (first 16 frames of each video). Needs the C3D weights:
