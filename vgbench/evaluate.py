@@ -25,7 +25,6 @@ from .features import ClipSpec
 from .metrics.base import (
     EvalContext,
     cache_path,
-    metric_aliases,
     metric_spec,
     resolve_metric_name,
 )
@@ -34,12 +33,6 @@ from .protocols import bundled_dir, load_protocol
 from .provenance import make_record
 
 __all__ = ["evaluate", "check", "conditioning_summary"]
-
-def __getattr__(name: str):
-    if name == "METRIC_ALIASES":  # short names accepted by --metrics, from the metric specs
-        return metric_aliases()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = None,
              metrics: list[str] | tuple[str, ...] = ("fvd16",), num_fake: int | None = None, seed: int = 0,
