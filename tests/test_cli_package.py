@@ -80,7 +80,7 @@ def test_any_other_error_is_a_bug_and_keeps_its_traceback(runner, monkeypatch):
 
 def test_help_texts_read_the_registries_when_shown(runner, monkeypatch):
     """--dataset, --model, --protocol list what the registries hold at the time the help is shown."""
-    monkeypatch.setattr("vgbench.evaluate.list_cards", lambda: ["card-a", "card-b"])
+    monkeypatch.setattr("vgbench.data.cards.list_cards", lambda: ["card-a", "card-b"])
     monkeypatch.setattr("vgbench.models.available_models", lambda: {"gen-x": None})
     r = runner.invoke(main, ["eval", "--help"], terminal_width=400)
     assert r.exit_code == 0
