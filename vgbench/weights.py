@@ -80,12 +80,6 @@ def specs() -> dict[str, WeightSpec]:
     return {spec.name: spec for module in SPEC_MODULES for spec in import_object(f"{module}:WEIGHTS")}
 
 
-def __getattr__(name: str):
-    if name == "REGISTRY":  # the old name of specs(), still read by the CLI's `weights list`
-        return specs()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def resolve(name: str) -> WeightSpec:
     """The spec of weights ``name``: a name of :func:`specs` or one of its aliases."""
     known = specs()

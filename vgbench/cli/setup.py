@@ -50,7 +50,7 @@ def weights_list(as_json):
     """Every known weight file, its pinned sha256, source, and whether it is in the cache."""
     from .. import weights as W
 
-    rows = [W.info(n) for n in sorted(W.REGISTRY)]
+    rows = [W.info(n) for n in sorted(W.specs())]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
