@@ -37,7 +37,7 @@ EQUIVALENT_FILE = REPO / "scripts" / "mutation_equivalent.toml"
 
 #: module label -> mutmut name globs (each glob also matches the function's own name, which mutmut uses to pick tests)
 SCOPE = {
-    "readers": ["vgbench.io.sources.*"],
+    "readers": ["vgbench.io.*"],
     "clips": ["vgbench.features.x_clip_offset*", "vgbench.features.xǁClipSpecǁ*", "vgbench.features.x__read_job*"],
     "protocols": ["vgbench.protocols.*"],
     "stats": ["vgbench.metrics.stats.*"],
@@ -46,7 +46,7 @@ SCOPE = {
     "quantise_seeds": ["vgbench.models.base.x_to_uint8*", "vgbench.models.base.x_video_seed*",
                        "vgbench.models.base.x_time_grid*", "vgbench.models.base.xǁAdapterǁsample*",
                        "vgbench.models.base.xǁAdapterǁiter_videos*"],
-    "eval_fake_clips_cache": ["vgbench.evaluate.x_fake_clips*", "vgbench.evaluate.x__cache_path*"],
+    "eval_fake_clips_cache": ["vgbench.metrics.base.x_fake_clips*", "vgbench.metrics.base.x_cache_path*"],
     "safe_unpickling": ["vgbench.safe_pickle.*", "vgbench.models.checkpoint.xǁ_NetworkUnpicklerǁ*",
                         "vgbench.models.checkpoint.x__reconstructor*", "vgbench.models.checkpoint.x__newobj*",
                         "vgbench.models.checkpoint.x__inert*", "vgbench.models.checkpoint.x_load_network_pickle*"],

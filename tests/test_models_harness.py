@@ -1,4 +1,5 @@
 """The generator harness: safe checkpoint loading, registry, seeding and time rules, folder adapter, eval."""
+import importlib
 import json
 import os
 import pickle
@@ -148,8 +149,9 @@ def test_eval_record_and_real_stats_cache(tmp_path, monkeypatch, patched_detecto
     cached = list((tmp_path / "home" / "stats").glob("ffs-fvd16-*.npz"))
     assert len(cached) == 1 and m["real_stats"]["file"] == str(cached[0])
     calls = []
-    real_compute = E.compute_stats
-    monkeypatch.setattr(E, "compute_stats", lambda *a, **k: calls.append(k.get("clip_spec")) or real_compute(*a, **k))
+    F = importlib.import_module("vgbench.metrics.fvd")  # the module (vgbench.metrics.fvd is also the function)
+    real_compute = F.compute_stats
+    monkeypatch.setattr(F, "compute_stats", lambda *a, **k: calls.append(k.get("clip_spec")) or real_compute(*a, **k))
     with pytest.warns(UserWarning):
         rec2 = E.evaluate("folder", str(tmp_path / "fake"), "ffs", data=str(tmp_path / "real"), progress=False)
     assert calls == [calls[0]] and calls[0] is not None  # only the fake side was computed: real came from cache

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vgbench.evaluate import fake_clips
+from vgbench.metrics.base import fake_clips
 from vgbench.features import ClipSpec, _read_job, clip_offset
 from vgbench.io.sources import ArrayVideo, IterableSource, VideoReadError
 from vgbench.models.base import Adapter, Capabilities, ModelInfo

@@ -9,6 +9,7 @@ import pytest
 
 from vgbench import protocols as P
 from vgbench.protocols import Protocol, ProtocolError, list_protocols, load_protocol
+from vgbench.metrics.base import metric_kinds, metric_spec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -130,15 +131,16 @@ def test_missing_top_level_keys(tmp_path, key):
         load_protocol(write(tmp_path, edit(FVD_MIN, None, key, None)))
 
 
-@pytest.mark.parametrize("metric", sorted(P._REQUIRED))
+@pytest.mark.parametrize("metric", metric_kinds())
 def test_every_required_key_of_every_metric(tmp_path, metric):
-    for section, keys in P._REQUIRED[metric].items():
-        body = "".join(f"[{s}]\n" + "".join(f"{k} = 1\n" for k in ks) for s, ks in P._REQUIRED[metric].items()
+    required = metric_spec(metric).required
+    for section, keys in required.items():
+        body = "".join(f"[{s}]\n" + "".join(f"{k} = 1\n" for k in ks) for s, ks in required.items()
                        if s != section)
         with pytest.raises(ProtocolError, match=rf"p\.toml: missing section \[{section}\]"):
             load_protocol(write(tmp_path, f'name = "x"\nversion = "1"\nmetric = "{metric}"\n{body}'))
         for k in keys:
-            full = {s: [kk for kk in ks if not (s == section and kk == k)] for s, ks in P._REQUIRED[metric].items()}
+            full = {s: [kk for kk in ks if not (s == section and kk == k)] for s, ks in required.items()}
             body = "".join(f"[{s}]\n" + "".join(f"{kk} = 1\n" for kk in ks) for s, ks in full.items())
             with pytest.raises(ProtocolError, match=rf"p\.toml: missing \[{section}\]\.{k}$"):
                 load_protocol(write(tmp_path, f'name = "x"\nversion = "1"\nmetric = "{metric}"\n{body}'))

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from conftest import write_frames_dataset
+from vgbench.io import base as B
 from vgbench.io import sources as S
 from vgbench.io.sources import VideoReadError, open_source
 
@@ -152,11 +153,11 @@ def test_grey_and_rgba_images_become_rgb(tmp_path):
 def test_array_channel_layouts():
     rgb = colour_video(2, 3, 4)
     grey = rgb[..., 0]
-    assert np.array_equal(S._as_rgb_u8(grey, "w"), np.repeat(grey[..., None], 3, axis=-1))
-    assert np.array_equal(S._as_rgb_u8(grey[..., None], "w"), np.repeat(grey[..., None], 3, axis=-1))
+    assert np.array_equal(B._as_rgb_u8(grey, "w"), np.repeat(grey[..., None], 3, axis=-1))
+    assert np.array_equal(B._as_rgb_u8(grey[..., None], "w"), np.repeat(grey[..., None], 3, axis=-1))
     rgba = np.concatenate([rgb, np.zeros_like(rgb[..., :1])], axis=-1)
-    assert np.array_equal(S._as_rgb_u8(rgba, "w"), rgb)
-    assert np.array_equal(S._as_rgb_u8(rgb, "w"), rgb)
+    assert np.array_equal(B._as_rgb_u8(rgba, "w"), rgb)
+    assert np.array_equal(B._as_rgb_u8(rgb, "w"), rgb)
     vids = list(open_source(iter([grey])))  # an iterable of [T, H, W] grey videos
     assert np.array_equal(vids[0].read(), np.repeat(grey[..., None], 3, axis=-1))
 
@@ -169,7 +170,7 @@ def test_array_channel_layouts():
 ])
 def test_as_rgb_refuses_other_arrays(arr, match):
     with pytest.raises(VideoReadError, match=match) as e:
-        S._as_rgb_u8(arr, "where")
+        B._as_rgb_u8(arr, "where")
     assert e.value.path == "where"
 
 
@@ -592,10 +593,10 @@ def test_out_of_range_indices(indices, match):
         v.read(indices)
     assert e.value.path == "<array>[a]"
     assert np.array_equal(v.read([0, 2]), colour_video(3)[[0, 2]])
-    S._check_indices([0, 10**6], None, "w")  # unknown length: only negatives are refused
+    B._check_indices([0, 10**6], None, "w")  # unknown length: only negatives are refused
     with pytest.raises(VideoReadError):
-        S._check_indices([-1], None, "w")
-    S._check_indices([], 0, "w")
+        B._check_indices([-1], None, "w")
+    B._check_indices([], 0, "w")
 
 
 def test_video_read_error_fields():
@@ -677,6 +678,16 @@ def test_builtin_datasets_resolve_by_name():
             open_source("builtin:nope")
     finally:
         S._BUILTINS.pop("unit:test:set")
+
+
+def test_builtin_table_names_every_tiny_variant():
+    """The lazy table of built-in sources lists exactly the variants the tiny module renders, each opening its own."""
+    from vgbench.data.tiny import VARIANTS, TinySource
+
+    assert {n for n, f in S._BUILTINS.items() if f == "vgbench.data.tiny:TinySource"} == set(VARIANTS)
+    for name in VARIANTS:
+        src = open_source(f"builtin:{name}")
+        assert isinstance(src, TinySource) and src.name == name and src.cfg == VARIANTS[name]
 
 
 def test_zip_frames_of_different_sizes_name_the_video(tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import MeanColorDetector, ramp_video, write_frames_dataset
-from vgbench import evaluate as E
+from vgbench.metrics import base as M
 from vgbench.io.sources import open_source
 from vgbench.protocols import load_protocol
 
@@ -29,7 +29,7 @@ def test_cache_file_name_is_the_documented_key(home):
     p = load_protocol("fvd16")
     key = hashlib.sha256(json.dumps({"protocol": p.params_sha256, "detector": SHA_A, "content": "c1"},
                                     sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    assert E._cache_path({"name": "ffs"}, p, SHA_A, "c1") == home / "stats" / f"ffs-fvd16-{key[:16]}.npz"
+    assert M.cache_path({"name": "ffs"}, p, SHA_A, "c1") == home / "stats" / f"ffs-fvd16-{key[:16]}.npz"
 
 
 def test_every_component_changes_the_file_on_its_own(home, tmp_path):
@@ -38,15 +38,15 @@ def test_every_component_changes_the_file_on_its_own(home, tmp_path):
     seeded.write_text(open(p16.path).read().replace("offset_seed = 0", "offset_seed = 1"))
     same_name = load_protocol(seeded)  # still named fvd16: only its parameters differ
     assert same_name.name == "fvd16"
-    base = E._cache_path({"name": "ffs"}, p16, SHA_A, "c1")
-    assert base == E._cache_path({"name": "ffs"}, load_protocol("fvd16"), SHA_A, "c1")
+    base = M.cache_path({"name": "ffs"}, p16, SHA_A, "c1")
+    assert base == M.cache_path({"name": "ffs"}, load_protocol("fvd16"), SHA_A, "c1")
     variants = [
-        E._cache_path({"name": "ffs"}, p16, SHA_B, "c1"),  # other detector weights
-        E._cache_path({"name": "ffs"}, p16, None, "c1"),  # weights unknown
-        E._cache_path({"name": "ffs"}, p16, SHA_A, "c2"),  # other videos
-        E._cache_path({"name": "ffs"}, same_name, SHA_A, "c1"),  # other protocol parameters
-        E._cache_path({"name": "ffs"}, p128, SHA_A, "c1"),  # other protocol
-        E._cache_path({"name": "sky"}, p16, SHA_A, "c1"),  # other dataset
+        M.cache_path({"name": "ffs"}, p16, SHA_B, "c1"),  # other detector weights
+        M.cache_path({"name": "ffs"}, p16, None, "c1"),  # weights unknown
+        M.cache_path({"name": "ffs"}, p16, SHA_A, "c2"),  # other videos
+        M.cache_path({"name": "ffs"}, same_name, SHA_A, "c1"),  # other protocol parameters
+        M.cache_path({"name": "ffs"}, p128, SHA_A, "c1"),  # other protocol
+        M.cache_path({"name": "sky"}, p16, SHA_A, "c1"),  # other dataset
     ]
     assert len({base, *variants}) == 7
     assert all(v.name.startswith("ffs-fvd16-") and v.parent == home / "stats" for v in variants[:4])
@@ -58,7 +58,7 @@ def test_descriptive_protocol_text_keeps_the_cache(home, tmp_path):
     text = open(p16.path).read()
     reworded.write_text(text.replace(f'description = "{p16.description}"', 'description = "reworded"'))
     assert load_protocol(reworded).description == "reworded"
-    assert E._cache_path({"name": "ffs"}, load_protocol(reworded), SHA_A, "c") == E._cache_path({"name": "ffs"}, p16,
+    assert M.cache_path({"name": "ffs"}, load_protocol(reworded), SHA_A, "c") == M.cache_path({"name": "ffs"}, p16,
                                                                                                    SHA_A, "c")
 
 
@@ -79,12 +79,12 @@ def test_real_stats_are_recomputed_for_other_detector_weights(home, tmp_path):
     card, p = {"name": "unit"}, load_protocol("fvd16")
     data = str(tmp_path / "real")
     content = open_source(data).content_hash()
-    b, where_b = E.real_stats(card, data, p, _detector(I3D_SHA, 2.0), "cpu", progress=False, num_workers=0)
-    assert where_b == str(E._cache_path(card, p, I3D_SHA, content))
-    a, where_a = E.real_stats(card, data, p, _detector(None, 1.0), "cpu", progress=False, num_workers=0)
-    assert where_a == str(E._cache_path(card, p, None, content)) != where_b
+    b, where_b = M.real_stats(card, data, p, _detector(I3D_SHA, 2.0), "cpu", progress=False, num_workers=0)
+    assert where_b == str(M.cache_path(card, p, I3D_SHA, content))
+    a, where_a = M.real_stats(card, data, p, _detector(None, 1.0), "cpu", progress=False, num_workers=0)
+    assert where_a == str(M.cache_path(card, p, None, content)) != where_b
     assert np.allclose(b.mu, 2 * a.mu) and not np.allclose(b.mu, a.mu)
-    again, where_again = E.real_stats(card, data, p, _detector(None, 1.0), "cpu", progress=False,
+    again, where_again = M.real_stats(card, data, p, _detector(None, 1.0), "cpu", progress=False,
                                       compute=lambda *a, **k: pytest.fail("recomputed although cached"))
     assert where_again == where_a and np.array_equal(again.mu, a.mu)
     assert sorted(x.name for x in (home / "stats").glob("*.npz")) == sorted(

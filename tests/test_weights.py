@@ -50,9 +50,9 @@ def test_unknown_weights_name():
 
 def test_cache_is_verified_on_load(tmp_path, monkeypatch, i3d_state):
     # copy the real cache into a private home, corrupt it, and check it is refused
-    src_pt, src_meta = W._paths(W.resolve("i3d"))
+    src_pt, src_meta = W.cached_paths("i3d")
     monkeypatch.setenv("VGBENCH_HOME", str(tmp_path))
-    pt, meta = W._paths(W.resolve("i3d"))
+    pt, meta = W.cached_paths("i3d")
     pt.parent.mkdir(parents=True)
     shutil.copy(src_pt, pt)
     shutil.copy(src_meta, meta)

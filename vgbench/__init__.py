@@ -17,23 +17,36 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
-    "fvd": "api", "stats": "api", "features": "api", "demo": "api", "reference_stats_path": "api",
-    "fid": "api", "inception_score": "api",
-    "identity": "api", "lia": "api",
+    "stats": "api", "features": "api", "demo": "api", "reference_stats_path": "api",
     "open_source": "io.sources", "VideoReadError": "io.sources",
-    "compute_stats": "metrics.fvd", "load_stats": "metrics.fvd", "VideoStats": "metrics.fvd",
-    "FVDResult": "metrics.fvd", "load_protocol": "protocols", "list_protocols": "protocols",
+    "compute_stats": "metrics.fvd", "load_stats": "metrics.stats", "VideoStats": "metrics.stats",
+    "FVDResult": "metrics.fvd", "MetricResult": "metrics.base", "load_protocol": "protocols",
+    "list_protocols": "protocols", "VgbenchError": "errors",
 }
-__all__ = ["__version__", *_LAZY]
+# The metrics' standalone functions (``fvd``, ``fid``, ``inception_score``, ``identity``, ``lia``) come from the
+# metric registry (each metric's MetricSpec names them), so a new metric needs no line here; ``__all__`` too is
+# computed on first use (``from vgbench import *``).
 
 
 def __getattr__(name: str):
+    if name == "__all__":
+        from .metrics.base import metric_api
+
+        return ["__version__", *_LAZY, *metric_api()]
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vgbench' has no attribute {name!r}")
+    else:
+        from .metrics.base import metric_api
+
+        api = metric_api()
+        if name not in api:
+            raise AttributeError(f"module 'vgbench' has no attribute {name!r}")
+        value = api[name]
+    globals()[name] = value
+    return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    from .metrics.base import metric_api
+
+    return sorted(set(globals()) | set(_LAZY) | set(metric_api()))

@@ -1,4 +1,9 @@
-"""The Python API; each function is one CLI command (``vgbench fvd`` = :func:`fvd`, and so on)."""
+"""The Python API; each function is one CLI command (``vgbench fvd`` = :func:`fvd`, and so on).
+
+The metrics' own functions (``fvd``, ``fid``, ``inception_score``, ``identity``, ``lia``) are those their modules
+declare in their :class:`~vgbench.metrics.base.MetricSpec` (``api``); they are reached here and as
+``vgbench.<name>`` through the metric registry, so a new metric needs no line in this file.
+"""
 from __future__ import annotations
 
 import json
@@ -11,34 +16,22 @@ import numpy as np
 from .detectors import default_device, get_detector
 from .features import ClipSpec, extract_features
 from .io.sources import open_source
-from .metrics.fvd import FVDResult, IncompleteProtocolWarning, VideoStats, compute_stats
+from .metrics.base import IncompleteProtocolWarning, metric_api
+from .metrics.fvd import compute_stats
 from .metrics.fvd import fvd as _fvd
+from .metrics.stats import VideoStats
 from .protocols import bundled_dir
 from .provenance import environment, utc_now
 from .utils import atomic_write
 
-__all__ = ["fvd", "fid", "inception_score", "stats", "features", "demo", "reference_stats_path",
-           "identity", "lia", "invert"]
+__all__ = ["stats", "features", "demo", "reference_stats_path", "invert"]  # and the metrics' functions (__getattr__)
 
 
-def fvd(real, fake, protocol: str = "fvd16", **kwargs) -> FVDResult:
-    """FVD between two video sources or statistics files; see :func:`vgbench.metrics.fvd.fvd`."""
-    return _fvd(real, fake, protocol, **kwargs)
-
-
-def fid(real, fake, protocol: str = "fid_video", **kwargs):
-    """FID between two video sources or FID statistics files; see :func:`vgbench.metrics.fid.fid`."""
-    from .metrics.fid import fid as _fid
-
-    return _fid(real, fake, protocol, **kwargs)
-
-
-def inception_score(fake, protocol: str = "is_ucf101", **kwargs):
-    """Video Inception Score (C3D-UCF101) of a video source; see
-    :func:`vgbench.metrics.inception_score.video_inception_score`. Returns an ISResult (value, std, record)."""
-    from .metrics.inception_score import video_inception_score
-
-    return video_inception_score(fake, protocol, **kwargs)
+def __getattr__(name: str):
+    api = metric_api()
+    if name in api:
+        return api[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def stats(source, protocol: str = "fvd16", role: str = "real", out: str | Path | None = None, **kwargs) -> VideoStats:
@@ -103,22 +96,6 @@ def demo(device: str | None = None, progress: bool = True, batch_size: int = 8) 
             results[variant] = _fvd(ref, f"builtin:{variant}", "fvd16", device=device, progress=progress,
                                     batch_size=batch_size)
     return results
-
-
-def identity(source, embedder: str = "sface", **kwargs) -> dict:
-    """Identity consistency of every video of ``source`` (CTSVG's "ArcFace" score); see
-    :func:`vgbench.metrics.identity.identity`. Needs ``pip install 'vgbench[face]'``."""
-    from .metrics.identity import identity as _identity
-
-    return _identity(source, embedder, **kwargs)
-
-
-def lia(source, against=None, **kwargs) -> dict:
-    """LiA signals of ``source`` and ρ against ``against`` (or r̄ over pairs with ``pairwise=True``); see
-    :func:`vgbench.metrics.lia.lia`. Needs ``pip install 'vgbench[face]'``."""
-    from .metrics.lia import lia as _lia
-
-    return _lia(source, against, **kwargs)
 
 
 def invert(video, *, ckpt: str, actor: int, action: int, out_dir, model: str = "ctsvg", steps: int = 250,

@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from .errors import VgbenchError
 from .io.sources import Video, VideoReadError, VideoSource, open_source
 from .utils import atomic_write, sha256_json
 
@@ -27,7 +28,7 @@ __all__ = ["ClipSpec", "ExtractResult", "extract_features", "clip_offset", "NotE
 MAX_BATCH_BYTES = 1 << 30
 
 
-class NotEnoughVideos(ValueError):
+class NotEnoughVideos(VgbenchError, ValueError):
     """Fewer usable videos than a computation needs."""
 
 

@@ -46,6 +46,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .errors import VgbenchError
+
 __all__ = ["InversionConfig", "InversionResult", "lr_at", "latent_noise_strength", "code_statistics",
            "objective", "invert", "resize_center_crop", "frames_to_tensor", "tensor_to_uint8", "psnr",
            "write_video", "InversionError", "run_inversion", "OUTPUT_SCHEMA"]
@@ -56,7 +58,7 @@ OUTPUT_SCHEMA = "vgbench.inversion/1"
 RenderFn = Callable[[torch.Tensor, torch.Tensor, "torch.Generator | None"], torch.Tensor]
 
 
-class InversionError(ValueError):
+class InversionError(VgbenchError, ValueError):
     """An inversion cannot run as asked (bad labels, too few frames, outputs exist, ...); the message says why."""
 
 
@@ -269,8 +271,9 @@ def write_video(path: Path, frames: np.ndarray, fps: float, fmt: str = "mp4") ->
         for k, f in enumerate(frames):
             Image.fromarray(f).save(path / f"{k:06d}.png")
         return "folder of lossless PNG frames"
-    import av
     from fractions import Fraction
+
+    import av
 
     rate = Fraction(fps).limit_denominator(1001)
     tmp = path.with_name(f".{path.name}.tmp.mp4")

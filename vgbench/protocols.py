@@ -15,26 +15,13 @@ try:
 except ImportError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from .utils import sha256_json
+from .errors import ProtocolError
+from .utils import bundled_dir, sha256_json
 
 __all__ = ["Protocol", "ProtocolError", "load_protocol", "list_protocols", "protocols_dir", "bundled_dir",
            "DETECTOR_RESIZES"]
 
 _DESCRIPTIVE = {"name", "version", "description", "reference"}
-
-
-class ProtocolError(ValueError):
-    """A protocol file is missing, malformed, or a result/statistics file does not match its protocol."""
-
-
-def bundled_dir(name: str) -> Path:
-    """A data folder shipped with vgbench: the repo's top-level folder in a checkout, ``vgbench/_bundled``
-    in a wheel install."""
-    pkg = Path(__file__).resolve().parent
-    repo = pkg.parent / name
-    if repo.is_dir():
-        return repo
-    return pkg / "_bundled" / name
 
 
 def protocols_dir() -> Path:
@@ -66,39 +53,6 @@ class Protocol:
                 "params": self.params}
 
 
-_REQUIRED = {
-    "fvd": {
-        "real": ["num_frames", "frame_stride", "min_frames", "max_videos", "offset", "offset_seed"],
-        "fake": ["num_frames", "frame_stride", "num_videos", "offset"],
-        "detector": ["name", "weights", "weights_sha256", "resize", "resize_mode", "align_corners", "features"],
-        "statistics": ["covariance", "min_videos"],
-        "distance": ["name", "nonfinite_retry_eps"],
-    },
-    "identity": {
-        "fake": ["num_videos", "num_frames"],
-        "detector": ["name", "weights", "min_side", "score_threshold"],
-        "embedder": ["name", "weights"],
-    },
-    "lia": {
-        "fake": ["motion_styles", "videos_per_style", "num_frames", "motion_seed_offset"],
-        "detector": ["name", "weights", "min_side"],
-        "lia": ["polygon", "normalize", "min_frames"],
-    },
-    "fid": {
-        "real": ["frames", "max_videos", "min_frames"],
-        "fake": ["num_videos", "num_frames", "frame_stride", "offset", "max_frames"],
-        "detector": ["name", "weights", "weights_sha256", "resize", "resize_mode", "scale", "features"],
-        "statistics": ["covariance", "min_frames"],
-        "distance": ["name", "nonfinite_retry_eps"],
-    },
-    "inception_score": {
-        "fake": ["num_videos", "num_frames", "frame_stride", "offset"],
-        "detector": ["name", "weights", "resize", "resize_mode", "align_corners", "mean", "output"],
-        "score": ["num_splits", "shuffle_seed"],
-    },
-}
-
-
 # The input resize each built-in detector implements, by [detector].resize_mode: the other [detector] keys that
 # must be given with these values. A protocol asking a built-in detector for anything else is refused.
 DETECTOR_RESIZES = {
@@ -128,10 +82,15 @@ def _validate_resize(det: dict, where: str) -> None:
 
 
 def _validate(data: dict, where: str) -> None:
+    """The keys every protocol needs, the sections and keys its metric reads (:class:`MetricSpec.required
+    <vgbench.metrics.base.MetricSpec>`), the metric's own value checks, and the detector's resize settings."""
     for key in ("name", "version", "metric"):
         if key not in data:
             raise ProtocolError(f"{where}: missing top-level key '{key}'")
-    for section, keys in _REQUIRED.get(data["metric"], {}).items():
+    from .metrics.base import METRIC_MODULES, metric_spec
+
+    spec = metric_spec(data["metric"]) if data["metric"] in METRIC_MODULES else None  # other kinds: outside code
+    for section, keys in (spec.required if spec else {}).items():
         if section not in data:
             raise ProtocolError(f"{where}: missing section [{section}]")
         for k in keys:
@@ -139,17 +98,8 @@ def _validate(data: dict, where: str) -> None:
                 raise ProtocolError(f"{where}: missing [{section}].{k}")
     if isinstance(data.get("detector"), dict):
         _validate_resize(data["detector"], where)
-    if data["metric"] == "fvd":
-        for side in ("real", "fake"):
-            s = data[side]
-            if s["num_frames"] < 1 or s["frame_stride"] < 1:
-                raise ProtocolError(f"{where}: [{side}] num_frames and frame_stride must be >= 1")
-            if s["offset"] not in ("random", "zero"):
-                raise ProtocolError(f"{where}: [{side}].offset must be 'random' or 'zero', got {s['offset']!r}")
-        span = (data["real"]["num_frames"] - 1) * data["real"]["frame_stride"] + 1
-        if data["real"]["min_frames"] < span:
-            raise ProtocolError(f"{where}: [real].min_frames {data['real']['min_frames']} is shorter than the clip "
-                                f"span {span}")
+    if spec is not None and spec.validate is not None:
+        spec.validate(data, where)
 
 
 def load_protocol(name_or_path: str | Path) -> Protocol:

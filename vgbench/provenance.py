@@ -1,15 +1,24 @@
-"""What every result records about where it came from: versions, git commit, device, time."""
+"""What every result records about where it came from, and the one result record every writer uses.
+
+:func:`environment` says where a number was made (package versions, git commit, device, torch threads);
+:class:`ResultRecord` is the record itself (schema ``vgbench.result/1``, documented as JSON Schema in
+``docs/result-record.schema.json``) and :func:`make_record` builds one as the JSON-ready dict that ``--json`` prints
+and ``--out`` appends.
+"""
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 import importlib.metadata
+import math
 import platform
 import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["environment", "git_commit", "utc_now", "RESULT_SCHEMA", "STATS_SCHEMA", "LEGACY_STATS_SCHEMA"]
+__all__ = ["environment", "git_commit", "utc_now", "RESULT_SCHEMA", "STATS_SCHEMA", "LEGACY_STATS_SCHEMA",
+           "ResultRecord", "make_record"]
 
 RESULT_SCHEMA = "vgbench.result/1"
 STATS_SCHEMA = "vgbench.stats/2"  # /2: the .npz carries a sha256 checksum of its arrays
@@ -64,3 +73,47 @@ def environment(device: str | None = None) -> dict:
             env["device_name"] = torch.cuda.get_device_name(torch.device(device))
             env["cuda"] = torch.version.cuda
     return env
+
+
+@dataclasses.dataclass
+class ResultRecord:
+    """One result: the metric entries (by protocol name) and everything they were made from.
+
+    ``headline`` holds the record's top-level shortcuts to its main numbers (``{"fvd": 47.4}`` for ``vgbench fvd``,
+    ``{"is": m, "is_std": s}`` for ``vgbench is``); ``extra`` the sections that only some writers have
+    (``sampling``, ``timing``, ``conditioning`` of ``vgbench eval``). ``model`` and ``dataset`` are None unless a
+    generator and a dataset card were evaluated.
+    """
+
+    metrics: dict
+    env: dict
+    model: dict | None = None
+    dataset: dict | None = None
+    seeds: dict = dataclasses.field(default_factory=dict)
+    headline: dict = dataclasses.field(default_factory=dict)
+    extra: dict = dataclasses.field(default_factory=dict)
+    schema: str = RESULT_SCHEMA
+    created: str = dataclasses.field(default_factory=utc_now)
+
+    _RESERVED = ("schema", "created", "model", "dataset", "metrics", "seeds", "env")
+
+    def to_dict(self) -> dict:
+        """The JSON form. A value that is not a finite number (a metric with nothing to measure) becomes None and the
+        entry says why in ``notes``: records never hold NaN."""
+        clash = sorted((set(self.headline) | set(self.extra)) & set(self._RESERVED) | set(self.headline) & set(self.extra))
+        if clash:
+            raise ValueError(f"result record keys used twice: {clash}")
+        for entry in self.metrics.values():
+            v = entry.get("value")
+            if isinstance(v, float) and not math.isfinite(v):
+                entry["value"] = None
+                entry.setdefault("notes", []).append(f"no value: the computation gave {v}")
+        return {"schema": self.schema, "created": self.created, **self.headline, "model": self.model,
+                "dataset": self.dataset, "metrics": self.metrics, "seeds": self.seeds, **self.extra, "env": self.env}
+
+
+def make_record(metrics: dict, *, device: str | None = None, model: dict | None = None, dataset: dict | None = None,
+                seeds: dict | None = None, headline: dict | None = None, **extra) -> dict:
+    """A result record as a JSON-ready dict (see :class:`ResultRecord`), with the environment of ``device``."""
+    return ResultRecord(metrics=metrics, env=environment(device), model=model, dataset=dataset, seeds=seeds or {},
+                        headline=headline or {}, extra=extra).to_dict()

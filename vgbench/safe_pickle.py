@@ -13,10 +13,12 @@ from typing import IO, Mapping
 
 import numpy as np
 
+from .errors import VgbenchError
+
 __all__ = ["UnsafePickleError", "NUMPY_ARRAYS", "load_restricted"]
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(VgbenchError, pickle.UnpicklingError):
     """The pickle asked for a global that is not on the allow-list."""
 
 

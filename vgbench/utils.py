@@ -1,8 +1,9 @@
-"""Small shared helpers: atomic file writes, hashing, natural sort order."""
+"""Small shared helpers: atomic file writes, hashing, natural sort order, the shipped data folders."""
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -13,7 +14,8 @@ from typing import Any, Iterator
 _UMASK = os.umask(0)  # read the process umask once (setting it back at once)
 os.umask(_UMASK)
 
-__all__ = ["atomic_write", "sha256_file", "sha256_json", "natural_key", "natural_sorted"]
+__all__ = ["atomic_write", "sha256_file", "sha256_json", "natural_key", "natural_sorted", "import_object",
+           "bundled_dir"]
 
 
 @contextlib.contextmanager
@@ -63,3 +65,20 @@ def natural_key(name: str) -> tuple:
 
 def natural_sorted(names):
     return sorted(names, key=natural_key)
+
+
+def import_object(path: str) -> Any:
+    """The object named by ``"package.module:attribute"``, importing the module on the way (the lazy tables of
+    built-in sources, detectors and weights use this, so that nothing is imported before it is needed)."""
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def bundled_dir(name: str) -> Path:
+    """A data folder shipped with vgbench (``protocols``, ``datasets``, ``reference_stats``): the repo's top-level
+    folder in a checkout, ``vgbench/_bundled/<name>`` in a wheel install."""
+    pkg = Path(__file__).resolve().parent
+    repo = pkg.parent / name
+    if repo.is_dir():
+        return repo
+    return pkg / "_bundled" / name

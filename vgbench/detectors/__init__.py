@@ -15,6 +15,8 @@ from importlib.metadata import entry_points
 
 import torch
 
+from ..utils import import_object
+
 __all__ = ["get_detector", "detector_for", "available_detectors", "default_device"]
 
 
@@ -22,39 +24,14 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _i3d(device: str, auto_fetch: bool = True):
-    from .. import weights
-    from .i3d import I3DDetector
-
-    state, prov = weights.load_state_dict("i3d_kinetics400", auto_fetch=auto_fetch)
-    det = I3DDetector(state, device=device)
-    det.provenance = {"name": "i3d", **prov}
-    return det
-
-
-def _inception(device: str, auto_fetch: bool = True):
-    from .. import weights
-    from .inception import InceptionDetector
-
-    state, prov = weights.load_state_dict("inception_v3_fid", auto_fetch=auto_fetch)
-    det = InceptionDetector(state, device=device)
-    det.provenance = {"name": "inception", **prov}
-    return det
-
-
-def _c3d(device: str, auto_fetch: bool = True):
-    from .. import weights
-    from .c3d import C3DDetector, missing_weights_message
-
-    if not weights.is_present("c3d_ucf101"):
-        raise weights.WeightsError(missing_weights_message())
-    state, prov = weights.load_state_dict("c3d_ucf101", auto_fetch=False)  # never in a registry: import only
-    det = C3DDetector(state, device=device)
-    det.provenance = {"name": "c3d", **prov}
-    return det
-
-
-_BUILTIN = {"i3d": _i3d, "inception": _inception, "c3d": _c3d}
+#: Built-in detectors: name -> ``"module:factory"`` (imported on first use) or the factory itself; it is called as
+#: ``factory(device, auto_fetch=...)`` and returns the detector with its weights from the store. A new detector is
+#: its module (network, ``WEIGHTS``, ``load_detector``) and one line here (and one in ``weights.SPEC_MODULES``).
+_BUILTIN = {
+    "i3d": "vgbench.detectors.i3d:load_detector",
+    "inception": "vgbench.detectors.inception:load_detector",
+    "c3d": "vgbench.detectors.c3d:load_detector",
+}
 
 
 def available_detectors() -> list[str]:
@@ -67,7 +44,8 @@ def available_detectors() -> list[str]:
 def get_detector(name: str = "i3d", device: str | None = None, auto_fetch: bool = True):
     device = device or default_device()
     if name in _BUILTIN:
-        return _BUILTIN[name](device, auto_fetch=auto_fetch)
+        factory = _BUILTIN[name]
+        return (import_object(factory) if isinstance(factory, str) else factory)(device, auto_fetch=auto_fetch)
     for ep in entry_points(group="vgbench.detectors"):
         if ep.name == name:
             return ep.load()(device)
@@ -78,7 +56,7 @@ def detector_for(protocol, device: str | None = None, detector=None):
     """The detector ``protocol`` (a loaded :class:`~vgbench.protocols.Protocol`) computes with: ``detector`` when
     given, else ``get_detector(name, device)``, with the protocol's resize kernel. Raises ``ProtocolError`` when the
     detector resizes differently and cannot be switched."""
-    from ..protocols import ProtocolError
+    from ..errors import ProtocolError
 
     mode = protocol["detector"].get("resize_mode")
     given = detector is not None

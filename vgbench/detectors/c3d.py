@@ -15,7 +15,8 @@ Written for vgbench from the layer description of TGAN2's Chainer model; what is
 * ``fc6`` 8192 (= 512x1x4x4, C-order flatten) → 4096, ReLU; ``fc7`` 4096 → 4096, ReLU; ``fc8`` 4096 → 101;
   softmax → the 101 class probabilities (dropout is inactive at test time).
 
-Weights are not distributed by any package registry; :func:`convert_c3d` reads the files a user brings:
+Weights (``WEIGHTS`` below, kept by :mod:`vgbench.weights`; :func:`load_detector` builds the detector with them)
+are not distributed by any package registry; :func:`convert_c3d` reads the files a user brings:
 
 * TGAN's Chainer ``conv3d_deepnetA_ucf.npz`` (keys ``conv1a/W``, ``conv1a/b``, ..., ``fc8/b``; Chainer's
   ``ConvolutionND``/``Linear`` layouts equal PyTorch's) plus ``mean2.npz`` (key ``mean``, 3x16x128x128) found
@@ -36,8 +37,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import weights
+from ..errors import VgbenchError
+
 __all__ = ["C3DUCF101", "C3DDetector", "convert_c3d", "expected_shapes", "C3DWeightsError", "NUM_CLASSES",
-           "NUM_FRAMES", "INPUT_SIZE", "missing_weights_message"]
+           "NUM_FRAMES", "INPUT_SIZE", "missing_weights_message", "load_detector", "WEIGHTS"]
 
 NUM_CLASSES = 101
 NUM_FRAMES = 16
@@ -50,16 +54,14 @@ _POOL_AFTER = {"conv1a": (1, 2, 2), "conv2a": (2, 2, 2), "conv3b": (2, 2, 2), "c
 
 
 def missing_weights_message() -> str:
-    from ..weights import home
-
     return ("the C3D-UCF101 weights (c3d_ucf101) for the video Inception Score are not in "
-            f"{home() / 'weights'}. No package registry distributes them, so vgbench cannot fetch them: get TGAN's "
-            "conv3d_deepnetA_ucf.npz (with TGAN2's mean2.npz in the same folder) or StyleGAN-V's c3d_ucf101.pt "
+            f"{weights.home() / 'weights'}. No package registry distributes them, so vgbench cannot fetch them: get "
+            "TGAN's conv3d_deepnetA_ucf.npz (with TGAN2's mean2.npz in the same folder) or StyleGAN-V's c3d_ucf101.pt "
             "from their authors, then run `vgbench weights import c3d_ucf101 FILE`. No score is computed "
             "without them.")
 
 
-class C3DWeightsError(ValueError):
+class C3DWeightsError(VgbenchError, ValueError):
     """A C3D weight file is not in a known format, or lacks tensors (the message lists them)."""
 
 
@@ -221,3 +223,28 @@ def convert_c3d(path: str | Path) -> dict[str, torch.Tensor]:
             if "mean" in m:
                 found["mean"] = _mean_tensor(m["mean"], str(side))
     return _finish(found, str(path))
+
+
+# --------------------------------------------------------------------------- weights and the ready detector
+
+WEIGHTS = [
+    weights.WeightSpec(
+        name="c3d_ucf101",
+        description="C3D fine-tuned on UCF101 (TGAN2 C3DVersion1UCF101), the video Inception Score network. No "
+                    "package registry ships it: import TGAN's conv3d_deepnetA_ucf.npz (with mean2.npz beside it) "
+                    "or StyleGAN-V's c3d_ucf101.pt",
+        sha256=None, pip_requirement=None, member=None,
+        license="C3D (Tran et al.) weights fine-tuned by the TGAN authors; see their terms",
+        convert=convert_c3d, detector="c3d", aliases=("c3d",)),
+]
+
+
+def load_detector(device: str, auto_fetch: bool = True) -> C3DDetector:
+    """The video Inception Score detector, with the imported C3D-UCF101 weights (never in a registry: nothing is
+    fetched, whatever ``auto_fetch`` says; without them the error says how to import them)."""
+    if not weights.is_present("c3d_ucf101"):
+        raise weights.WeightsError(missing_weights_message())
+    state, prov = weights.load_state_dict("c3d_ucf101", auto_fetch=False)
+    det = C3DDetector(state, device=device)
+    det.provenance = {"name": "c3d", **prov}
+    return det

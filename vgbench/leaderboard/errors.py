@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import VgbenchError
 
-class LeaderboardError(Exception):
+
+class LeaderboardError(VgbenchError):
     """A problem with leaderboard data or input, optionally located at ``path:line``."""
 
     def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):

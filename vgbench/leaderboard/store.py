@@ -14,10 +14,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..utils import atomic_write
 from .errors import LeaderboardError
 from .schema import MEASURED_DIR, SOURCES_FILE, Benchmark, Paper, Protocol, Row
 from .validate import LineIndex, Problems, parse_benchmark, parse_measured, parse_sources
-from ..utils import atomic_write
 
 ENV_VAR = "VGBENCH_LEADERBOARDS"
 

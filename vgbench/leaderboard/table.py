@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .cells import Cell
 from .errors import LeaderboardError
-from .metrics import METRIC_ORDER, METRICS, Metric
+from .metrics import COLUMN_ORDER, COLUMNS, MetricColumn
 from .schema import DEFAULT_KINDS, KINDS, Benchmark, Row
 from .store import Leaderboards
 
@@ -30,7 +30,7 @@ NO_BEST_KINDS = ("reference", "protocol")
 @dataclass(frozen=True)
 class Column:
     benchmark: str | None      # None: one column for all benchmarks (per-method metric such as training cost)
-    metric: Metric
+    metric: MetricColumn
 
     @property
     def key(self) -> str:
@@ -135,7 +135,7 @@ def _measured_footnote(row: Row) -> str:
     prov = row.provenance or {}
     parts = []
     for key, mp in (prov.get("metrics") or {}).items():
-        s = f"{METRICS[key].label}: protocol {mp.get('protocol', '?')} v{mp.get('protocol_version')}"
+        s = f"{COLUMNS[key].label}: protocol {mp.get('protocol', '?')} v{mp.get('protocol_version')}"
         if mp.get("params_sha256"):
             s += f" (params {mp['params_sha256'][:12]})"
         s += f", detector {mp.get('detector', '?')} sha256 {mp.get('detector_sha256', '')[:12]}"
@@ -276,9 +276,9 @@ def _order(rows: list[DisplayRow]) -> list[DisplayRow]:
 def _columns(benches: list[Benchmark], rows: list[DisplayRow]) -> list[Column | None]:
     cols: list[Column | None] = []
     for b in benches:
-        for mkey in METRIC_ORDER:
+        for mkey in COLUMN_ORDER:
             if any(f"{b.id}.{mkey}" in r.cells for r in rows):
-                cols.append(Column(b.id, METRICS[mkey]))
+                cols.append(Column(b.id, COLUMNS[mkey]))
     return cols
 
 
@@ -286,7 +286,7 @@ def _collapse_per_method(cols: list[Column | None], rows: list[DisplayRow], benc
     """A per-method metric (training cost) gets one column when every row agrees across benchmarks."""
     if len(benches) < 2:
         return
-    for metric in (m for m in METRICS.values() if m.per_method):
+    for metric in (m for m in COLUMNS.values() if m.per_method):
         idxs = [i for i, c in enumerate(cols) if c is not None and c.metric is metric]
         if len(idxs) < 2:
             continue

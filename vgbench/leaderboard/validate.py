@@ -13,10 +13,25 @@ from pathlib import Path
 
 from .cells import parse_cell
 from .errors import LeaderboardError
-from .metrics import METRICS
-from .schema import (HEADER_KEYS_MEASURED, HEADER_KEYS_PUBLISHED, KINDS, MEASURED_ROW_KEYS, PAPER_KEYS,
-                     PROTOCOL_KEYS, PUBLISHED_ROW_KEYS, SCHEMA_MEASURED, SCHEMA_PUBLISHED, SCHEMA_SOURCES,
-                     SOURCE_KEYS, Benchmark, Paper, Protocol, Row, Source)
+from .metrics import COLUMNS
+from .schema import (
+    HEADER_KEYS_MEASURED,
+    HEADER_KEYS_PUBLISHED,
+    KINDS,
+    MEASURED_ROW_KEYS,
+    PAPER_KEYS,
+    PROTOCOL_KEYS,
+    PUBLISHED_ROW_KEYS,
+    SCHEMA_MEASURED,
+    SCHEMA_PUBLISHED,
+    SCHEMA_SOURCES,
+    SOURCE_KEYS,
+    Benchmark,
+    Paper,
+    Protocol,
+    Row,
+    Source,
+)
 
 _ROWS_HEADER = re.compile(r"^\s*\[\[\s*rows\s*\]\]\s*(#.*)?$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -198,7 +213,7 @@ def parse_published_row(raw, i: int, bench: str, path: Path, idx: LineIndex, pap
 
     if raw.get("origin", "published") != "published":
         bad("measured rows belong in leaderboards/measured/<benchmark>.toml, not in a published file", "origin")
-    allowed = PUBLISHED_ROW_KEYS | set(METRICS)
+    allowed = PUBLISHED_ROW_KEYS | set(COLUMNS)
     for key in sorted(set(raw) - allowed - {"origin"}):
         bad(f"unknown key {key!r}{_suggest(key, allowed)}", key)
     for key in ("method", "printed"):
@@ -233,7 +248,7 @@ def parse_published_row(raw, i: int, bench: str, path: Path, idx: LineIndex, pap
             bad(str(e), "notes")
     cells = _parse_cells(raw, bad)
     if not cells:
-        bad("no metric values; a row needs at least one of " + ", ".join(METRICS))
+        bad("no metric values; a row needs at least one of " + ", ".join(COLUMNS))
     if len(problems.items) > n_before:
         return None
     return Row(bench, raw["method"].strip(), kind, "published", cells, path, line,
@@ -270,7 +285,7 @@ def _parse_source(src, papers: dict, bad) -> Source | None:
 
 def _parse_cells(raw: dict, bad) -> dict:
     cells = {}
-    for key, metric in METRICS.items():
+    for key, metric in COLUMNS.items():
         if key not in raw:
             continue
         try:
@@ -311,7 +326,7 @@ def parse_measured(data: dict, path: Path, idx: LineIndex, bench: Benchmark, pro
         if not isinstance(raw, dict):
             bad("not a table")
             continue
-        allowed = MEASURED_ROW_KEYS | set(METRICS)
+        allowed = MEASURED_ROW_KEYS | set(COLUMNS)
         for key in sorted(set(raw) - allowed):
             bad(f"unknown key {key!r}{_suggest(key, allowed)}", key)
         if raw.get("origin") != "measured":

@@ -5,9 +5,9 @@ the frames a protocol selects (real: every frame of every video; fake: the first
 first ``num_videos`` videos, at most ``max_frames`` frames) through the TF Inception-v3 in batches of
 ``frame_batch`` frames into float64 running statistics (:class:`~vgbench.metrics.stats.FeatureStats`, population
 covariance); ``fid(real, fake, protocol)`` takes sources or saved statistics and returns the distance
-(:func:`~vgbench.metrics.frechet.frechet_distance`, the same one as FVD) with full provenance. Nothing holds more
-than one decoded chunk of one video plus one frame batch in memory. ``vgbench eval --metrics fid_video`` uses
-:func:`_eval_fid`, registered as the ``fid`` metric kind.
+(:func:`~vgbench.metrics.frechet.frechet_distance`, the same one as FVD) with full provenance, through the same
+two-sided computation as FVD (:func:`~vgbench.metrics.base.frechet_compute`) that ``vgbench eval --metrics
+fid_video`` runs. Nothing holds more than one decoded chunk of one video plus one frame batch in memory.
 """
 from __future__ import annotations
 
@@ -19,9 +19,18 @@ import numpy as np
 from ..features import ClipSpec, NotEnoughVideos
 from ..io.sources import FileVideo, VideoReadError, open_source
 from ..protocols import Protocol, ProtocolError, load_protocol
-from ..provenance import RESULT_SCHEMA, STATS_SCHEMA, environment, utc_now
-from .fvd import MetricResult, VideoStats, _describe, frechet_between, frechet_entry, source_summary
-from .stats import FeatureStats
+from ..provenance import STATS_SCHEMA, environment, make_record, utc_now
+from .base import (
+    EvalContext,
+    MetricResult,
+    MetricSpec,
+    background,
+    describe_source,
+    fake_clips,
+    frechet_compute,
+    register_metric,
+)
+from .stats import FeatureStats, VideoStats
 
 __all__ = ["FIDResult", "compute_frame_stats", "fid", "frame_spec"]
 
@@ -107,7 +116,6 @@ def compute_frame_stats(
         raise ValueError(f"role must be 'real' or 'fake', got {role!r}")
     protocol = load_protocol(protocol)
     from ..detectors import default_device, detector_for
-    from ..evaluate import _background
 
     device = device or default_device()
     frame_batch = batch_size or frame_batch
@@ -122,7 +130,7 @@ def compute_frame_stats(
     if max_frames is not None:
         budget = max_frames
     src = open_source(source)
-    desc, content_hash = _describe(src)
+    desc, content_hash = describe_source(src)
     counts: collections.Counter = collections.Counter()
     resolutions: collections.Counter = collections.Counter()
     bad: list[dict] = []
@@ -150,7 +158,7 @@ def compute_frame_stats(
 
     gen = _frames(src, spec, budget, skip_bad, counts, bad, resolutions, ids)
     workers = 1 if num_workers is None else num_workers
-    it = _background(gen, depth=4) if workers > 0 else gen
+    it = background(gen, depth=4) if workers > 0 else gen
     try:
         for chunk in it:
             # frames of different sizes cannot share a batch: flush before the size changes
@@ -204,22 +212,18 @@ def fid(real, fake, protocol: str | Protocol = "fid_video", *, strict: bool = Fa
     from ..detectors import default_device
 
     device = device or default_device()
-    value, info, r, f = frechet_between(real, fake, protocol, compute_frame_stats, strict=strict, detector=detector,
-                                        device=device, kwargs=kwargs)
-    metric = frechet_entry(value, info, protocol, r, f, f.manifest["detector"], unit="frames")
-    metric.update(real=source_summary(r), fake=source_summary(f))
-    record = {"schema": RESULT_SCHEMA, "created": utc_now(), "fid": value, "model": None, "dataset": None,
-              "metrics": {protocol.name: metric}, "seeds": {}, "env": environment(device)}
-    return FIDResult(value, record)
+    ctx = EvalContext(protocol, device, real=real, fake=fake, strict=strict, detector=detector, options=kwargs)
+    entry = _compute(ctx)
+    record = make_record({protocol.name: entry}, device=device, headline={"fid": entry["value"]})
+    return MetricResult(entry["value"], record)
 
 
 # --------------------------------------------------------------------------- vgbench eval
 
 
-def _fake_frames(ctx, protocol, detector, num_videos: int) -> VideoStats:
+def _fake_frames(ctx: EvalContext, detector, num_videos: int) -> VideoStats:
     """Fake statistics from the adapter: generated videos rendered at the protocol's times ``0, s, ...``."""
-    from ..evaluate import fake_clips
-
+    protocol = ctx.protocol
     budget = protocol["fake"].get("max_frames") or None  # fewer videos (--num-fake) stay below it: incomplete
     kw = dict(detector=detector, device=ctx.device, progress=ctx.progress, num_workers=ctx.num_workers,
               frame_batch=ctx.batch_size or 64, max_frames=budget)
@@ -227,17 +231,21 @@ def _fake_frames(ctx, protocol, detector, num_videos: int) -> VideoStats:
     return compute_frame_stats(src, protocol, "fake", clip_spec=spec, **kw)
 
 
-def _eval_fid(ctx) -> dict:
-    from ..evaluate import frechet_metric
-
-    return frechet_metric(ctx, compute_frame_stats,
-                          lambda ctx, detector, n: _fake_frames(ctx, ctx.protocol, detector, n), unit="frames")
+def _compute(ctx: EvalContext) -> dict:
+    return frechet_compute(ctx, compute_frame_stats, _fake_frames, unit="frames")
 
 
-def _register() -> None:
-    from ..evaluate import register_metric
-
-    register_metric("fid")(_eval_fid)
-
-
-_register()
+register_metric(MetricSpec(
+    kind="fid",
+    compute=_compute,
+    required={
+        "real": ["frames", "max_videos", "min_frames"],
+        "fake": ["num_videos", "num_frames", "frame_stride", "offset", "max_frames"],
+        "detector": ["name", "weights", "weights_sha256", "resize", "resize_mode", "scale", "features"],
+        "statistics": ["covariance", "min_frames"],
+        "distance": ["name", "nonfinite_retry_eps"],
+    },
+    aliases={"fid": "fid_video"},
+    columns={"fid_video": "fid", "fid50k_full": "fid"},
+    api={"fid": "fid"},
+))

@@ -11,10 +11,12 @@ import warnings
 import numpy as np
 import scipy.linalg
 
+from ..errors import VgbenchError
+
 __all__ = ["frechet_distance", "FrechetError"]
 
 
-class FrechetError(ValueError):
+class FrechetError(VgbenchError, ValueError):
     pass
 
 

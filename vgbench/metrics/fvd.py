@@ -1,189 +1,41 @@
-"""Fréchet Video Distance under a versioned protocol (``fvd16``, ``fvd128``, ``fvd128_subsample8``).
+"""Fréchet Video Distance under a versioned protocol (``fvd16``, ``fvd128``, ``fvd128_subsample8``, ``fvd16_tf``,
+``fvd128_tf``).
 
-``compute_stats(source, protocol, role)`` turns videos into Gaussian statistics of I3D logits with a manifest;
-``fvd(real, fake, protocol)`` takes sources or saved statistics for either side and returns the distance with
-a full provenance record. Real clips: one per video at a seeded random offset, short videos skipped and counted,
-at most ``max_videos`` in natural order. Fake clips: the first frames of the first ``num_videos`` videos.
+:func:`compute_stats` turns videos into Gaussian statistics of I3D logits with a manifest; :func:`fvd` takes
+sources or saved statistics for either side and returns the distance with a full result record. Real clips: one
+per video at a seeded random offset, short videos skipped and counted, at most ``max_videos`` in natural order.
+Fake clips: the first frames of the first ``num_videos`` videos. The computation itself is
+:func:`vgbench.metrics.base.frechet_compute`, shared with FID and with ``vgbench eval``.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import os
 import shutil
 import time
-import warnings
 from pathlib import Path
 
-import numpy as np
-
 from ..features import ClipSpec, NotEnoughVideos, extract_features
-from ..io.sources import VideoSource, open_source
+from ..io.sources import open_source
 from ..protocols import Protocol, ProtocolError, load_protocol
-from ..provenance import LEGACY_STATS_SCHEMA, RESULT_SCHEMA, STATS_SCHEMA, environment, utc_now
-from ..utils import atomic_write, sha256_json
-from .frechet import frechet_distance
-from .stats import FeatureStats
+from ..provenance import STATS_SCHEMA, environment, make_record, utc_now
+from ..utils import sha256_json
+from .base import (
+    EvalContext,
+    IncompleteProtocolWarning,
+    MetricResult,
+    MetricSpec,
+    describe_source,
+    fake_clips,
+    flag_incomplete,
+    frechet_compute,
+    register_metric,
+)
+from .stats import FeatureStats, VideoStats, load_stats
 
-__all__ = ["VideoStats", "FVDResult", "MetricResult", "compute_stats", "fvd", "IncompleteProtocolWarning",
-           "load_stats", "frechet_between", "frechet_entry", "flag_incomplete"]
+__all__ = ["compute_stats", "fvd", "VideoStats", "FVDResult", "MetricResult", "IncompleteProtocolWarning",
+           "load_stats", "flag_incomplete"]
 
-
-def _default_device() -> str:
-    from ..detectors import default_device
-
-    return default_device()
-
-
-class IncompleteProtocolWarning(UserWarning):
-    """A set had fewer videos than the protocol asks for; the number is not comparable to published ones."""
-
-
-def flag_incomplete(msg: str, strict: bool, error: type[Exception] = NotEnoughVideos, stacklevel: int = 3) -> None:
-    """A set is smaller than its protocol asks for: an error with ``strict`` (--strict), else a warning."""
-    if strict:
-        raise error(msg + " (--strict)")
-    warnings.warn(msg, IncompleteProtocolWarning, stacklevel=stacklevel)
-
-
-@dataclasses.dataclass
-class VideoStats:
-    mu: np.ndarray
-    sigma: np.ndarray
-    n: int
-    manifest: dict
-    ids: list[str] = dataclasses.field(default_factory=list)
-    offsets: list[int] = dataclasses.field(default_factory=list)
-
-    def save(self, path: str | Path) -> Path:
-        """Write ``path`` (.npz: mu, sigma, n, ids, offsets, manifest and a sha256 ``checksum`` of all of them) and a
-        readable ``path.json`` manifest."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
-        manifest = json.dumps(self.manifest, sort_keys=True)
-        arrays = {"mu": np.asarray(self.mu, np.float64), "sigma": np.asarray(self.sigma, np.float64),
-                  "n": np.int64(self.n), "ids": np.asarray(self.ids, dtype=str),
-                  "offsets": np.asarray(self.offsets, np.int64), "manifest": np.asarray(manifest)}
-        checksum = stats_checksum(arrays)
-        with atomic_write(path, "wb") as f:
-            np.savez(f, **arrays, checksum=np.asarray(checksum))
-        with atomic_write(path.with_name(path.name + ".json"), "w") as f:
-            json.dump({**self.manifest, "checksum": checksum}, f, indent=2, sort_keys=True)
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> "VideoStats":
-        """Read and verify a statistics file: its checksum, shapes, finiteness, count and that sigma is a covariance
-        (symmetric, positive semi-definite). Every problem is a :class:`ProtocolError` naming the file."""
-        path = Path(path)
-        try:
-            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except Exception as e:
-            raise ProtocolError(f"{path}: cannot read statistics file: {e}") from e
-        missing = [k for k in ("mu", "sigma", "n", "manifest") if k not in arrays]
-        if missing:
-            raise ProtocolError(f"{path}: not a vgbench statistics file (no {', '.join(missing)})")
-        try:
-            manifest = json.loads(str(arrays["manifest"]))
-        except ValueError as e:
-            raise ProtocolError(f"{path}: damaged statistics manifest: {e}") from e
-        schema = manifest.get("schema") if isinstance(manifest, dict) else None
-        if schema not in (STATS_SCHEMA, LEGACY_STATS_SCHEMA):
-            raise ProtocolError(f"{path}: not a vgbench statistics file (schema {schema!r})")
-        if "checksum" in arrays:
-            if str(arrays["checksum"]) != stats_checksum({k: v for k, v in arrays.items() if k != "checksum"}):
-                raise ProtocolError(f"{path}: checksum mismatch: the statistics were changed or damaged after they "
-                                    f"were written; recompute them (delete the file)")
-        elif schema == STATS_SCHEMA:
-            raise ProtocolError(f"{path}: the checksum is missing: the file was damaged or edited; recompute it")
-        else:
-            warnings.warn(f"{path}: statistics written by vgbench 0.1 carry no checksum; they were checked for "
-                          f"consistency only. Recompute them to get a verifiable file.", UserWarning, stacklevel=3)
-        st = cls(arrays["mu"], arrays["sigma"], int(arrays["n"]), manifest,
-                 [str(s) for s in arrays.get("ids", [])], arrays["offsets"].tolist() if "offsets" in arrays else [])
-        st.validate(str(path))
-        return st
-
-    def validate(self, where: str) -> None:
-        """Refuse statistics that cannot be a mean and population covariance of ``n`` feature vectors."""
-        mu, sigma = np.asarray(self.mu), np.asarray(self.sigma)
-        if mu.ndim != 1 or sigma.shape != (mu.size, mu.size):
-            raise ProtocolError(f"{where}: mu {mu.shape} and sigma {sigma.shape} do not fit together")
-        if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-            raise ProtocolError(f"{where}: NaN or inf in the statistics (mu or sigma)")
-        counts = self.manifest.get("counts") or {}
-        expected_n = counts.get("frames", counts.get("used"))
-        if self.n < 1 or (expected_n is not None and expected_n != self.n):
-            raise ProtocolError(f"{where}: n = {self.n} samples, but the manifest counts {expected_n}: the statistics "
-                                f"are empty or inconsistent")
-        scale = float(np.abs(sigma).max()) if sigma.size else 0.0
-        if float(np.abs(sigma - sigma.T).max(initial=0.0)) > 1e-9 * max(scale, 1e-300):
-            raise ProtocolError(f"{where}: sigma is not symmetric, so it is not a covariance matrix")
-        lowest = float(np.linalg.eigvalsh(sigma)[0]) if sigma.size else 0.0
-        if lowest < -PSD_TOLERANCE * max(scale, 1e-300) * mu.size:
-            raise ProtocolError(f"{where}: sigma is not positive semi-definite (smallest eigenvalue {lowest:.4g}), so "
-                                f"it is not a covariance matrix; the Fréchet distance would be meaningless")
-
-    def check_compatible(self, protocol: Protocol, role: str, detector_sha256: str | None, where: str) -> None:
-        """Refuse statistics made under another protocol, detector or role, explaining why."""
-        m = self.manifest
-        p = m["protocol"]
-        if p["params_sha256"] != protocol.params_sha256:
-            raise ProtocolError(
-                f"{where}: statistics were computed under protocol {p['name']}@{p['version']} (params "
-                f"{p['params_sha256'][:12]}), not {protocol.name}@{protocol.version} (params "
-                f"{protocol.params_sha256[:12]}); clip length, stride, offsets or detector settings differ, so the "
-                f"FVD would be meaningless. Recompute them with `vgbench stats ... --protocol {protocol.name}`.")
-        if m["role"] != role:
-            raise ProtocolError(f"{where}: these are {m['role']} statistics ({m['role']} clip policy) but were "
-                                f"given as the {role} set")
-        if detector_sha256 and m["detector"].get("sha256") != detector_sha256:
-            raise ProtocolError(f"{where}: statistics were computed with detector weights "
-                                f"{m['detector'].get('sha256')}, not {detector_sha256}")
-
-
-def load_stats(path: str | Path) -> VideoStats:
-    return VideoStats.load(path)
-
-
-#: sigma may have eigenvalues down to -PSD_TOLERANCE * max|sigma| * dim (rounding in float64), no lower
-PSD_TOLERANCE = 1e-10
-
-
-def stats_checksum(arrays: dict) -> str:
-    """sha256 over the arrays of a statistics file (name, dtype, shape and bytes of each, in name order)."""
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def _is_stats_path(x) -> bool:
-    return isinstance(x, (str, os.PathLike)) and str(x).endswith(".npz") and Path(x).is_file() and \
-        _npz_has_manifest(Path(x))
-
-
-def _npz_has_manifest(p: Path) -> bool:
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(p) as z:
-            return "manifest.npy" in z.namelist()
-    except zipfile.BadZipFile:
-        return False
-
-
-def _describe(src: VideoSource) -> tuple[dict, str | None]:
-    try:
-        h = src.content_hash()
-    except TypeError:
-        h = None
-    return src.describe(), h
+FVDResult = MetricResult
 
 
 def compute_stats(
@@ -222,7 +74,7 @@ def compute_stats(
         raise ProtocolError(f"detector weights {det_prov.get('sha256')} differ from the protocol's {expected_sha}")
     spec = clip_spec or ClipSpec.from_protocol(protocol, role)
     src = open_source(source)
-    desc, content_hash = _describe(src)
+    desc, content_hash = describe_source(src)
     if batch_size is None:
         batch_size = max(1, 128 // spec.num_frames) if spec.num_frames else 1
     on_gpu = str(device).startswith("cuda")
@@ -277,109 +129,61 @@ def compute_stats(
     return VideoStats(mu, sigma, stats.n, manifest, res.ids, res.offsets)
 
 
-@dataclasses.dataclass
-class MetricResult:
-    """A metric value and its full provenance record (what ``--json`` prints and ``--out`` appends)."""
-
-    value: float
-    record: dict
-
-    def __float__(self) -> float:
-        return self.value
-
-
-FVDResult = MetricResult
-
-
-def _incomplete_message(protocol, role: str, c: dict) -> str:
-    if "frames" in c:  # per-frame statistics (FID)
-        what = f"{c.get('frames')} frames from {c['used']} videos" + (
-            f" of {c['frames_required']} frames required" if c.get("frames_required") else "")
-    else:
-        wanted = protocol[role].get("num_videos") if role == "fake" else None
-        what = f"{c['used']} videos used" + (f" of {wanted} required" if wanted else "")
-    return (f"{role} set is not protocol-complete for {protocol.name}: {what}, {c['skipped_bad']} unreadable "
-            "skipped; the value is not comparable to published numbers")
-
-
-def _side(x, protocol, role, strict, detector_sha, kwargs, compute=None) -> VideoStats:
-    """Statistics for one side: given, loaded from a file (checked against the protocol), or computed."""
-    if isinstance(x, VideoStats):
-        st, where = x, f"<{role} statistics>"
-    elif _is_stats_path(x):
-        st, where = VideoStats.load(x), str(x)
-    else:
-        st, where = (compute or compute_stats)(x, protocol, role, **kwargs), None
-    if where is not None:
-        st.check_compatible(protocol, role, detector_sha, where)
-    if not st.manifest.get("protocol_complete", True):
-        flag_incomplete(_incomplete_message(protocol, role, st.manifest["counts"]), strict, stacklevel=5)
-    return st
-
-
-def source_summary(st: VideoStats) -> dict:
-    return {k: st.manifest.get(k) for k in ("source", "source_content_hash", "created")}
-
-
-def frechet_entry(value: float, info: dict, protocol, r: VideoStats, f: VideoStats, detector_prov: dict,
-                  unit: str | None = None) -> dict:
-    """The metric entry of a result record for a Fréchet metric (FVD, FID): value, protocol provenance, detector,
-    counts of both sides (``unit`` says when the samples are frames), completeness and the distance info."""
-    counts = {"real_used": r.n, "fake_used": f.n}
-    if unit:
-        counts["unit"] = unit
-    counts.update(real=r.manifest["counts"], fake=f.manifest["counts"])
-    return {
-        "value": value,
-        "protocol": protocol.provenance(),
-        "detector": detector_prov,
-        "counts": counts,
-        "protocol_complete": bool(r.manifest.get("protocol_complete", True) and
-                                  f.manifest.get("protocol_complete", True)),
-        "frechet": info,
-    }
-
-
-def frechet_between(real, fake, protocol, compute, *, strict: bool, detector, device, kwargs: dict):
-    """The two-sided driver shared by FVD and FID: statistics of each side (sources or statistics files), then
-    the Fréchet distance. Returns (value, info, real_stats, fake_stats)."""
-    need_detector = not all(isinstance(x, VideoStats) or _is_stats_path(x) for x in (real, fake))
-    from ..detectors import default_device, detector_for
-
-    device = device or default_device()
-    if detector is not None or need_detector:
-        detector = detector_for(protocol, device, detector)
-    kw = dict(kwargs, detector=detector, device=device)
-    # statistics files must come from the same detector weights as the side computed now (the protocol's)
-    expected_sha = protocol["detector"]["weights_sha256"]
-    if detector is not None:
-        expected_sha = getattr(detector, "provenance", {}).get("sha256")
-    r = _side(real, protocol, "real", strict, expected_sha, kw, compute)
-    f = _side(fake, protocol, "fake", strict, expected_sha, kw, compute)
-    value, info = frechet_distance(r.mu, r.sigma, f.mu, f.sigma, eps=protocol["distance"]["nonfinite_retry_eps"])
-    return value, info, r, f
-
-
 def fvd(real, fake, protocol: str | Protocol = "fvd16", *, strict: bool = False, detector=None,
-        device: str | None = None, **kwargs) -> FVDResult:
+        device: str | None = None, **kwargs) -> MetricResult:
     """FVD between ``real`` and ``fake``: each a video source (path, array, ``builtin:NAME``...) or statistics
     (a ``.npz`` written by :meth:`VideoStats.save` or a :class:`VideoStats`). Extra keyword arguments go to
-    :func:`compute_stats` (batch_size, num_workers, skip_bad, progress...)."""
+    :func:`compute_stats` (batch_size, num_workers, skip_bad, progress...); ``resume_dir`` defaults to ``"auto"``
+    (an interrupted run resumes where it stopped)."""
+    from ..detectors import default_device
+
     protocol = load_protocol(protocol)
-    device = device or _default_device()
-    kwargs.setdefault("resume_dir", "auto")  # an interrupted run resumes where it stopped
-    value, info, r, f = frechet_between(real, fake, protocol, compute_stats, strict=strict, detector=detector,
-                                        device=device, kwargs=kwargs)
-    metric = frechet_entry(value, info, protocol, r, f, f.manifest["detector"])
-    metric.update(real=source_summary(r), fake=source_summary(f))
-    record = {
-        "schema": RESULT_SCHEMA,
-        "created": utc_now(),
-        "fvd": value,
-        "model": None,
-        "dataset": None,
-        "metrics": {protocol.name: metric},
-        "seeds": {"offset_seed": protocol["real"].get("offset_seed")},
-        "env": environment(device),
-    }
-    return FVDResult(value, record)
+    device = device or default_device()
+    kwargs.setdefault("resume_dir", "auto")
+    ctx = EvalContext(protocol, device, real=real, fake=fake, strict=strict, detector=detector, options=kwargs)
+    entry = _compute(ctx)
+    record = make_record({protocol.name: entry}, device=device, headline={"fvd": entry["value"]},
+                         seeds={"offset_seed": protocol["real"].get("offset_seed")})
+    return MetricResult(entry["value"], record)
+
+
+def _fake_video_stats(ctx: EvalContext, detector, num_videos: int) -> VideoStats:
+    """The generator's fake statistics: its videos rendered at the protocol's times, read with stride 1."""
+    src, spec = fake_clips(ctx.adapter, ctx.protocol, num_videos, ctx.seed, ctx.gen_batch_size)
+    return compute_stats(src, ctx.protocol, "fake", detector=detector, device=ctx.device, progress=ctx.progress,
+                         clip_spec=spec, batch_size=ctx.batch_size, num_workers=ctx.num_workers)
+
+
+def _compute(ctx: EvalContext) -> dict:
+    return frechet_compute(ctx, compute_stats, _fake_video_stats)
+
+
+def _validate(data: dict, where: str) -> None:
+    """Clip rules of an FVD protocol file beyond the required keys."""
+    for side in ("real", "fake"):
+        s = data[side]
+        if s["num_frames"] < 1 or s["frame_stride"] < 1:
+            raise ProtocolError(f"{where}: [{side}] num_frames and frame_stride must be >= 1")
+        if s["offset"] not in ("random", "zero"):
+            raise ProtocolError(f"{where}: [{side}].offset must be 'random' or 'zero', got {s['offset']!r}")
+    span = (data["real"]["num_frames"] - 1) * data["real"]["frame_stride"] + 1
+    if data["real"]["min_frames"] < span:
+        raise ProtocolError(f"{where}: [real].min_frames {data['real']['min_frames']} is shorter than the clip "
+                            f"span {span}")
+
+
+register_metric(MetricSpec(
+    kind="fvd",
+    compute=_compute,
+    required={
+        "real": ["num_frames", "frame_stride", "min_frames", "max_videos", "offset", "offset_seed"],
+        "fake": ["num_frames", "frame_stride", "num_videos", "offset"],
+        "detector": ["name", "weights", "weights_sha256", "resize", "resize_mode", "align_corners", "features"],
+        "statistics": ["covariance", "min_videos"],
+        "distance": ["name", "nonfinite_retry_eps"],
+    },
+    aliases={"fvd": "fvd16"},
+    columns={"fvd16": "fvd16", "fvd128": "fvd128", "fvd128_subsample8": "fvd128_subsample8"},
+    validate=_validate,
+    api={"fvd": "fvd"},
+))

@@ -6,12 +6,20 @@ frame; if no face is found there, the first frame with a face, counted) and ever
 video's score is the mean of those similarities; the set's value is the mean over scored videos and ``std`` their
 population standard deviation (the paper's "0.97 ± 0.018"). Frames and videos without a face are counted, never
 silently dropped. The embedder is always named in the result; SFace results are never labelled ArcFace.
+
+:func:`identity` (given videos) and ``vgbench eval --metrics identity`` (a generator's videos) run the same
+computation, :func:`_compute`, under the ``identity`` protocol; settings given to :func:`identity` that differ from
+the protocol's are recorded as ``overrides``.
 """
 from __future__ import annotations
 
 import time
 
 import numpy as np
+
+from ..protocols import ProtocolError, load_protocol
+from ..provenance import make_record
+from .base import EvalContext, MetricResult, MetricSpec, flag_incomplete, register_metric, source_description
 
 __all__ = ["video_identity", "identity", "DEFAULT_PROTOCOL"]
 
@@ -75,30 +83,21 @@ def _videos(source, max_videos: int | None, max_frames: int | None):
 
 def identity(source, embedder: str = "sface", *, workers: int = 0, max_videos: int | None = None,
              max_frames: int | None = None, min_side: int = 360, score_threshold: float = 0.6,
-             keep_similarities: bool = False, progress: bool = False) -> dict:
-    """Identity consistency of every video of ``source`` (anything :func:`vgbench.open_source` accepts).
+             keep_similarities: bool = False, progress: bool = False,
+             protocol: str = DEFAULT_PROTOCOL) -> MetricResult:
+    """Identity consistency of every video of ``source`` (anything :func:`vgbench.open_source` accepts; all its
+    videos and frames unless ``max_videos``/``max_frames`` limit them).
 
-    Returns a dict: ``value`` (mean over videos), ``std``, ``counts``, ``per_video`` (id, score, min, frames
-    without a face), ``embedder``/``detector`` (names, sha256) and ``seconds``.
+    Returns a :class:`~vgbench.metrics.base.MetricResult`; indexing it reads the metric entry: ``value`` (mean over
+    videos), ``std``, ``counts``, ``per_video`` (id, score, min, frames without a face), ``embedder``/``detector``
+    (names, sha256), ``protocol_complete`` and ``seconds``.
     """
-    from ..detectors.face import face_config
-
-    cfg = face_config("embed", embedder=embedder, min_side=min_side, score_threshold=score_threshold)
-    t0 = time.time()
-    src, videos, ids = _videos(source, max_videos, max_frames)
-    per_video = _score_videos(cfg, videos, workers, progress, keep_similarities)
-    for pv, vid in zip(per_video, ids):
-        pv["id"] = vid
-    res = _summarise(per_video)
-    prov = cfg.provenance_dict()
-    try:
-        desc = src.describe()
-    except Exception:  # noqa: BLE001 - description is informative only
-        desc = None
-    res.update({"metric": "identity", "embedder": prov["embedder"], "detector": prov["detector"],
-                "min_side": min_side, "source": desc, "per_video": per_video,
-                "seconds": round(time.time() - t0, 3)})
-    return res
+    protocol = load_protocol(protocol)
+    ctx = EvalContext(protocol, "cpu", fake=source, num_workers=workers, progress=progress, options={
+        "embedder": embedder, "min_side": min_side, "score_threshold": score_threshold, "max_videos": max_videos,
+        "max_frames": max_frames, "keep_similarities": keep_similarities})
+    entry = _compute(ctx)
+    return MetricResult(entry["value"], make_record({protocol.name: entry}), std=entry["std"])
 
 
 def _score_videos(cfg, videos, workers: int, progress: bool, keep_similarities: bool,
@@ -124,50 +123,58 @@ def _score_videos(cfg, videos, workers: int, progress: bool, keep_similarities: 
     return per_video
 
 
-def _eval(ctx) -> dict:
-    """``vgbench eval`` metric ``identity``: sample ``num_fake`` videos (default: the protocol's) and score them."""
-    import warnings
-
+def _compute(ctx: EvalContext) -> dict:
+    """Score the given videos (``ctx.fake``) or ``num_fake`` videos of the generator (default: the protocol's)."""
     from ..detectors.face import face_config
-    from ..metrics.fvd import IncompleteProtocolWarning
-    from ..protocols import ProtocolError
 
-    p = ctx.protocol
-    fake = p["fake"]
-    emb = p["embedder"]
-    n_req = int(fake["num_videos"])
-    n = int(ctx.num_fake or n_req)
-    frames = int(fake["num_frames"])
-    cfg = face_config("embed", embedder=emb["name"], min_side=int(p["detector"]["min_side"]),
-                      score_threshold=float(p["detector"]["score_threshold"]))
-    if ctx.adapter.name == "folder":
-        src, videos, _ = _videos(ctx.adapter.source, n, frames)
+    p, o = ctx.protocol, ctx.options
+    settings = {"embedder": p["embedder"]["name"], "min_side": int(p["detector"]["min_side"]),
+                "score_threshold": float(p["detector"]["score_threshold"])}
+    overrides = {k: o[k] for k in settings if k in o and o[k] != settings[k]}
+    settings.update(overrides)
+    cfg = face_config("embed", **settings)
+    n_req, frames_req = int(p["fake"]["num_videos"]), int(p["fake"]["num_frames"])
+    desc = None
+    if ctx.fake is not None:  # the user's videos: all of them and all their frames, unless limited
+        n, frames = o.get("max_videos"), o.get("max_frames")
+        src, videos, ids = _videos(ctx.fake, n, frames)
+        desc = source_description(src)
+    elif ctx.adapter.name == "folder":
+        n, frames = int(ctx.num_fake or n_req), frames_req
+        src, videos, ids = _videos(ctx.adapter.source, n, frames)
     else:
+        n, frames = int(ctx.num_fake or n_req), frames_req
         videos = ctx.adapter.iter_videos(n, frames, seed=ctx.seed, batch_size=ctx.gen_batch_size)
+        ids = [f"{i:06d}" for i in range(n)]
     t0 = time.time()
     workers = int(p.params.get("compute", {}).get("workers", 0) if ctx.num_workers is None else ctx.num_workers)
-    per_video = _score_videos(cfg, videos, workers, ctx.progress, False, total=n)
+    per_video = _score_videos(cfg, videos, workers, ctx.progress, bool(o.get("keep_similarities")), total=n)
+    for pv, vid in zip(per_video, ids):
+        pv["id"] = vid
     res = _summarise(per_video)
-    complete = len(per_video) >= n_req
-    if not complete:
-        msg = (f"{p.name}: {len(per_video)} videos of {n_req} required; the value is not comparable to "
-               "published numbers")
-        if ctx.strict:
-            raise ProtocolError(msg + " (--strict)")
-        warnings.warn(msg, IncompleteProtocolWarning, stacklevel=2)
+    complete = len(per_video) >= n_req and frames == frames_req and not overrides
+    if ctx.fake is None and not complete:  # a generator's videos are measured under the protocol
+        flag_incomplete(f"{p.name}: {len(per_video)} videos of {n_req} required; the value is not comparable to "
+                        "published numbers", ctx.strict, ProtocolError, stacklevel=4)
     prov = cfg.provenance_dict()
     res["counts"].update({"fake_used": len(per_video), "real_used": 0})
     res.update({"protocol": p.provenance(), "protocol_complete": complete, "embedder": prov["embedder"],
-                "detector": prov["detector"], "frames_per_video": frames,
-                "per_video_scores": [v["score"] for v in per_video],
+                "detector": prov["detector"], "min_side": settings["min_side"], "frames_per_video": frames,
+                "source": desc, "per_video": per_video, "per_video_scores": [v["score"] for v in per_video],
                 "seconds": {"score": round(time.time() - t0, 2)}})
+    if overrides:
+        res["overrides"] = overrides
     return res
 
 
-def _register() -> None:
-    from ..evaluate import register_metric
-
-    register_metric("identity")(_eval)
-
-
-_register()
+register_metric(MetricSpec(
+    kind="identity",
+    compute=_compute,
+    required={
+        "fake": ["num_videos", "num_frames"],
+        "detector": ["name", "weights", "min_side", "score_threshold"],
+        "embedder": ["name", "weights"],
+    },
+    columns={"identity": "arcface"},
+    api={"identity": "identity"},
+))

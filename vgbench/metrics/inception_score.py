@@ -7,12 +7,11 @@ standard deviation (``np.std``) over the parts. No epsilon is added (as StyleGAN
 contributes 0 (its limit) instead of NaN. Computed in float64 (StyleGAN-V keeps the float32 probabilities).
 
 :func:`video_inception_score` runs the C3D on the first 16 frames of the first ``num_videos`` videos of a source.
-``vgbench eval --metrics is_ucf101`` refuses to start (before generating anything) when the C3D weights, which no
-package registry ships, have not been imported.
+Both it and ``vgbench eval --metrics is_ucf101`` run the metric's one computation (:func:`_compute`); eval refuses
+to start (before generating anything) when the C3D weights, which no package registry ships, have not been imported.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
@@ -20,20 +19,13 @@ import numpy as np
 from ..features import ClipSpec, NotEnoughVideos, extract_features
 from ..io.sources import open_source
 from ..protocols import Protocol, ProtocolError, load_protocol
-from ..provenance import RESULT_SCHEMA, environment, utc_now
-from .fvd import _describe, flag_incomplete
+from ..provenance import make_record, utc_now
+from .base import EvalContext, MetricResult, MetricSpec, describe_source, fake_clips, flag_incomplete, register_metric
 
 __all__ = ["inception_score", "video_inception_score", "ISResult", "class_probabilities", "require_c3d_weights"]
 
 
-@dataclasses.dataclass
-class ISResult:
-    value: float
-    std: float
-    record: dict
-
-    def __float__(self) -> float:
-        return self.value
+ISResult = MetricResult  # value (the mean over splits), std, record
 
 
 def inception_score(probs, num_splits: int = 10, shuffle_seed: int | None = 42) -> tuple[float, float, list[float]]:
@@ -81,7 +73,7 @@ def class_probabilities(source, protocol: str | Protocol = "is_ucf101", *, detec
     spec = clip_spec or ClipSpec(f["num_frames"], f["frame_stride"], "zero", 0, None,
                                  num_videos or f["num_videos"], short_is_error=True)
     src = open_source(source)
-    desc, content_hash = _describe(src)
+    desc, content_hash = describe_source(src)
     res = extract_features(src, detector, spec, batch_size=batch_size or 8,
                            num_workers=1 if num_workers is None else num_workers, skip_bad=skip_bad,
                            progress=progress, desc=f"{protocol.name} C3D")
@@ -113,40 +105,47 @@ def video_inception_score(fake, protocol: str | Protocol = "is_ucf101", *, stric
     from ..detectors import default_device
 
     device = device or default_device()
+    ctx = EvalContext(protocol, device, fake=fake, strict=strict, detector=detector, options=kwargs)
+    entry = _compute(ctx)
+    record = make_record({protocol.name: entry}, device=device, headline={"is": entry["value"], "is_std": entry["std"]},
+                         seeds={"shuffle_seed": protocol["score"]["shuffle_seed"]})
+    return MetricResult(entry["value"], record, std=entry["std"])
+
+
+def _compute(ctx: EvalContext) -> dict:
+    """The IS of ``ctx.fake`` (a video source), or of the generator's videos (``vgbench eval``)."""
+    protocol = ctx.protocol
     t0 = time.time()
-    probs, counts, _ids, prov, desc, content_hash = class_probabilities(fake, protocol, detector=detector,
-                                                                        device=device, **kwargs)
-    entry = _entry(probs, counts, prov, protocol, kwargs.get("num_videos") or protocol["fake"]["num_videos"],
-                   strict, time.time() - t0)
-    entry["fake"] = {"source": desc, "source_content_hash": content_hash, "created": utc_now()}
-    record = {"schema": RESULT_SCHEMA, "created": utc_now(), "is": entry["value"], "is_std": entry["std"],
-              "model": None, "dataset": None, "metrics": {protocol.name: entry},
-              "seeds": {"shuffle_seed": protocol["score"]["shuffle_seed"]}, "env": environment(device)}
-    return ISResult(entry["value"], entry["std"], record)
-
-
-def _eval_is(ctx) -> dict:
-    """``vgbench eval`` entry: checks the C3D weights first, then generates the clips and scores them."""
+    if ctx.fake is not None:
+        kw = ctx.options
+        probs, counts, _ids, prov, desc, content_hash = class_probabilities(
+            ctx.fake, protocol, detector=ctx.detector, device=ctx.device, **kw)
+        entry = _entry(probs, counts, prov, protocol, kw.get("num_videos") or protocol["fake"]["num_videos"],
+                       ctx.strict, time.time() - t0)
+        entry["fake"] = {"source": desc, "source_content_hash": content_hash, "created": utc_now()}
+        return entry
     require_c3d_weights()  # before anything is generated
     from ..detectors import detector_for
-    from ..evaluate import fake_clips
 
-    protocol = ctx.protocol
     detector = detector_for(protocol, ctx.device)
     f = protocol["fake"]
-    num_videos = ctx.num_fake or f["num_videos"]
-    t0 = time.time()
-    src, spec = fake_clips(ctx.adapter, protocol, num_videos, ctx.seed, ctx.gen_batch_size)
+    src, spec = fake_clips(ctx.adapter, protocol, ctx.num_fake or f["num_videos"], ctx.seed, ctx.gen_batch_size)
     probs, counts, _ids, prov, _desc, _h = class_probabilities(
         src, protocol, detector=detector, device=ctx.device, batch_size=ctx.batch_size,
         num_workers=ctx.num_workers, progress=ctx.progress, clip_spec=spec)
     return _entry(probs, counts, prov, protocol, f["num_videos"], ctx.strict, time.time() - t0)
 
 
-def _register() -> None:
-    from ..evaluate import register_metric
-
-    register_metric("inception_score", preflight=lambda ctx: require_c3d_weights())(_eval_is)
-
-
-_register()
+register_metric(MetricSpec(
+    kind="inception_score",
+    compute=_compute,
+    required={
+        "fake": ["num_videos", "num_frames", "frame_stride", "offset"],
+        "detector": ["name", "weights", "resize", "resize_mode", "align_corners", "mean", "output"],
+        "score": ["num_splits", "shuffle_seed"],
+    },
+    aliases={"is": "is_ucf101"},
+    preflight=lambda ctx: require_c3d_weights(),
+    columns={"is_ucf101": "is"},
+    api={"inception_score": "video_inception_score"},
+))

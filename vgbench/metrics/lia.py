@@ -8,6 +8,10 @@
   is cut to the shorter). Needs at least ``min_frames`` common frames and two non-constant signals, else NaN.
 * r̄_t of a set of videos sharing one temporal style: the mean ρ over all unordered pairs of its videos; with
   several styles, the mean over styles of that per-style mean.
+
+``vgbench eval --metrics lia`` measures r̄_t under the ``lia`` protocol (:func:`_compute`: groups of generated
+videos sharing a ``motion_seed``); :func:`lia` is the tool for videos made elsewhere: their signals, ρ against a
+second set, or r̄ over all pairs of one set. Both return a result record.
 """
 from __future__ import annotations
 
@@ -15,6 +19,10 @@ import itertools
 import time
 
 import numpy as np
+
+from ..protocols import ProtocolError
+from ..provenance import make_record
+from .base import EvalContext, MetricResult, MetricSpec, flag_incomplete, register_metric, source_description
 
 __all__ = ["lia_signal", "pearson", "rbar", "lia", "DEFAULT_PROTOCOL"]
 
@@ -110,19 +118,16 @@ def _read_source(source, max_videos, max_frames):
     return src, handles, gen()
 
 
-def _describe(src):
-    try:
-        return src.describe()
-    except Exception:  # noqa: BLE001
-        return None
-
-
 def lia(source, against=None, *, polygon: str = "outer", normalize: str = "interocular", pairwise: bool = False,
         workers: int = 0, max_videos: int | None = None, max_frames: int | None = None, min_side: int = 360,
-        min_frames: int = 3, progress: bool = False) -> dict:
+        min_frames: int = 3, progress: bool = False) -> MetricResult:
     """LiA signals of every video of ``source``; with ``against``, ρ between matching videos of the two sources
     (matched by video id when all ids of ``source`` occur in ``against``, else by position); with ``pairwise``,
-    r̄ over all pairs of ``source`` (a set sharing one temporal style)."""
+    r̄ over all pairs of ``source`` (a set sharing one temporal style).
+
+    Returns a :class:`~vgbench.metrics.base.MetricResult` (value: the mean ρ with ``against``, else r̄ with
+    ``pairwise``, else None); indexing it reads the entry: ``videos`` (signals), ``against``, ``pairwise``,
+    ``counts``, ``landmarks`` (sha256)."""
     from ..detectors.face import face_config
 
     cfg = face_config("landmarks", min_side=min_side)
@@ -132,7 +137,7 @@ def lia(source, against=None, *, polygon: str = "outer", normalize: str = "inter
     ids = [h.id for h in handles]
     prov = cfg.provenance_dict()
     res = {"metric": "lia", "polygon": polygon, "normalize": normalize, "landmarks": prov["landmarks"],
-           "detector": prov["detector"], "min_side": min_side, "source": _describe(src),
+           "detector": prov["detector"], "min_side": min_side, "source": source_description(src),
            "videos": [{"id": i, **_signal_stats(s), "signal": [None if not np.isfinite(x) else round(float(x), 6)
                                                               for x in s]} for i, s in zip(ids, sigs)]}
     counts = {"videos": len(sigs), "frames": int(sum(len(s) for s in sigs)),
@@ -158,7 +163,7 @@ def lia(source, against=None, *, polygon: str = "outer", normalize: str = "inter
             if np.isfinite(r):
                 rs.append(r)
         rs = np.asarray(rs)
-        res["against"] = {"source": _describe(src2), "matching": matching, "pairs": pairs,
+        res["against"] = {"source": source_description(src2), "matching": matching, "pairs": pairs,
                           "videos": [{"id": i, **_signal_stats(s), "signal": [
                               None if not np.isfinite(x) else round(float(x), 6) for x in s]}
                                      for i, s in zip(ids2, sigs2_all)],
@@ -170,18 +175,18 @@ def lia(source, against=None, *, polygon: str = "outer", normalize: str = "inter
                     res["pairwise"]["value"] if pairwise else None)
     res["counts"] = counts
     res["seconds"] = round(time.time() - t0, 3)
-    return res
+    return MetricResult(res["value"], make_record({"lia": res}),
+                        std=(res.get("against") or res.get("pairwise") or {}).get("std"))
 
 
-def _eval(ctx) -> dict:
+def _compute(ctx: EvalContext) -> dict:
     """``vgbench eval`` metric ``lia``: r̄_t over groups of videos that share ``motion_seed`` and differ in content."""
-    import warnings
-
     from ..detectors.face import face_config
-    from ..metrics.fvd import IncompleteProtocolWarning
-    from ..protocols import ProtocolError
 
     p = ctx.protocol
+    if ctx.adapter is None:
+        raise ProtocolError(f"{p.name}: r̄_t is measured on a generator's videos that share a motion_seed; for videos "
+                            "made elsewhere use vgbench.lia(source, pairwise=True) (`vgbench lia SOURCE --pairwise`)")
     info = ctx.adapter.info
     if not info.content_motion_separable:
         raise ProtocolError(f"{p.name}: model '{ctx.adapter.name}' cannot fix motion while varying content "
@@ -211,10 +216,8 @@ def _eval(ctx) -> dict:
             all_rbar.append(rb["value"])
     complete = per >= per_req
     if not complete:
-        msg = f"{p.name}: {per} videos per temporal style of {per_req} required; not comparable to published numbers"
-        if ctx.strict:
-            raise ProtocolError(msg + " (--strict)")
-        warnings.warn(msg, IncompleteProtocolWarning, stacklevel=2)
+        flag_incomplete(f"{p.name}: {per} videos per temporal style of {per_req} required; not comparable to "
+                        "published numbers", ctx.strict, ProtocolError, stacklevel=4)
     vals = np.asarray(all_rbar)
     prov = cfg.provenance_dict()
     n_videos = styles * per
@@ -237,10 +240,14 @@ def _eval(ctx) -> dict:
     }
 
 
-def _register() -> None:
-    from ..evaluate import register_metric
-
-    register_metric("lia")(_eval)
-
-
-_register()
+register_metric(MetricSpec(
+    kind="lia",
+    compute=_compute,
+    required={
+        "fake": ["motion_styles", "videos_per_style", "num_frames", "motion_seed_offset"],
+        "detector": ["name", "weights", "min_side"],
+        "lia": ["polygon", "normalize", "min_frames"],
+    },
+    columns={"lia": "lia_rt"},
+    api={"lia": "lia"},
+))

@@ -1,15 +1,30 @@
-"""Streaming feature statistics: float64 running sum and XᵀX, population covariance (÷N) as StyleGAN-V.
+"""Feature statistics: :class:`FeatureStats` accumulates them, :class:`VideoStats` is their file.
 
-Memory is O(D²) whatever the number of videos; the result does not depend on how rows were batched.
+:class:`FeatureStats` streams features into a float64 running sum and XᵀX (population covariance, ÷N, as
+StyleGAN-V); memory is O(D²) whatever the number of videos, and the result does not depend on how rows were
+batched. :class:`VideoStats` is the mean, covariance and count of one set with the manifest that says how they were
+made (protocol, role, detector, source, counts); its ``.npz`` carries a sha256 checksum of its arrays, and loading
+verifies the checksum, the count and that sigma is a covariance.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
 import numpy as np
 
-__all__ = ["FeatureStats", "FeatureError"]
+from ..errors import VgbenchError
+from ..protocols import Protocol, ProtocolError
+from ..provenance import LEGACY_STATS_SCHEMA, STATS_SCHEMA
+from ..utils import atomic_write
+
+__all__ = ["FeatureStats", "FeatureError", "VideoStats", "load_stats", "stats_checksum", "PSD_TOLERANCE"]
 
 
-class FeatureError(ValueError):
+class FeatureError(VgbenchError, ValueError):
     """Features are malformed (wrong shape, NaN or inf)."""
 
 
@@ -45,3 +60,119 @@ class FeatureStats:
         if self.n == 0:
             raise FeatureError("no features were accumulated")
         return self.mean, self.cov
+
+
+@dataclasses.dataclass
+class VideoStats:
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int
+    manifest: dict
+    ids: list[str] = dataclasses.field(default_factory=list)
+    offsets: list[int] = dataclasses.field(default_factory=list)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``path`` (.npz: mu, sigma, n, ids, offsets, manifest and a sha256 ``checksum`` of all of them) and a
+        readable ``path.json`` manifest."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        manifest = json.dumps(self.manifest, sort_keys=True)
+        arrays = {"mu": np.asarray(self.mu, np.float64), "sigma": np.asarray(self.sigma, np.float64),
+                  "n": np.int64(self.n), "ids": np.asarray(self.ids, dtype=str),
+                  "offsets": np.asarray(self.offsets, np.int64), "manifest": np.asarray(manifest)}
+        checksum = stats_checksum(arrays)
+        with atomic_write(path, "wb") as f:
+            np.savez(f, **arrays, checksum=np.asarray(checksum))
+        with atomic_write(path.with_name(path.name + ".json"), "w") as f:
+            json.dump({**self.manifest, "checksum": checksum}, f, indent=2, sort_keys=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "VideoStats":
+        """Read and verify a statistics file: its checksum, shapes, finiteness, count and that sigma is a covariance
+        (symmetric, positive semi-definite). Every problem is a :class:`ProtocolError` naming the file."""
+        path = Path(path)
+        try:
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except Exception as e:
+            raise ProtocolError(f"{path}: cannot read statistics file: {e}") from e
+        missing = [k for k in ("mu", "sigma", "n", "manifest") if k not in arrays]
+        if missing:
+            raise ProtocolError(f"{path}: not a vgbench statistics file (no {', '.join(missing)})")
+        try:
+            manifest = json.loads(str(arrays["manifest"]))
+        except ValueError as e:
+            raise ProtocolError(f"{path}: damaged statistics manifest: {e}") from e
+        schema = manifest.get("schema") if isinstance(manifest, dict) else None
+        if schema not in (STATS_SCHEMA, LEGACY_STATS_SCHEMA):
+            raise ProtocolError(f"{path}: not a vgbench statistics file (schema {schema!r})")
+        if "checksum" in arrays:
+            if str(arrays["checksum"]) != stats_checksum({k: v for k, v in arrays.items() if k != "checksum"}):
+                raise ProtocolError(f"{path}: checksum mismatch: the statistics were changed or damaged after they "
+                                    f"were written; recompute them (delete the file)")
+        elif schema == STATS_SCHEMA:
+            raise ProtocolError(f"{path}: the checksum is missing: the file was damaged or edited; recompute it")
+        else:
+            warnings.warn(f"{path}: statistics written by vgbench 0.1 carry no checksum; they were checked for "
+                          f"consistency only. Recompute them to get a verifiable file.", UserWarning, stacklevel=3)
+        st = cls(arrays["mu"], arrays["sigma"], int(arrays["n"]), manifest,
+                 [str(s) for s in arrays.get("ids", [])], arrays["offsets"].tolist() if "offsets" in arrays else [])
+        st.validate(str(path))
+        return st
+
+    def validate(self, where: str) -> None:
+        """Refuse statistics that cannot be a mean and population covariance of ``n`` feature vectors."""
+        mu, sigma = np.asarray(self.mu), np.asarray(self.sigma)
+        if mu.ndim != 1 or sigma.shape != (mu.size, mu.size):
+            raise ProtocolError(f"{where}: mu {mu.shape} and sigma {sigma.shape} do not fit together")
+        if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+            raise ProtocolError(f"{where}: NaN or inf in the statistics (mu or sigma)")
+        counts = self.manifest.get("counts") or {}
+        expected_n = counts.get("frames", counts.get("used"))
+        if self.n < 1 or (expected_n is not None and expected_n != self.n):
+            raise ProtocolError(f"{where}: n = {self.n} samples, but the manifest counts {expected_n}: the statistics "
+                                f"are empty or inconsistent")
+        scale = float(np.abs(sigma).max()) if sigma.size else 0.0
+        if float(np.abs(sigma - sigma.T).max(initial=0.0)) > 1e-9 * max(scale, 1e-300):
+            raise ProtocolError(f"{where}: sigma is not symmetric, so it is not a covariance matrix")
+        lowest = float(np.linalg.eigvalsh(sigma)[0]) if sigma.size else 0.0
+        if lowest < -PSD_TOLERANCE * max(scale, 1e-300) * mu.size:
+            raise ProtocolError(f"{where}: sigma is not positive semi-definite (smallest eigenvalue {lowest:.4g}), so "
+                                f"it is not a covariance matrix; the Fréchet distance would be meaningless")
+
+    def check_compatible(self, protocol: Protocol, role: str, detector_sha256: str | None, where: str) -> None:
+        """Refuse statistics made under another protocol, detector or role, explaining why."""
+        m = self.manifest
+        p = m["protocol"]
+        if p["params_sha256"] != protocol.params_sha256:
+            raise ProtocolError(
+                f"{where}: statistics were computed under protocol {p['name']}@{p['version']} (params "
+                f"{p['params_sha256'][:12]}), not {protocol.name}@{protocol.version} (params "
+                f"{protocol.params_sha256[:12]}); clip length, stride, offsets or detector settings differ, so the "
+                f"FVD would be meaningless. Recompute them with `vgbench stats ... --protocol {protocol.name}`.")
+        if m["role"] != role:
+            raise ProtocolError(f"{where}: these are {m['role']} statistics ({m['role']} clip policy) but were "
+                                f"given as the {role} set")
+        if detector_sha256 and m["detector"].get("sha256") != detector_sha256:
+            raise ProtocolError(f"{where}: statistics were computed with detector weights "
+                                f"{m['detector'].get('sha256')}, not {detector_sha256}")
+
+
+def load_stats(path: str | Path) -> VideoStats:
+    return VideoStats.load(path)
+
+
+#: sigma may have eigenvalues down to -PSD_TOLERANCE * max|sigma| * dim (rounding in float64), no lower
+PSD_TOLERANCE = 1e-10
+
+
+def stats_checksum(arrays: dict) -> str:
+    """sha256 over the arrays of a statistics file (name, dtype, shape and bytes of each, in name order)."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()

@@ -21,6 +21,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from ..errors import VgbenchError
+
 __all__ = ["ModelInfo", "Capabilities", "ModelOptionError", "Adapter", "register", "get_adapter", "available_models",
            "video_seed", "to_uint8", "time_grid", "jsonable", "positive_int"]
 
@@ -41,7 +43,7 @@ class ModelInfo:
         return dataclasses.asdict(self)
 
 
-class ModelOptionError(ValueError):
+class ModelOptionError(VgbenchError, ValueError):
     """An adapter option (``--model-option``, ``--condition``, sampling argument) that the model cannot honour."""
 
 

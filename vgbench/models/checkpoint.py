@@ -40,6 +40,7 @@ from typing import Any
 
 import torch
 
+from ..errors import VgbenchError
 from ..safe_pickle import NUMPY_ARRAYS, UnsafePickleError
 from ..utils import atomic_write, sha256_file
 
@@ -50,7 +51,7 @@ __all__ = ["PersistentObject", "InertObject", "StoredTensor", "PERSISTENCE_MODUL
            "checkpoint_sha256"]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(VgbenchError, ValueError):
     """A checkpoint is malformed or does not fit the model it is loaded into."""
 
 

@@ -1,86 +1,13 @@
 """MoCoGAN-HD (Tian, Ren, Chai, Olszewski, Peng, Metaxas, Tulyakov, "A Good Image Generator Is What You Need for
 High-Resolution Video Synthesis", ICLR 2021): adapter ``mocogan_hd``.
 
-Architecture
-------------
-* **Image generator** -- a pre-trained StyleGAN2 in rosinality's ``stylegan2-pytorch`` layout (``g_ema`` of a
-  training checkpoint; 512-d z and w, 8 mapping layers, channel multiplier 2 for the released 256x256 and 128x128
-  models). Native port: :class:`vgbench.models.rosinality.StyleGAN2Generator`.
-* **Motion generator** (:class:`RNNModule`, official key names) -- the content code is ``w_0 = mapping(z)``. An
-  ``nn.LSTMCell`` ``enc_cell`` (z_dim -> h_dim, zero initial state) encodes ``w_0`` into ``(h, c)``; for every
-  further frame an ``nn.LSTMCell`` ``cell`` consumes fresh N(0, I) noise ``e_k`` [z_dim], and
-  ``w_{k+1} = w_k + w_residual * tanh(h_{k+1} @ w + b) @ (P * s)`` where ``P`` are the first ``n_pca`` rows of the
-  PCA components of W (``pca_comp.npy``) and ``s`` their standard deviations (``pca_stdev.npy``), one scale per row.
-  Defaults: h_dim 384, n_pca 384, w_residual 0.2 (read from the ``w`` shape, except ``w_residual``). ``fc1``/``fc2``
-  (noise reconstruction, a training loss) are in the state dict but unused at sampling.
-* Every code ``w_k`` is broadcast to all ``n_latent`` style inputs; frame 0 is the content frame ``w_0`` itself.
-  No truncation (as the official sampler).
+An LSTM (:class:`RNNModule`) walks the top PCA directions of a pre-trained StyleGAN2's W space (rosinality layout,
+:class:`vgbench.models.rosinality.StyleGAN2Generator`); frame 0 is the content frame ``mapping(z)``. Fixed frame
+step (``time_step`` dataset frames); per-video content and motion seeds; spatial noise option ``use_noise``.
+``--ckpt`` is a directory holding the official artefacts or a JSON manifest.
 
-Checkpoint (``--ckpt``)
------------------------
-Four artefacts, never executed: the image generator ``*.pt`` (``torch.load(weights_only=True)`` with
-``argparse.Namespace`` allow-listed, ``g_ema`` used, loaded strictly), the motion generator ``modelR_*.pth``
-(plain state dict), and ``pca_comp.npy`` [>= n_pca, z_dim] / ``pca_stdev.npy`` [>= n_pca]
-(``np.load(allow_pickle=False)``; ``get_stats_pca.py`` writes them). ``--ckpt`` is, as for ``motionvideogan``:
-
-* a directory: each part is found below it by its official name (``*.pt``, ``modelR_*.pth``, ``pca_comp.npy``,
-  ``pca_stdev.npy``; the official tree is ``pretrained_models/``, ``checkpoints/<name>/``,
-  ``pca_stats/<name>/``); a missing or ambiguous part is an error listing the files found; or
-* a JSON manifest (``*.json``) with keys ``generator``, ``lstm``, ``pca_comp``, ``pca_stdev`` (paths relative to
-  the manifest) and optional ``w_residual`` (0.2), ``time_step`` (2), ``dataset_fps``::
-
-      {"generator": "pretrained_models/faceforensics-fid10.9920-snapshot-008765.pt",
-       "lstm": "checkpoints/faceforensics/modelR_epoch_799.pth",
-       "pca_comp": "pca_stats/faceforensics/pca_comp.npy",
-       "pca_stdev": "pca_stats/faceforensics/pca_stdev.npy",
-       "dataset_fps": 30}
-
-Time and fps
-------------
-Fixed frame step (``fps_control=False``): the motion generator was trained on clips taking every ``time_step``-th
-dataset frame (``--time_step 2`` in every official training script), so consecutive generated frames are
-``time_step`` dataset frames apart and ``info.native_fps = dataset_fps / time_step`` (``dataset_fps``: ``vgbench
-eval``'s dataset-card fps, or the manifest's). ``interpolation=True`` (the official ``--interpolation``) inserts
-the W-midpoint ``(w_k + w_{k+1}) / 2`` between consecutive codes: frame ``2k`` is ``w_k``, frame ``2k+1`` the
-midpoint, so frames are ``time_step / 2`` dataset frames apart and ``native_fps`` doubles. ``times=`` passed to
-:meth:`MoCoGANHDAdapter.sample` index the generated frames (non-negative integers), like the frames of a
-pre-generated video; ``vgbench eval`` asks for ``0, s, 2s, ...``. The LSTM is autoregressive: ``T`` frames need
-``T - 1`` steps (``ceil((T - 1) / 2)`` with interpolation), nothing bounds ``T`` (the released models were trained
-on 16 frames; long unrolls drift, as the StyleGAN-V paper shows), and asking for more frames never changes earlier
-ones.
-
-Seeds and noise
----------------
-Video ``i``: ``z`` [1, z_dim] from stream 0 (content) of ``(seed, i)``; the LSTM inputs from stream 1 (motion), one
-``[z_dim]`` draw per step in order. ``content_seed`` / ``motion_seed`` fix either for every video (the LSTM state
-still starts from ``enc_cell(w_0)``, so the same motion noise gives content-dependent motion, as in the model).
-Spatial noise, option ``use_noise``:
-
-* ``'const'`` (default): the generator's stored ``noises.noise_i`` buffers for every frame and video (the
-  reported numbers' setting is not stated by the paper, and ``evaluate.py`` writes both variants below);
-* ``true``: the official ``use_noise=True`` (also what training used): one noise map per layer and video, shared by
-  all its frames, drawn from stream 2 (other) of ``(seed, i)`` -- of ``(content_seed, 0)`` when the content is
-  fixed, since the map is part of the video's appearance -- in layer order;
-* ``false``: the official ``use_noise=False``: no spatial noise at all (not the stored maps).
-
-Each video is computed alone (batch 1 through mapping and LSTM) and rendered in synthesis calls of a fixed
-16 frames (the last padded), so pixels do not depend on the batch size, the other videos or the frame count.
-
-Differences from the official sampler (``evaluate.py``) and why
-----------------------------------------------------------------
-* Randomness: seeded per-video streams instead of ``z.normal_()`` / ``torch.cuda.FloatTensor(...).normal_()`` /
-  ``new_empty(...).normal_()`` on the global CUDA RNG; the default spatial noise is the stored constant maps
-  (``use_noise=true|false`` give the two official variants).
-* Quantisation: vgbench's rounding (``x * 127.5 + 128``) instead of ``((x.clamp(-1, 1) + 1) / 2 * 255)
-  .type(torch.uint8)`` (truncation).
-* Loading: strict (the official code loads ``g_ema`` with ``strict=False``, which would silently keep random
-  weights for missing keys); shapes of the PCA files are checked against the LSTM.
-* Devices: any device, float32 (the official code runs float32 on CUDA only).
-
-Everything else is the official arithmetic, including its float rounding: with the same weights and the same
-random draws, the frames equal the official ``Generator``/``RNNModule`` output bit for bit on CPU (the PCA basis
-keeps the memory layout ``torch.tensor`` gives the .npy array, Fortran order for scikit-learn's components, because
-the layout changes the matmul's rounding).
+docs/models.md (section MoCoGAN-HD) has the details: architecture, checkpoint files, time and noise options, every
+difference from the official sampler and how the port was verified against it (bit-exact on CPU).
 """
 from __future__ import annotations
 

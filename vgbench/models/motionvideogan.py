@@ -1,101 +1,13 @@
 """MotionVideoGAN (Zhu, Ma, Chen, Yuan, "MotionVideoGAN: A Novel Video Generator Based on the Motion Space Learned
 from Image Pairs", IEEE TMM 2023): adapter ``motionvideogan``.
 
-Architecture
-------------
-* **MotionStyleGAN** -- an unmodified StyleGAN2 (the StyleGAN3 repository's ``networks_stylegan2.py``,
-  ``--cfg=stylegan2``) with ``img_channels=6``: one latent ``w`` renders an *image pair*, the former frame in
-  channels 0-2 and the latter (k=4 dataset frames later or earlier in training) in channels 3-5. Native port:
-  :class:`vgbench.models.stylegan2.Generator` (256x256: 8 mapping layers, ``num_ws=14``, channels
-  {4..64: 512, 128: 256, 256: 128}, spatial noise buffers, fp16 in the 4 highest resolutions on CUDA).
-* **Motion codes** -- ``backward_direction.npy`` (edits the former frame, keeps the latter) and
-  ``forward_direction.npy`` (edits the latter, keeps the former), each ``[rank, w_dim]`` row-normalised
-  directions from a low-rank factorisation of the pair generator's Jacobian; the first ``n_direction`` rows are
-  used.
-* **Latent code generator** (:class:`LSTMModule`, official key names) -- ``enc_cell`` (LSTMCell) encodes the
-  content code ``w_0 = mapping(z)``; ``cell`` (LSTMCell) is driven by fresh N(0, I) noise each step; step ``k``
-  turns the hidden state into ``n_direction`` coefficients ``tanh(h @ w + b)`` and adds
-  ``w_residual * coeffs @ D_k`` to the previous code, where ``D_k`` is the backward directions for even ``k`` and
-  the forward directions for odd ``k`` (``w_residual`` 0.2). ``fc1``/``fc2`` are in the state dict but unused.
+An LSTM (:class:`~vgbench.models.latent_lstm.LatentLSTM`) edits the latent code of MotionStyleGAN, a 6-channel
+StyleGAN2 (:class:`vgbench.models.stylegan2.Generator`) that renders image pairs, with learned motion codes,
+alternating between the former and the latter image. Fixed time step; per-video content and motion seeds; spatial
+noise from the stored constant buffers. ``--ckpt`` is a directory holding the official artefacts or a JSON manifest.
 
-Video frames (``frame_order``)
-------------------------------
-Codes ``w_0, w_1, ...`` alternate between editing the former and the latter image. ``'paper'`` (default) renders
-the sequence of the paper (Sec. III-C): frame 0 is the latter image of ``w_0``, frame ``k`` the image that step
-``k-1`` edited, i.e. the former image of ``w_k`` for odd ``k`` and the latter for even ``k``
-(x01, x10, x21, x30, ...). ``'official'`` renders what ``MotionVideoGAN/models/model.py`` does (the order the
-released LSTMs were trained with): the latter image of ``w_0``, then code ``k-1`` for frame ``k`` -- its former
-image for odd ``k``, its latter for even ``k`` -- so code 0 appears twice (both halves).
-
-Long videos. The LSTM is autoregressive, so ``T`` frames need ``T - 1`` steps (``'paper'``) and nothing bounds
-``T``; asking for more frames never changes earlier ones. The released models were trained on 16-frame clips
-(``n_frames_G=17``) and the paper warns that many editing steps can drift out of the latent space. The paper's
-other route to long videos, latent interpolation (``interpolation=r``, the official ``interpolation_frame_rate``),
-renders ``r`` frames per code step: the segment from ``w_k`` to ``w_{k+1}`` shows the image that step ``k`` edits,
-at ``w_{k+1} * j / r + w_k * (r - j) / r`` with ``j = 1..r`` (``'paper'``; ``j = r`` is the paper frame) or
-``j = 0..r-1`` (``'official'``, exactly ``model.py``). Motion then plays ``r`` times slower.
-
-Time and fps
-------------
-Fixed time step (``fps_control=False``): one LSTM step is ``time_step`` dataset frames (1 in every official
-script; the option or the manifest sets it for an LSTM trained on subsampled clips), so generated frames are
-``time_step / interpolation`` dataset frames apart and ``info.native_fps = dataset_fps * interpolation /
-time_step``. ``dataset_fps`` is ``vgbench eval``'s dataset-card fps (``native_fps``) or the manifest's
-``dataset_fps``. As for every fixed-step model, ``times=`` index the generated frame sequence (the harness
-renders up to the last one and picks them; see :meth:`vgbench.models.base.Adapter.sample`).
-
-Seeds and noise
----------------
-Video ``i``: ``z`` from stream 0 (content) of ``(seed, i)``; the LSTM's per-step input noise from stream 1
-(motion), one ``[z_dim]`` draw per step, so a longer video extends the same sequence. ``content_seed`` /
-``motion_seed`` fix either for all videos (content/motion separable): the same motion noise drives the LSTM for
-another content; since the LSTM state starts from ``enc_cell(w_0)`` the resulting coefficients still depend on the
-content, as in the paper's model. Spatial noise is the stored ``noise_const`` buffers (``noise_mode='const'``).
-Each video is computed alone and rendered in synthesis calls of a fixed 16 frames (the last padded), so pixels do
-not depend on the batch size or the other videos.
-
-Checkpoint (``--ckpt``)
------------------------
-Three artefacts, never executed: the MotionStyleGAN ``network-snapshot-*.pkl`` (StyleGAN3-repository persistence
-pickle; ``G_ema`` is used; read by :func:`vgbench.models.checkpoint.load_network_pickle` and rebuilt from its
-pickled constructor kwargs), the LSTM ``modelR_*.pth`` (plain state dict, ``torch.load(weights_only=True)``,
-loaded strictly) and ``forward_direction.npy`` / ``backward_direction.npy`` (``np.load(allow_pickle=False)``).
-``--ckpt`` is either
-
-* a directory: each part is found below it by its official name (``network-snapshot-*.pkl``, ``modelR_*.pth``,
-  ``*forward_direction.npy``, ``*backward_direction.npy``); a missing or ambiguous part is an error listing what
-  was found; or
-* a JSON manifest (``*.json``) with keys ``generator``, ``lstm``, ``forward_direction``, ``backward_direction``
-  (paths relative to the manifest) and optional ``w_residual`` (0.2), ``time_step`` (1), ``dataset_fps``::
-
-      {"generator": "models/ucf101/network-snapshot-007680.pkl",
-       "lstm": "checkpoints/ucf101/modelR_epoch_99.pth",
-       "forward_direction": "directions/ucf101/forward_direction.npy",
-       "backward_direction": "directions/ucf101/backward_direction.npy",
-       "dataset_fps": 25}
-
-Differences from the official sampler (``MotionVideoGAN/evaluate.py``) and why
--------------------------------------------------------------------------------
-* Frame order: the paper's sequence by default (the official one shows code 0 twice and never renders its last
-  two LSTM codes); ``frame_order='official'`` reproduces ``model.py``.
-* Spatial noise: constant buffers instead of ``noise_mode='random'`` (fresh noise for every frame, a source of
-  flicker, and drawn from the global RNG); per-step LSTM noise comes from the video's motion stream instead of
-  ``torch.cuda.FloatTensor(...).normal_()``.
-* Quantisation: vgbench's rounding (``x * 127.5 + 128``) instead of ``((x + 1) / 2 * 255).type(torch.uint8)``
-  (truncation after clamping).
-* Devices: runs on any device (the official code is CUDA-only). Precision follows the StyleGAN3 repository:
-  float16 in the fp16 blocks on CUDA, float32 elsewhere (its CPU path); fused modulated convolution as its
-  ``fused_modconv_default``.
-* Loading: strict (the official evaluation loads the LSTM with ``strict=False``), and the direction files must
-  hold at least ``n_direction`` rows of width ``w_dim`` (the official module fails later with a shape error).
-* Each code is broadcast to the generator's ``num_ws`` (``model.py`` hard-codes 14, i.e. 256x256 only).
-* Shipped-code bugs not reproduced: ``LSTMModule.__init__`` calls ``super(RNNModule, self)`` (a NameError), and
-  the LSTM noise is a CUDA tensor.
-
-Verified against the official code (CPU reference path, scratch run outside the repository): the StyleGAN2 port
-is bit-identical for a real StyleGAN3-repository pickle (64x64 and 256x256, ``noise_mode`` const/none, fused and
-non-fused), the LSTM codes are identical, and whole videos (both frame orders, ``interpolation`` 1 and 3) agree to
-1e-5, the size of the official code's own batch-1 vs batch-17 differences.
+docs/models.md (section MotionVideoGAN) has the details: architecture, frame orders, long videos, checkpoint files,
+every difference from the official sampler and how the port was verified against it.
 """
 from __future__ import annotations
 

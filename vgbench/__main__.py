@@ -1,0 +1,4 @@
+"""``python -m vgbench ...``: the same as the ``vgbench`` console script."""
+from .cli import entry_point
+
+entry_point()
