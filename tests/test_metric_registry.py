@@ -118,3 +118,12 @@ def test_a_new_metric_is_one_module_one_protocol_and_one_table_line(tmp_path, mo
             load_protocol(bad)
     finally:
         base._SPECS.pop("toy", None)
+
+
+@pytest.mark.parametrize("fn, wrong, what", [("fvd", "fid_video", "an FVD"), ("fid", "fvd16", "an FID")])
+def test_standalone_functions_refuse_another_metrics_protocol(fn, wrong, what):
+    args = ("builtin:tiny", "builtin:tiny")
+    with pytest.raises(ProtocolError, match=f"protocol {wrong} is a '.*' protocol, not {what} one"):
+        getattr(vgbench, fn)(*args, wrong)
+    with pytest.raises(ProtocolError, match="not an IS one"):
+        vgbench.inception_score("builtin:tiny", "fvd16")

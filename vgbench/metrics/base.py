@@ -31,7 +31,7 @@ from .frechet import frechet_distance
 from .stats import VideoStats
 
 __all__ = ["MetricSpec", "register_metric", "metric_spec", "metric_kinds", "metric_aliases", "resolve_metric_name",
-           "METRIC_MODULES", "metric_api", "MetricResult", "EvalContext", "IncompleteProtocolWarning", "flag_incomplete",
+           "METRIC_MODULES", "metric_api", "metric_protocol", "MetricResult", "EvalContext", "IncompleteProtocolWarning", "flag_incomplete",
            "background", "fake_clips", "real_stats", "cache_path", "describe_source", "source_description", "is_stats_path",
            "source_summary", "frechet_entry", "frechet_compute"]
 
@@ -99,6 +99,17 @@ def metric_api() -> dict[str, Callable]:
         module = importlib.import_module(METRIC_MODULES[kind])
         out.update({name: getattr(module, attr) for name, attr in spec.api.items()})
     return out
+
+
+def metric_protocol(protocol, kind: str, what: str) -> Protocol:
+    """``protocol`` (a name, path or :class:`Protocol`) loaded, refused unless it is a protocol of metric ``kind``
+    (``what`` names the metric in the message, e.g. "an FVD")."""
+    from ..protocols import load_protocol
+
+    protocol = load_protocol(protocol)
+    if protocol.metric != kind:
+        raise ProtocolError(f"protocol {protocol.name} is a {protocol.metric!r} protocol, not {what} one")
+    return protocol
 
 
 def resolve_metric_name(name: str) -> str:

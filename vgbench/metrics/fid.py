@@ -28,6 +28,7 @@ from .base import (
     describe_source,
     fake_clips,
     frechet_compute,
+    metric_protocol,
     register_metric,
 )
 from .stats import FeatureStats, VideoStats
@@ -206,9 +207,7 @@ def fid(real, fake, protocol: str | Protocol = "fid_video", *, strict: bool = Fa
     """FID between ``real`` and ``fake``: each a video source (path, array, ``builtin:NAME``...) or FID statistics
     (a ``.npz`` written by :meth:`VideoStats.save` of :func:`compute_frame_stats`). Extra keyword arguments go to
     :func:`compute_frame_stats` (frame_batch, num_workers, skip_bad, progress...)."""
-    protocol = load_protocol(protocol)
-    if protocol.metric != "fid":
-        raise ProtocolError(f"protocol {protocol.name} is a {protocol.metric!r} protocol, not an FID one")
+    protocol = metric_protocol(protocol, "fid", "an FID")
     from ..detectors import default_device
 
     device = device or default_device()

@@ -28,6 +28,7 @@ from .base import (
     fake_clips,
     flag_incomplete,
     frechet_compute,
+    metric_protocol,
     register_metric,
 )
 from .stats import FeatureStats, VideoStats, load_stats
@@ -137,7 +138,7 @@ def fvd(real, fake, protocol: str | Protocol = "fvd16", *, strict: bool = False,
     (an interrupted run resumes where it stopped)."""
     from ..detectors import default_device
 
-    protocol = load_protocol(protocol)
+    protocol = metric_protocol(protocol, "fvd", "an FVD")
     device = device or default_device()
     kwargs.setdefault("resume_dir", "auto")
     ctx = EvalContext(protocol, device, real=real, fake=fake, strict=strict, detector=detector, options=kwargs)

@@ -18,9 +18,18 @@ import numpy as np
 
 from ..features import ClipSpec, NotEnoughVideos, extract_features
 from ..io.sources import open_source
-from ..protocols import Protocol, ProtocolError, load_protocol
+from ..protocols import Protocol, load_protocol
 from ..provenance import make_record, utc_now
-from .base import EvalContext, MetricResult, MetricSpec, describe_source, fake_clips, flag_incomplete, register_metric
+from .base import (
+    EvalContext,
+    MetricResult,
+    MetricSpec,
+    describe_source,
+    fake_clips,
+    flag_incomplete,
+    metric_protocol,
+    register_metric,
+)
 
 __all__ = ["inception_score", "video_inception_score", "ISResult", "class_probabilities", "require_c3d_weights"]
 
@@ -99,9 +108,7 @@ def _entry(probs, counts, prov, protocol, wanted: int, strict: bool, seconds: fl
 def video_inception_score(fake, protocol: str | Protocol = "is_ucf101", *, strict: bool = False, detector=None,
                           device: str | None = None, **kwargs) -> ISResult:
     """Video IS of ``fake`` (any video source) under ``protocol``; returns value (mean), std and a full record."""
-    protocol = load_protocol(protocol)
-    if protocol.metric != "inception_score":
-        raise ProtocolError(f"protocol {protocol.name} is a {protocol.metric!r} protocol, not an IS one")
+    protocol = metric_protocol(protocol, "inception_score", "an IS")
     from ..detectors import default_device
 
     device = device or default_device()
