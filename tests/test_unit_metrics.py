@@ -186,3 +186,29 @@ def test_feature_errors_name_the_rows_and_the_source():
     with pytest.raises(FeatureError, match="^no features were accumulated$"):
         s.mean_cov()
     assert issubclass(FeatureError, ValueError)
+
+
+def _with_trace_of_sqrtm(monkeypatch, value: float):
+    monkeypatch.setattr(F, "_sqrtm", lambda a: np.array([[value]]))
+
+
+def test_negative_tolerance_boundary_on_small_covariances(monkeypatch):
+    """Rounding may take the distance down to -1e-6 * max(tr Σ₁ + tr Σ₂, 1): exactly that passes, below it fails."""
+    zero = np.zeros((1, 1))
+    _with_trace_of_sqrtm(monkeypatch, 0.5e-6)  # distance = -2 * 0.5e-6 = -1e-6: on the boundary
+    value, _ = frechet_distance(np.zeros(1), zero, np.zeros(1), zero)
+    assert value == -1e-6
+    _with_trace_of_sqrtm(monkeypatch, 0.75e-6)  # -1.5e-6: below it (the floor of the scale is 1, not more)
+    with pytest.raises(FrechetError, match=r"^the Fréchet distance came out negative \(-1\.5e-06\): a covariance "
+                                           r"matrix is not positive semi-definite$"):
+        frechet_distance(np.zeros(1), zero, np.zeros(1), zero)
+
+
+def test_negative_tolerance_scales_with_the_traces(monkeypatch):
+    s = np.full((1, 1), 5.0)  # tr Σ₁ + tr Σ₂ = 10: tolerance 1e-5
+    _with_trace_of_sqrtm(monkeypatch, 5.0 + 0.4e-5)  # distance 10 - 2 * (5 + 0.4e-5) = -0.8e-5
+    value, _ = frechet_distance(np.zeros(1), s, np.zeros(1), s)
+    assert value == pytest.approx(-0.8e-5, rel=1e-6)
+    _with_trace_of_sqrtm(monkeypatch, 5.0 + 0.6e-5)
+    with pytest.raises(FrechetError, match="came out negative"):
+        frechet_distance(np.zeros(1), s, np.zeros(1), s)

@@ -200,3 +200,24 @@ def test_load_network_pickle_results_and_errors(tmp_path):
         C.load_network_pickle(tmp_path / "evil.pkl")
     with pytest.raises(FileNotFoundError):
         C.load_network_pickle(tmp_path / "missing.pkl")
+
+
+@pytest.mark.parametrize("module", ["training.persistence", "src.torch_utils.persistence_x", "dnnlib.util"])
+def test_persistence_reconstructor_elsewhere_is_refused_saying_where_it_may_come_from(module):
+    with pytest.raises(UnsafePickleError) as ei:
+        find(module, "_reconstruct_persistent_obj")
+    assert str(ei.value) == (
+        f"net.pkl: refusing to load global '{module}._reconstruct_persistent_obj' (a persistence reconstructor "
+        f"outside the official module paths ['src.torch_utils.persistence', 'torch_utils.persistence']): a network "
+        f"pickle may only contain tensors, plain data and the known persistence records; this one asks to import or "
+        f"call other code, so it was not loaded.")
+
+
+def test_tensor_records_name_the_file_they_come_from():
+    up = C._NetworkUnpickler(io.BytesIO(b""), "net.pkl")
+    parameter = up.find_class("torch._utils", "_rebuild_parameter")
+    with pytest.raises(C.CheckpointError, match=r"^net\.pkl: a parameter record holds int, not a tensor$"):
+        parameter(3)
+    t = up.find_class("torch._utils", "_rebuild_tensor_v2")(None, 0, (2,), (1,))
+    assert isinstance(t, C.StoredTensor) and t.where == "net.pkl"
+    assert up.find_class("torch.storage", "_load_from_bytes")(b"").where == "net.pkl"

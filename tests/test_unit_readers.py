@@ -743,3 +743,323 @@ def test_upper_case_numpy_suffixes(tmp_path):
     for name in ("UP.NPZ", "UP.NPY"):
         vids = list(open_source(tmp_path / name))
         assert len(vids) == 2 and np.array_equal(vids[1].read(), arr[1]), name
+
+
+# ------------------------------------------------------------------ .npy / .npz cut short (memory-mapped paths)
+
+
+def _npy_bytes(arr: np.ndarray, promise: int | None = None) -> bytes:
+    """A .npy stream of ``arr`` whose header promises ``promise`` videos (default: as many as it holds)."""
+    buf = io.BytesIO()
+    shape = ((promise if promise is not None else arr.shape[0]),) + arr.shape[1:]
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    buf.write(arr.tobytes())
+    return buf.getvalue()
+
+
+def _check_cut(src, arr: np.ndarray, promised: int, complete: int, where: str) -> None:
+    vids = list(src)
+    assert len(src) == promised and len(vids) == promised
+    assert [v.id for v in vids] == [f"{i:06d}" for i in range(promised)]
+    assert [v.path for v in vids] == [f"{where}[{i}]" for i in range(promised)]
+    for i, v in enumerate(vids[:complete]):
+        assert isinstance(v, S.NpyVideo) and np.array_equal(v.read(), arr[i])
+        assert v.read([1]).shape == (1,) + arr.shape[2:]
+    problem = (f"the file is truncated: the header promises {promised} videos of {tuple(arr.shape[1:])}, the data "
+               f"holds {complete} whole videos")
+    for v in vids[complete:]:
+        assert isinstance(v, B.UnreadableVideo) and v.problem == problem and v.num_frames == arr.shape[1]
+        with pytest.raises(VideoReadError) as e:
+            v.read()
+        assert e.value.path == v.path
+
+
+@pytest.mark.parametrize("keep_bytes, complete", [(None, 3), ("cut_in_video_3", 3), ("cut_at_video_4", 4),
+                                                 ("header_only", 0), ("one_byte", 0)])
+def test_cut_npy_keeps_its_whole_videos_and_marks_the_rest(tmp_path, keep_bytes, complete):
+    arr = np.stack([colour_video(2, seed=s) for s in range(5)])
+    data = _npy_bytes(arr)
+    header = len(data) - arr.nbytes
+    per = arr[0].nbytes
+    cut = {None: header + 3 * per + per - 1, "cut_in_video_3": header + 3 * per + 7,
+           "cut_at_video_4": header + 4 * per, "header_only": header, "one_byte": header + 1}[keep_bytes]
+    p = tmp_path / "v.npy"
+    p.write_bytes(data[:cut])
+    _check_cut(open_source(p), arr, 5, complete, str(p))
+
+
+def test_npy_that_promises_less_than_it_holds_reads_what_it_promises(tmp_path):
+    arr = np.stack([colour_video(2, seed=s) for s in range(3)])
+    p = tmp_path / "v.npy"
+    p.write_bytes(_npy_bytes(arr[:2], promise=2) + arr[2].tobytes())  # trailing bytes after the promised data
+    vids = list(open_source(p))
+    assert len(vids) == 2 and all(np.array_equal(v.read(), arr[i]) for i, v in enumerate(vids))
+
+
+def test_stored_npz_member_cut_short_ends_where_the_zip_says(tmp_path):
+    """The member promises 4 videos and holds 2; the bytes after it belong to the next member, not to the videos."""
+    arr = np.stack([colour_video(2, seed=s) for s in range(4)])
+    p = tmp_path / "s.npz"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("videos.npy", _npy_bytes(arr[:2], promise=4))
+        z.writestr("after.npy", _npy_bytes(arr))  # plenty of bytes that must not be read as videos 2 and 3
+    src = open_source(p)
+    assert not src._streamed and src.supports_workers
+    _check_cut(src, arr, 4, 2, f"{p}:videos")
+
+
+def test_stored_npz_member_after_another_is_located_exactly(tmp_path):
+    arr = np.stack([colour_video(3, seed=s) for s in range(2)])
+    p = tmp_path / "s.npz"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("labels.npy", _npy_bytes(np.full((2, 1, 1, 1, 3), 9, np.uint8)))
+        z.writestr("videos.npy", _npy_bytes(arr))
+    vids = list(open_source(p))
+    assert len(vids) == 2 and all(np.array_equal(v.read(), arr[i]) for i, v in enumerate(vids))
+
+
+def test_streamed_npz_videos_and_their_stamps(tmp_path):
+    arr = np.stack([colour_video(2, seed=s) for s in range(3)])
+    p = tmp_path / "c.npz"
+    np.savez_compressed(p, videos=arr)
+    src = open_source(p)
+    assert src._streamed and not src.supports_workers
+    vids = list(src)
+    with zipfile.ZipFile(p) as z:
+        crc = z.getinfo("videos.npy").CRC
+    for i, v in enumerate(vids):
+        assert v.supports_random is False and v.num_frames == 2 and v.nbytes_hint() == arr[i].nbytes
+        assert v.stamp() == [B._file_stamp(p), crc]
+        assert np.array_equal(v.read(), arr[i]) and np.array_equal(v.read([1, 0]), arr[i][[1, 0]])
+
+
+def test_streamed_npz_with_frames_over_the_size_limit_yields_unreadable_videos(tmp_path, monkeypatch):
+    arr = np.zeros((3, 2, 8, 8, 3), np.uint8)
+    p = tmp_path / "c.npz"
+    np.savez_compressed(p, videos=arr)
+    monkeypatch.setenv(B.MAX_FRAME_PIXELS_ENV, "63")
+    vids = list(open_source(p))
+    assert [v.id for v in vids] == ["000000", "000001", "000002"]
+    assert [v.path for v in vids] == [f"{p}:videos[{i}]" for i in range(3)]
+    assert all(isinstance(v, B.UnreadableVideo) and v.num_frames == 2 and "8x8" in v.problem for v in vids)
+
+
+def test_npy_of_zero_frame_videos_lists_them(tmp_path):
+    np.save(tmp_path / "z.npy", np.zeros((3, 0, 4, 4, 3), np.uint8))
+    vids = list(open_source(tmp_path / "z.npy"))
+    assert len(vids) == 3 and all(isinstance(v, S.NpyVideo) and v.num_frames == 0 for v in vids)
+
+
+def test_npy_stamp_is_the_files_size_and_mtime(tmp_path):
+    p = tmp_path / "v.npy"
+    np.save(p, np.stack([colour_video(2, seed=s) for s in range(2)]))
+    v = next(iter(open_source(p)))
+    st = os.stat(p)
+    assert v.stamp() == [st.st_size, st.st_mtime_ns]
+
+
+def test_numpy_fingerprint_tells_files_and_members_apart(tmp_path):
+    arr = np.stack([colour_video(2, seed=s) for s in range(2)])
+    np.savez(tmp_path / "a.npz", videos=arr, other=arr)
+    fa = open_source(tmp_path / "a.npz", npz_key="videos").fingerprint()
+    fo = open_source(tmp_path / "a.npz", npz_key="other").fingerprint()
+    np.save(tmp_path / "b.npy", arr)
+    fb = open_source(tmp_path / "b.npy").fingerprint()
+    assert len({fa, fo, fb}) == 3 and all(isinstance(f, str) and len(f) == 64 for f in (fa, fo, fb))
+    assert open_source(tmp_path / "a.npz", npz_key="videos").fingerprint() == fa  # stable
+
+
+def test_frame_size_limit_names_the_video_in_npy_reads(tmp_path, monkeypatch):
+    p = tmp_path / "v.npy"
+    np.save(p, np.zeros((2, 2, 8, 8, 3), np.uint8))
+    v = list(open_source(p))[1]
+    monkeypatch.setenv(B.MAX_FRAME_PIXELS_ENV, "63")
+    with pytest.raises(VideoReadError, match="frames of 8x8") as e:
+        v.read()
+    assert e.value.path == f"{p}[1]"
+
+
+def test_streamed_npz_checks_the_size_again_at_read_time(tmp_path, monkeypatch):
+    """H = W = 8 with 3 channels: the limit must see 8x8 pixels, not 8x3."""
+    p = tmp_path / "c.npz"
+    np.savez_compressed(p, videos=np.zeros((2, 2, 8, 8, 3), np.uint8))
+    v = list(open_source(p))[1]
+    monkeypatch.setenv(B.MAX_FRAME_PIXELS_ENV, "63")
+    with pytest.raises(VideoReadError, match="frames of 8x8") as e:
+        v.read()
+    assert e.value.path == f"{p}:videos[1]"
+
+
+def test_streamed_npz_decode_limit_counts_frames_not_rows(tmp_path, monkeypatch):
+    """2 frames of 8x8x3 are 384 bytes; counting 8 (the height) as frames would make it 1536."""
+    p = tmp_path / "c.npz"
+    arr = np.stack([colour_video(2, h=8, w=8, seed=s) for s in range(2)])
+    np.savez_compressed(p, videos=arr)
+    monkeypatch.setenv(B.MAX_DECODE_BYTES_ENV, "1000")
+    vids = list(open_source(p))
+    assert all(isinstance(v, _streamed_type()) for v in vids)
+    assert np.array_equal(vids[1].read(), arr[1])
+    monkeypatch.setenv(B.MAX_DECODE_BYTES_ENV, "383")
+    vids = list(open_source(p))
+    assert all(isinstance(v, B.UnreadableVideo) and v.num_frames == 2 and "reading 2 frames of 8x8" in v.problem
+               for v in vids)
+
+
+def _streamed_type():
+    from vgbench.io.npy import _StreamedNpzVideo
+
+    return _StreamedNpzVideo
+
+
+def test_compressed_npz_cut_short_marks_every_missing_video(tmp_path):
+    """3 videos of 2 frames promised, 1 whole one stored: videos 1 and 2 are truncated (N != T on purpose)."""
+    arr = np.stack([colour_video(2, seed=s) for s in range(3)])
+    p = tmp_path / "cut.npz"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("videos.npy", _npy_bytes(arr[:1], promise=3) + arr[1].tobytes()[:10])
+    vids = list(open_source(p))
+    assert len(vids) == 3 and np.array_equal(vids[0].read(), arr[0])
+    problem = f"the file is truncated: the header promises 3 videos of {tuple(arr.shape[1:])}, the data holds 1 whole videos"
+    assert [(v.id, v.path, v.problem, v.num_frames) for v in vids[1:]] == [
+        ("000001", f"{p}:videos[1]", problem, 2), ("000002", f"{p}:videos[2]", problem, 2)]
+
+
+def _damaged_npz(tmp_path) -> tuple[Path, np.ndarray]:
+    arr = np.random.default_rng(3).integers(0, 256, (4, 2, 16, 16, 3), dtype=np.uint8)
+    p = tmp_path / "c.npz"
+    np.savez_compressed(p, videos=arr)
+    data = bytearray(p.read_bytes())
+    with zipfile.ZipFile(p) as z:
+        info = z.getinfo("videos.npy")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    middle = start + info.compress_size // 2
+    data[middle:middle + 64] = bytes(64)  # damage the deflate stream in the middle of the member
+    p.write_bytes(bytes(data))
+    return p, arr
+
+
+def test_compressed_npz_with_damaged_data_gives_no_video_at_all(tmp_path):
+    """Zeroed bytes in a deflate stream may decode to wrong pixels without an error (only the CRC at the end of the
+    member shows it), so every video of a damaged member is unreadable, none is used with wrong pixels."""
+    p, arr = _damaged_npz(tmp_path)
+    vids = list(open_source(p))
+    assert [(v.id, v.path, v.num_frames) for v in vids] == [(f"{j:06d}", f"{p}:videos[{j}]", 2) for j in range(4)]
+    assert all(isinstance(v, B.UnreadableVideo) for v in vids)
+    assert len({v.problem for v in vids}) == 1
+    assert vids[0].problem.startswith("the compressed array data is damaged (")
+    assert vids[0].problem.endswith("so no video of it can be trusted: a damaged deflate stream can decode to wrong "
+                                    "pixels before the damage shows")
+
+
+def test_the_member_check_is_remembered_per_file_version(tmp_path, monkeypatch):
+    from vgbench.io import npy as N
+
+    arr = np.stack([colour_video(2, seed=s) for s in range(2)])
+    p = tmp_path / "c.npz"
+    np.savez_compressed(p, videos=arr)
+    src = open_source(p)
+    calls = []
+    real_open = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, *a, **k: calls.append(a[0]) or real_open(self, *a, **k))
+    list(src)
+    first = len(calls)
+    list(src)
+    assert (first, len(calls) - first) == (2, 1)  # check + read, then the read only
+    key = (str(p), tuple(B._file_stamp(p)), "videos")
+    assert N.NumpySource._checked[key] is None
+
+
+def test_decompression_error_during_the_read_marks_the_rest(tmp_path, monkeypatch):
+    """If the member changes between the check and the read, the videos from the failing one on are unreadable."""
+    from vgbench.io import npy as N
+
+    p, arr = _damaged_npz(tmp_path)
+    monkeypatch.setattr(N.NumpySource, "_damaged_member", lambda self: None)
+    vids = list(open_source(p))
+    assert len(vids) == 4
+    bad = [v for v in vids if isinstance(v, B.UnreadableVideo)]
+    first = len(vids) - len(bad)
+    assert 1 <= len(bad) and all(isinstance(v, _streamed_type()) for v in vids[:first])
+    for j, v in enumerate(bad, start=first):
+        assert (v.id, v.path, v.num_frames) == (f"{j:06d}", f"{p}:videos[{j}]", 2)
+        assert v.problem.startswith(f"cannot decompress the array data from video {first} on: ")
+
+
+def test_unreadable_video_stamp_and_errors():
+    v = B.UnreadableVideo("x", "/d/x.mp4", "broken header", 5)
+    assert v.stamp() == ["unreadable", "broken header"] and v.num_frames == 5
+    with pytest.raises(VideoReadError) as e:
+        v.read()
+    assert (e.value.path, str(e.value)) == ("/d/x.mp4", "/d/x.mp4: broken header")
+    with pytest.raises(VideoReadError, match=r"^/d/y: no frames$"):
+        B.UnreadableVideo("y", "/d/y", "no frames").num_frames
+
+
+class _Stamped(B.Video):
+    def __init__(self, vid, stamp):
+        self.id, self.path, self.fps, self._stamp = vid, vid, None, stamp
+
+    num_frames = 1
+
+    def stamp(self):
+        return self._stamp
+
+    def _read(self, indices):
+        raise AssertionError("fingerprints never read frames")
+
+
+def test_source_fingerprint_hashes_ids_and_stamps_and_is_none_when_one_is_unknown():
+    from vgbench.utils import sha256_json
+
+    src = _Listed([_Stamped("a", [1, 2]), _Stamped("b", [3, 4])])
+    assert src.fingerprint() == sha256_json([["a", [1, 2]], ["b", [3, 4]]])
+    assert _Listed([_Stamped("a", [1, 2]), _Stamped("b", [3, 5])]).fingerprint() != src.fingerprint()
+    assert _Listed([_Stamped("a", [1, 2]), _Stamped("b", None)]).fingerprint() is None
+    assert _Listed([_Stamped("a", None)]).fingerprint() is None
+
+
+def _bmp_zip(path: Path, frames: np.ndarray) -> Path:
+    from PIL import Image
+
+    with zipfile.ZipFile(path, "w") as z:
+        for t, fr in enumerate(frames):
+            buf = io.BytesIO()
+            Image.fromarray(fr).save(buf, format="BMP")
+            z.writestr(f"v/{t:06d}.bmp", buf.getvalue())
+    return path
+
+
+def test_zip_fingerprint_sees_a_frame_changed_at_the_same_size(tmp_path):
+    """BMP frames of one size have one byte size: only the zip's CRCs tell the two archives apart."""
+    a = colour_video(3, seed=1)
+    b = a.copy()
+    b[1, 0, 0, 0] ^= 1
+    sa = open_source(_bmp_zip(tmp_path / "a.zip", a))
+    sb = open_source(_bmp_zip(tmp_path / "b.zip", b))
+    va, vb = next(iter(sa)), next(iter(sb))
+    assert va.nbytes_hint() == vb.nbytes_hint() and va.stamp()[0] == vb.stamp()[0]
+    assert va.stamp() != vb.stamp() and sa.fingerprint() != sb.fingerprint()
+    with zipfile.ZipFile(tmp_path / "a.zip") as z:
+        members = z.infolist()
+    assert va.stamp() == [sum(i.file_size for i in members),
+                          __import__("vgbench.utils", fromlist=["sha256_json"]).sha256_json(
+                              sorted([i.filename, i.CRC] for i in members))]
+
+
+def test_zip_decode_limit_counts_the_frames_of_the_read(tmp_path, monkeypatch):
+    a = colour_video(3, h=8, w=8, seed=1)  # 192 bytes a frame
+    v = next(iter(open_source(_bmp_zip(tmp_path / "a.zip", a))))
+    monkeypatch.setenv(B.MAX_DECODE_BYTES_ENV, "300")
+    assert np.array_equal(v.read([2]), a[[2]])
+    with pytest.raises(VideoReadError, match="reading 2 frames of 8x8") as e:
+        v.read([0, 1])
+    assert e.value.path.startswith(f"{tmp_path / 'a.zip'}:v/")
+
+
+def test_video_file_frame_limit_names_the_file(tmp_path, monkeypatch):
+    p = write_video(tmp_path / "v.avi", colour_video(2, h=8, w=8))
+    v = next(iter(open_source(tmp_path)))
+    monkeypatch.setenv(B.MAX_FRAME_PIXELS_ENV, "63")
+    with pytest.raises(VideoReadError, match="frames of 8x8") as e:
+        v.read()
+    assert e.value.path == str(p)

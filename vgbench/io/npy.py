@@ -1,11 +1,14 @@
 """``.npy`` / ``.npz`` files of uint8 videos ``[N, T, H, W, 3]``. A .npy file or an uncompressed .npz member is
 memory-mapped (each video read on its own, from any process); a compressed member is streamed one video at a time
-in one forward pass. A file cut short yields :class:`~.base.UnreadableVideo` entries for the missing videos."""
+in one forward pass, after a first pass that checks the member's CRC (a damaged deflate stream can decode to wrong
+pixels without any error until the CRC at its end). A file cut short yields :class:`~.base.UnreadableVideo` entries
+for the missing videos; a damaged compressed member yields them for all its videos."""
 from __future__ import annotations
 
 import os
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,9 @@ from ..utils import sha256_json
 from .base import UnreadableVideo, Video, VideoReadError, VideoSource, _as_rgb_u8, _file_stamp, check_frame_size
 
 __all__ = ["NumpySource", "NpyVideo"]
+
+#: what reading a damaged compressed zip member can raise
+_DECOMPRESS_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error)
 
 
 def _npy_header(fp) -> tuple[tuple, bool, np.dtype]:
@@ -174,12 +180,17 @@ class NumpySource(VideoSource):
             for j in range(self.shape[0]):
                 yield UnreadableVideo(f"{j:06d}", f"{where}[{j}]", e.problem, self.shape[1])
             return
+        damaged = self._damaged_member()
+        if damaged:
+            for j in range(self.shape[0]):
+                yield UnreadableVideo(f"{j:06d}", f"{where}[{j}]", damaged, self.shape[1])
+            return
         with zipfile.ZipFile(self.path) as z, z.open(self.key + ".npy") as f:
             _npy_header(f)
             for i in range(self.shape[0]):
                 try:
                     buf = f.read(per_video)
-                except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:  # corrupt compressed data
+                except _DECOMPRESS_ERRORS as e:  # changed since the check above
                     problem = f"cannot decompress the array data from video {i} on: {e}"
                     for j in range(i, self.shape[0]):
                         yield UnreadableVideo(f"{j:06d}", f"{where}[{j}]", problem, self.shape[1])
@@ -190,6 +201,24 @@ class NumpySource(VideoSource):
                     return
                 yield _StreamedNpzVideo(np.frombuffer(buf, np.uint8).reshape(self.shape[1:]), i, where,
                                         [_file_stamp(self.path), z.getinfo(self.key + ".npy").CRC])
+
+    _checked: dict = {}
+
+    def _damaged_member(self) -> str | None:
+        """Decompress the whole member once, without keeping it, so that its CRC is checked before any video is
+        used; ``None`` when it is whole, else the problem. Remembered per file version."""
+        key = (str(self.path), tuple(_file_stamp(self.path)), self.key)
+        if key not in NumpySource._checked:
+            problem = None
+            try:
+                with zipfile.ZipFile(self.path) as z, z.open(self.key + ".npy") as f:
+                    while f.read(1 << 24):
+                        pass
+            except _DECOMPRESS_ERRORS as e:
+                problem = (f"the compressed array data is damaged ({type(e).__name__}: {e}), so no video of it can be "
+                           f"trusted: a damaged deflate stream can decode to wrong pixels before the damage shows")
+            NumpySource._checked[key] = problem
+        return NumpySource._checked[key]
 
     def fingerprint(self) -> str | None:
         return sha256_json([_file_stamp(self.path), self.key, list(self.shape)])  # without decompressing anything
