@@ -4,6 +4,7 @@
     python scripts/mutation.py run frechet      # only some modules (names from SCOPE below)
     python scripts/mutation.py run --survivors  # re-run only the mutants that survived last time
     python scripts/mutation.py report --diffs   # scores per module; the diff of every unexplained survivor
+    python scripts/mutation.py equivalents      # the equivalent-mutant list as the table in docs/testing.md
 
 mutmut copies ``vgbench/`` to ``mutants/`` with every mutant behind a switch, runs the fast unit tests named in
 ``[tool.mutmut] pytest_add_cli_args_test_selection`` (pyproject.toml) once to record which tests call which function,
@@ -172,6 +173,16 @@ def run(modules, survivors: bool, fresh: bool, children: int) -> int:
     return rc
 
 
+def equivalents_table() -> str:
+    """The equivalent-mutant list as the markdown table of docs/testing.md."""
+    rows = ["| function | mutated line | why no test of the job can kill it |", "| --- | --- | --- |"]
+    for e in load_equivalent():
+        func = e["function"].removeprefix("vgbench.").replace("xǁ", "").replace("ǁ", ".").replace(".x_", ".")
+        line = e["line"].replace("|", "\\|")
+        rows.append(f"| `{func}` | `{line}` | {e['reason']} |")
+    return "\n".join(rows)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -186,7 +197,11 @@ def main(argv=None) -> int:
     p.add_argument("modules", nargs="*", metavar="MODULE")
     p.add_argument("--min-score", type=float, default=90.0)
     p.add_argument("--diffs", action="store_true")
+    sub.add_parser("equivalents", help="print the equivalent-mutant list as a markdown table (docs/testing.md)")
     a = ap.parse_args(argv)
+    if a.cmd == "equivalents":
+        print(equivalents_table())
+        return 0
     modules = list(a.modules) or list(SCOPE)
     unknown = sorted(set(modules) - set(SCOPE))
     if unknown:
