@@ -946,7 +946,8 @@ def test_compressed_npz_with_damaged_data_gives_no_video_at_all(tmp_path):
     assert [(v.id, v.path, v.num_frames) for v in vids] == [(f"{j:06d}", f"{p}:videos[{j}]", 2) for j in range(4)]
     assert all(isinstance(v, B.UnreadableVideo) for v in vids)
     assert len({v.problem for v in vids}) == 1
-    assert vids[0].problem.startswith("the compressed array data is damaged (")
+    assert vids[0].problem.startswith("the compressed array data is damaged (BadZipFile: Bad CRC-32 for file "
+                                      "'videos.npy'), ")
     assert vids[0].problem.endswith("so no video of it can be trusted: a damaged deflate stream can decode to wrong "
                                     "pixels before the damage shows")
 
@@ -967,6 +968,23 @@ def test_the_member_check_is_remembered_per_file_version(tmp_path, monkeypatch):
     assert (first, len(calls) - first) == (2, 1)  # check + read, then the read only
     key = (str(p), tuple(B._file_stamp(p)), "videos")
     assert N.NumpySource._checked[key] is None
+
+
+def test_the_member_check_reads_in_bounded_chunks(tmp_path, monkeypatch):
+    """The check must not hold the decompressed member in memory: it reads at most 16 MiB at a time."""
+    from vgbench.io import npy as N
+
+    arr = np.stack([colour_video(2, seed=s) for s in range(3)])
+    p = tmp_path / "c.npz"
+    np.savez_compressed(p, videos=arr)
+    sizes = []
+    real_read = zipfile.ZipExtFile.read
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", lambda self, n=-1: sizes.append(n) or real_read(self, n))
+    src = open_source(p)
+    sizes.clear()
+    assert src._damaged_member() is None
+    assert sizes and all(n is not None and 0 < n <= 1 << 24 for n in sizes), sizes
+    assert N.NumpySource._checked[(str(p), tuple(B._file_stamp(p)), "videos")] is None
 
 
 def test_decompression_error_during_the_read_marks_the_rest(tmp_path, monkeypatch):
