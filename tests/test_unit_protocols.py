@@ -170,3 +170,42 @@ def test_fvd_boundary_values_are_accepted(tmp_path):
     assert load_protocol(write(tmp_path, edit(text, "real", "min_frames", "1")))["real"]["min_frames"] == 1
     assert load_protocol(write(tmp_path, edit(FVD_MIN, "fake", "offset", '"random"')))["fake"]["offset"] == "random"
     assert load_protocol(write(tmp_path, edit(FVD_MIN, "real", "offset", '"zero"')))["real"]["offset"] == "zero"
+
+
+# ------------------------------------------------------------------------------------ [detector] resize rules
+
+
+@pytest.mark.parametrize("name, mode", [(n, m) for n, modes in P.DETECTOR_RESIZES.items() for m in modes])
+def test_every_implemented_resize_passes_as_declared(name, mode):
+    P._validate_resize({"name": name, "resize_mode": mode, **P.DETECTOR_RESIZES[name][mode]}, "W")
+
+
+def test_resize_rules_apply_only_to_known_detectors_that_name_a_mode():
+    P._validate_resize({"name": "other", "resize_mode": "anything"}, "W")
+    P._validate_resize({"name": "i3d", "resize": [1, 1]}, "W")  # no resize_mode: nothing to check against
+    P._validate_resize({"resize_mode": "bicubic"}, "W")
+
+
+def test_a_mode_the_detector_does_not_implement_is_named():
+    with pytest.raises(ProtocolError) as e:
+        P._validate_resize({"name": "i3d", "resize_mode": "bicubic"}, "W")
+    assert str(e.value) == ("W: [detector].resize_mode 'bicubic' is not implemented by the i3d detector; known: "
+                            "bilinear, tf1_resize_bilinear")
+
+
+@pytest.mark.parametrize("key, bad", [("resize", [112, 112]), ("align_corners", True), ("antialias", None),
+                                      ("align_corners", 0), ("scale", "x / 255")])
+def test_each_parameter_of_the_mode_must_match_in_value_and_type(key, bad):
+    det = {"name": "i3d", "resize_mode": "bilinear", **P.DETECTOR_RESIZES["i3d"]["bilinear"], key: bad}
+    want = P.DETECTOR_RESIZES["i3d"]["bilinear"][key]
+    with pytest.raises(ProtocolError) as e:
+        P._validate_resize(det, "W")
+    assert str(e.value) == (f"W: [detector].{key} must be {want!r} with resize_mode 'bilinear' (what the i3d detector "
+                            f"implements), got {bad!r}")
+
+
+def test_a_missing_parameter_of_the_mode_is_refused():
+    det = {"name": "c3d", "resize_mode": "bilinear", "resize": [112, 112]}
+    with pytest.raises(ProtocolError, match=r"^W: \[detector\]\.align_corners must be True with resize_mode "
+                                            r"'bilinear' \(what the c3d detector implements\), got None$"):
+        P._validate_resize(det, "W")

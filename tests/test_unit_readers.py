@@ -1081,3 +1081,39 @@ def test_video_file_frame_limit_names_the_file(tmp_path, monkeypatch):
     with pytest.raises(VideoReadError, match="frames of 8x8") as e:
         v.read()
     assert e.value.path == str(p)
+
+
+@pytest.mark.parametrize("env, fn, unit", [(B.MAX_DECODE_BYTES_ENV, B.max_decode_bytes, "bytes"),
+                                           (B.MAX_FRAME_PIXELS_ENV, B.max_frame_pixels, "pixels")])
+def test_size_limits_from_the_environment(monkeypatch, env, fn, unit):
+    monkeypatch.delenv(env, raising=False)
+    default = fn()
+    assert default == {"bytes": B.DEFAULT_MAX_DECODE_BYTES, "pixels": B.DEFAULT_MAX_FRAME_PIXELS}[unit]
+    monkeypatch.setenv(env, "")
+    assert fn() == default
+    monkeypatch.setenv(env, "1")
+    assert fn() == 1
+    monkeypatch.setenv(env, "12345")
+    assert fn() == 12345
+    monkeypatch.setenv(env, "2.5e3")
+    with pytest.raises(ValueError) as e:
+        fn()
+    assert str(e.value) == f"{env}='2.5e3' is not a whole number of {unit}"
+    for bad in ("0", "-4"):
+        monkeypatch.setenv(env, bad)
+        with pytest.raises(ValueError) as e:
+            fn()
+        assert str(e.value) == f"{env}={bad!r} must be at least 1"
+
+
+def test_video_file_reads_check_every_decoded_frame_naming_the_file(tmp_path, monkeypatch):
+    from vgbench.io import files
+
+    p = write_video(tmp_path / "v.avi", colour_video(3, h=8, w=8))
+    v = next(iter(open_source(tmp_path)))
+    seen = []
+    real = files.check_frame_size
+    monkeypatch.setattr(files, "check_frame_size", lambda w, h, n, where: seen.append((w, h, n, where)) or
+                        real(w, h, n, where))
+    v.read([0, 2])
+    assert seen == [(8, 8, 2, str(p))] * 3  # the header, then each wanted frame as decoded
