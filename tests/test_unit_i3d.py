@@ -145,3 +145,33 @@ def test_feature_head_refusals(head):
     assert net(box["input"], features="pool").shape == (1, 1024)
     with pytest.raises(ValueError, match=r"^unknown feature type 'fc'; expected logits, pool or mixed_5c$"):
         net(box["input"], features="fc")
+
+
+@pytest.mark.parametrize("frames_per_chunk", [1, 2, 3])
+def test_preprocessing_resizes_at_most_the_chunk_budget_at_a_time(detector, monkeypatch, frames_per_chunk):
+    """The float32 copy of the input is bounded: PREPROCESS_CHUNK_BYTES of [h, w, 3] float32 frames per resize."""
+    from vgbench.detectors import i3d as I
+
+    h, w = 20, 28
+    clips = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (1, 10, h, w, 3), dtype=np.uint8))
+    whole = detector.preprocess(clips)
+    monkeypatch.setattr(I, "PREPROCESS_CHUNK_BYTES", frames_per_chunk * h * w * 3 * 4)
+    sizes = []
+    real = type(detector)._resize
+    monkeypatch.setattr(type(detector), "_resize", lambda self, f: sizes.append(len(f)) or real(self, f))
+    out = detector.preprocess(clips)
+    assert sizes == [frames_per_chunk] * (10 // frames_per_chunk) + ([10 % frames_per_chunk] if 10 % frames_per_chunk
+                                                                       else [])
+    assert torch.equal(out, whole)
+
+
+def test_preprocessing_takes_one_frame_at_a_time_when_one_frame_exceeds_the_budget(detector, monkeypatch):
+    from vgbench.detectors import i3d as I
+
+    clips = torch.zeros((1, MIN_FRAMES, 20, 28, 3), dtype=torch.uint8)
+    monkeypatch.setattr(I, "PREPROCESS_CHUNK_BYTES", 100)
+    sizes = []
+    real = type(detector)._resize
+    monkeypatch.setattr(type(detector), "_resize", lambda self, f: sizes.append(len(f)) or real(self, f))
+    detector.preprocess(clips)
+    assert sizes == [1] * MIN_FRAMES

@@ -209,3 +209,12 @@ def test_a_missing_parameter_of_the_mode_is_refused():
     with pytest.raises(ProtocolError, match=r"^W: \[detector\]\.align_corners must be True with resize_mode "
                                             r"'bilinear' \(what the c3d detector implements\), got None$"):
         P._validate_resize(det, "W")
+
+
+def test_a_resize_rule_error_names_the_protocol_file(tmp_path):
+    text = (P.protocols_dir() / "fvd16.toml").read_text()
+    assert 'resize_mode = "bilinear"' in text
+    p = write(tmp_path, text.replace('resize_mode = "bilinear"', 'resize_mode = "bicubic"'), "mine.toml")
+    with pytest.raises(ProtocolError, match=rf"^{p}: \[detector\]\.resize_mode 'bicubic' is not implemented by the "
+                                            r"i3d detector"):
+        load_protocol(p)

@@ -1117,3 +1117,99 @@ def test_video_file_reads_check_every_decoded_frame_naming_the_file(tmp_path, mo
                         real(w, h, n, where))
     v.read([0, 2])
     assert seen == [(8, 8, 2, str(p))] * 3  # the header, then each wanted frame as decoded
+
+
+# ------------------------------------------------------------------------- symbolic links, stamps, image modes
+
+
+def _entry(path: Path) -> os.DirEntry:
+    return next(e for e in os.scandir(path.parent) if e.name == path.name)
+
+
+def test_link_problems_are_named_exactly(tmp_path):
+    from vgbench.io.frames import _link_problem
+
+    (tmp_path / "plain.png").write_bytes(b"x")
+    (tmp_path / "x").symlink_to("y")
+    (tmp_path / "y").symlink_to("x")
+    (tmp_path / "gone").symlink_to("nowhere.png")
+    (tmp_path / "up").symlink_to(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "root").symlink_to(tmp_path)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "sub" / "sideways").symlink_to(tmp_path / "other")
+    (tmp_path / "file_link.png").symlink_to("plain.png")
+    assert _link_problem(_entry(tmp_path / "plain.png")) is None
+    assert _link_problem(_entry(tmp_path / "x")) == "symbolic link loop"
+    assert _link_problem(_entry(tmp_path / "gone")) == "broken symbolic link to 'nowhere.png'"
+    assert _link_problem(_entry(tmp_path / "up")) == (f"symbolic link loop: it points to {tmp_path.resolve()}, a "
+                                                       f"folder that contains it")
+    assert _link_problem(_entry(tmp_path / "sub" / "root")) == (f"symbolic link loop: it points to "
+                                                                 f"{tmp_path.resolve()}, a folder that contains it")
+    assert _link_problem(_entry(tmp_path / "sub" / "sideways")) is None  # a folder elsewhere is fine
+    assert _link_problem(_entry(tmp_path / "file_link.png")) is None
+
+
+def test_bad_links_take_their_place_in_a_frame_folder_listing(tmp_path):
+    write_frames_dataset(tmp_path, {"a": colour_video(2), "c": colour_video(2, seed=3)})
+    (tmp_path / "b").symlink_to("missing_folder")
+    (tmp_path / "c" / "000002.png").symlink_to("000009.png")
+    vids = list(open_source(tmp_path))
+    assert [v.id for v in vids] == ["a", "b", "c"]
+    b, c = vids[1], vids[2]
+    assert isinstance(b, B.UnreadableVideo) and (b.path, b.problem) == (str(tmp_path / "b"),
+                                                                       "broken symbolic link to 'missing_folder'")
+    assert isinstance(c, B.UnreadableVideo) and (c.path, c.problem) == (
+        str(tmp_path / "c"), "000002.png: broken symbolic link to '000009.png'")
+
+
+def test_frame_folder_stamp_is_total_size_and_newest_mtime(tmp_path):
+    write_frames_dataset(tmp_path, {"a": colour_video(3)})
+    files = sorted((tmp_path / "a").iterdir())
+    for i, f in enumerate(files):
+        os.utime(f, ns=(10**18, 10**18 + [5, 90, 40][i]))
+    v = next(iter(open_source(tmp_path)))
+    assert v.stamp() == [sum(f.stat().st_size for f in files), 10**18 + 90]
+    assert v.nbytes_hint() == sum(f.stat().st_size for f in files)
+    assert S.FrameFolderVideo("x", str(tmp_path / "a"), ["f"], 7).stamp() == [7, 0]
+    for f in files:
+        os.utime(f, ns=(0, 0))  # the epoch itself: the newest mtime is 0, not the start value of the maximum
+    assert next(iter(open_source(tmp_path))).stamp() == [sum(f.stat().st_size for f in files), 0]
+
+
+def test_16bit_images_become_uint8_from_their_high_byte(tmp_path):
+    from PIL import Image
+
+    from vgbench.io.images import _decode_image
+
+    img = np.array([[0, 255, 256, 65535]], np.uint16)
+    Image.fromarray(img).save(tmp_path / "g.png")
+    out = _decode_image(str(tmp_path / "g.png"), "W")
+    assert out.dtype == np.uint8 and out.shape == (1, 4, 3)
+    assert out[..., 0].tolist() == [[0, 0, 1, 255]] and (out[..., 0] == out[..., 2]).all()
+
+
+@pytest.mark.parametrize("mode, text", [("I", "32-bit integer"), ("F", "floating-point")])
+def test_32bit_and_float_image_messages(tmp_path, mode, text):
+    from PIL import Image
+
+    from vgbench.io.images import _decode_image
+
+    path = tmp_path / "f.tif"
+    Image.fromarray(np.zeros((2, 2), np.int32 if mode == "I" else np.float32), mode).save(path)
+    with pytest.raises(VideoReadError) as e:
+        _decode_image(str(path), "W")
+    assert str(e.value) == (f"W: {text} image (mode {mode}): its pixel range is not defined; convert the frames to "
+                            f"8-bit RGB")
+
+
+def test_one_image_is_checked_as_one_frame(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from vgbench.io.images import _decode_image
+
+    Image.fromarray(colour_video(1, h=8, w=8)[0]).save(tmp_path / "a.png")
+    monkeypatch.setenv(B.MAX_DECODE_BYTES_ENV, str(8 * 8 * 3))
+    assert _decode_image(str(tmp_path / "a.png"), "W").shape == (8, 8, 3)
+    with pytest.raises(VideoReadError, match="reading 2 frames"):
+        _decode_image(str(tmp_path / "a.png"), "W", 2)
