@@ -1213,3 +1213,25 @@ def test_one_image_is_checked_as_one_frame(tmp_path, monkeypatch):
     assert _decode_image(str(tmp_path / "a.png"), "W").shape == (8, 8, 3)
     with pytest.raises(VideoReadError, match="reading 2 frames"):
         _decode_image(str(tmp_path / "a.png"), "W", 2)
+
+
+@pytest.mark.parametrize("frames", [0, 1])
+def test_frame_size_message_numbers(monkeypatch, frames):
+    """Every number in the message, on sizes where a wrong unit or rounding shows in the printed digits."""
+    monkeypatch.setenv(B.MAX_FRAME_PIXELS_ENV, "60024000000")
+    with pytest.raises(VideoReadError) as e:
+        B.check_frame_size(245000, 245000, frames, "W")
+    assert str(e.value) == (
+        f"W: frames of 245000x245000 (60025.0 megapixels) exceed the limit of 60024.0 megapixels per frame ({frames} "
+        f"such frames would take 167.7 GiB decoded); raise the limit with --max-frame-pixels N or "
+        f"{B.MAX_FRAME_PIXELS_ENV}=N if this is intended")
+
+
+def test_decode_size_message_numbers(monkeypatch):
+    monkeypatch.setenv(B.MAX_DECODE_BYTES_ENV, str(3 * 2 ** 30))
+    B.check_frame_size(1000, 1000, 1073, "W")  # 3 * 10^6 * 1073 bytes < 3 GiB
+    with pytest.raises(VideoReadError) as e:
+        B.check_frame_size(1000, 1000, 1100, "W")
+    assert str(e.value) == (
+        f"W: reading 1100 frames of 1000x1000 at once would take 3.1 GiB decoded, over the limit of 3.0 GiB; resize or "
+        f"cut the videos first, or raise the limit with {B.MAX_DECODE_BYTES_ENV}=BYTES if the machine has the memory")
