@@ -869,25 +869,18 @@ def test_numpy_fingerprint_tells_files_and_members_apart(tmp_path):
     assert open_source(tmp_path / "a.npz", npz_key="videos").fingerprint() == fa  # stable
 
 
-def test_frame_size_limit_names_the_video_in_npy_reads(tmp_path, monkeypatch):
-    p = tmp_path / "v.npy"
-    np.save(p, np.zeros((2, 2, 8, 8, 3), np.uint8))
+@pytest.mark.parametrize("name, where", [("v.npy", "[1]"), ("c.npz", ":videos[1]")])
+def test_frame_size_limit_is_checked_again_when_a_video_is_read(tmp_path, monkeypatch, name, where):
+    """Memory-mapped (.npy) and streamed (compressed .npz) videos: H = W = 8 with 3 channels, so the limit must see
+    8x8 pixels, not 8x3; the error names the video."""
+    p = tmp_path / name
+    arr = np.zeros((2, 2, 8, 8, 3), np.uint8)
+    np.save(p, arr) if name.endswith(".npy") else np.savez_compressed(p, videos=arr)
     v = list(open_source(p))[1]
     monkeypatch.setenv(B.MAX_FRAME_PIXELS_ENV, "63")
     with pytest.raises(VideoReadError, match="frames of 8x8") as e:
         v.read()
-    assert e.value.path == f"{p}[1]"
-
-
-def test_streamed_npz_checks_the_size_again_at_read_time(tmp_path, monkeypatch):
-    """H = W = 8 with 3 channels: the limit must see 8x8 pixels, not 8x3."""
-    p = tmp_path / "c.npz"
-    np.savez_compressed(p, videos=np.zeros((2, 2, 8, 8, 3), np.uint8))
-    v = list(open_source(p))[1]
-    monkeypatch.setenv(B.MAX_FRAME_PIXELS_ENV, "63")
-    with pytest.raises(VideoReadError, match="frames of 8x8") as e:
-        v.read()
-    assert e.value.path == f"{p}:videos[1]"
+    assert e.value.path == f"{p}{where}"
 
 
 def test_streamed_npz_decode_limit_counts_frames_not_rows(tmp_path, monkeypatch):
