@@ -90,6 +90,7 @@ class NumpySource(VideoSource):
     uncompressed, else streamed one video at a time)."""
 
     kind = "numpy"
+    _checked: dict = {}  # (path, file stamp, key) -> problem of a compressed member, or None: see _damaged_member
 
     def __init__(self, path: str | Path, key: str | None = None):
         self.path, self.key = Path(path), key
@@ -159,31 +160,33 @@ class NumpySource(VideoSource):
             available = min(available, info.file_size - (self.offset - self._member_data_offset))
         return max(0, min(self.shape[0], available // per_video)) if per_video else self.shape[0]
 
-    def _truncated(self, i: int, where: str, complete: int) -> Video:
-        return UnreadableVideo(f"{i:06d}", f"{where}[{i}]", f"the file is truncated: the header promises "
-                               f"{self.shape[0]} videos of {tuple(self.shape[1:])}, the data holds {complete} whole "
-                               f"videos", self.shape[1])
+    def _truncated(self, complete: int) -> str:
+        return (f"the file is truncated: the header promises {self.shape[0]} videos of {tuple(self.shape[1:])}, the "
+                f"data holds {complete} whole videos")
+
+    def _unreadable_from(self, start: int, where: str, problem: str):
+        """Videos ``start`` to the last as :class:`~.base.UnreadableVideo` with ``problem``."""
+        for j in range(start, self.shape[0]):
+            yield UnreadableVideo(f"{j:06d}", f"{where}[{j}]", problem, self.shape[1])
 
     def __iter__(self):
         where = f"{self.path}:{self.key}" if self.key else str(self.path)
         if not self._streamed:
             complete = self._complete_videos()
             shape = (complete,) + tuple(self.shape[1:])
-            for i in range(self.shape[0]):
-                yield NpyVideo(self.file, self.offset, shape, i, where) if i < complete else \
-                    self._truncated(i, where, complete)
+            for i in range(complete):
+                yield NpyVideo(self.file, self.offset, shape, i, where)
+            yield from self._unreadable_from(complete, where, self._truncated(complete))
             return
         per_video = int(np.prod(self.shape[1:]))
         try:  # a streamed video is decompressed whole: check its size first
             check_frame_size(self.shape[3], self.shape[2], self.shape[1], where)
         except VideoReadError as e:
-            for j in range(self.shape[0]):
-                yield UnreadableVideo(f"{j:06d}", f"{where}[{j}]", e.problem, self.shape[1])
+            yield from self._unreadable_from(0, where, e.problem)
             return
         damaged = self._damaged_member()
         if damaged:
-            for j in range(self.shape[0]):
-                yield UnreadableVideo(f"{j:06d}", f"{where}[{j}]", damaged, self.shape[1])
+            yield from self._unreadable_from(0, where, damaged)
             return
         with zipfile.ZipFile(self.path) as z, z.open(self.key + ".npy") as f:
             _npy_header(f)
@@ -191,18 +194,14 @@ class NumpySource(VideoSource):
                 try:
                     buf = f.read(per_video)
                 except _DECOMPRESS_ERRORS as e:  # changed since the check above
-                    problem = f"cannot decompress the array data from video {i} on: {e}"
-                    for j in range(i, self.shape[0]):
-                        yield UnreadableVideo(f"{j:06d}", f"{where}[{j}]", problem, self.shape[1])
+                    yield from self._unreadable_from(i, where, f"cannot decompress the array data from video {i} on: "
+                                                               f"{e}")
                     return
                 if len(buf) != per_video:
-                    for j in range(i, self.shape[0]):
-                        yield self._truncated(j, where, i)
+                    yield from self._unreadable_from(i, where, self._truncated(i))
                     return
                 yield _StreamedNpzVideo(np.frombuffer(buf, np.uint8).reshape(self.shape[1:]), i, where,
                                         [_file_stamp(self.path), z.getinfo(self.key + ".npy").CRC])
-
-    _checked: dict = {}
 
     def _damaged_member(self) -> str | None:
         """Decompress the whole member once, without keeping it, so that its CRC is checked before any video is
