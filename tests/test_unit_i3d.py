@@ -147,6 +147,14 @@ def test_feature_head_refusals(head):
         net(box["input"], features="fc")
 
 
+def _record_resize_sizes(detector, monkeypatch) -> list[int]:
+    """Record how many frames each call of the detector's resize gets."""
+    sizes: list[int] = []
+    real = type(detector)._resize
+    monkeypatch.setattr(type(detector), "_resize", lambda self, f: sizes.append(len(f)) or real(self, f))
+    return sizes
+
+
 @pytest.mark.parametrize("frames_per_chunk", [1, 2, 3])
 def test_preprocessing_resizes_at_most_the_chunk_budget_at_a_time(detector, monkeypatch, frames_per_chunk):
     """The float32 copy of the input is bounded: PREPROCESS_CHUNK_BYTES of [h, w, 3] float32 frames per resize."""
@@ -156,9 +164,7 @@ def test_preprocessing_resizes_at_most_the_chunk_budget_at_a_time(detector, monk
     clips = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (1, 10, h, w, 3), dtype=np.uint8))
     whole = detector.preprocess(clips)
     monkeypatch.setattr(I, "PREPROCESS_CHUNK_BYTES", frames_per_chunk * h * w * 3 * 4)
-    sizes = []
-    real = type(detector)._resize
-    monkeypatch.setattr(type(detector), "_resize", lambda self, f: sizes.append(len(f)) or real(self, f))
+    sizes = _record_resize_sizes(detector, monkeypatch)
     out = detector.preprocess(clips)
     assert sizes == [frames_per_chunk] * (10 // frames_per_chunk) + ([10 % frames_per_chunk] if 10 % frames_per_chunk
                                                                        else [])
@@ -170,8 +176,6 @@ def test_preprocessing_takes_one_frame_at_a_time_when_one_frame_exceeds_the_budg
 
     clips = torch.zeros((1, MIN_FRAMES, 20, 28, 3), dtype=torch.uint8)
     monkeypatch.setattr(I, "PREPROCESS_CHUNK_BYTES", 100)
-    sizes = []
-    real = type(detector)._resize
-    monkeypatch.setattr(type(detector), "_resize", lambda self, f: sizes.append(len(f)) or real(self, f))
+    sizes = _record_resize_sizes(detector, monkeypatch)
     detector.preprocess(clips)
     assert sizes == [1] * MIN_FRAMES

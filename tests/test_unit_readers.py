@@ -17,7 +17,10 @@ import torch
 from conftest import write_frames_dataset
 from vgbench.io import base as B
 from vgbench.io import sources as S
+from vgbench.io import npy as N
+from vgbench.io.npy import _StreamedNpzVideo
 from vgbench.io.sources import VideoReadError, open_source
+from vgbench.utils import sha256_json
 
 
 def colour_video(t: int, h: int = 6, w: int = 5, seed: int = 0) -> np.ndarray:
@@ -890,18 +893,12 @@ def test_streamed_npz_decode_limit_counts_frames_not_rows(tmp_path, monkeypatch)
     np.savez_compressed(p, videos=arr)
     monkeypatch.setenv(B.MAX_DECODE_BYTES_ENV, "1000")
     vids = list(open_source(p))
-    assert all(isinstance(v, _streamed_type()) for v in vids)
+    assert all(isinstance(v, _StreamedNpzVideo) for v in vids)
     assert np.array_equal(vids[1].read(), arr[1])
     monkeypatch.setenv(B.MAX_DECODE_BYTES_ENV, "383")
     vids = list(open_source(p))
     assert all(isinstance(v, B.UnreadableVideo) and v.num_frames == 2 and "reading 2 frames of 8x8" in v.problem
                for v in vids)
-
-
-def _streamed_type():
-    from vgbench.io.npy import _StreamedNpzVideo
-
-    return _StreamedNpzVideo
 
 
 def test_compressed_npz_cut_short_marks_every_missing_video(tmp_path):
@@ -946,8 +943,6 @@ def test_compressed_npz_with_damaged_data_gives_no_video_at_all(tmp_path):
 
 
 def test_the_member_check_is_remembered_per_file_version(tmp_path, monkeypatch):
-    from vgbench.io import npy as N
-
     arr = np.stack([colour_video(2, seed=s) for s in range(2)])
     p = tmp_path / "c.npz"
     np.savez_compressed(p, videos=arr)
@@ -965,8 +960,6 @@ def test_the_member_check_is_remembered_per_file_version(tmp_path, monkeypatch):
 
 def test_the_member_check_reads_in_bounded_chunks(tmp_path, monkeypatch):
     """The check must not hold the decompressed member in memory: it reads at most 16 MiB at a time."""
-    from vgbench.io import npy as N
-
     arr = np.stack([colour_video(2, seed=s) for s in range(3)])
     p = tmp_path / "c.npz"
     np.savez_compressed(p, videos=arr)
@@ -982,15 +975,13 @@ def test_the_member_check_reads_in_bounded_chunks(tmp_path, monkeypatch):
 
 def test_decompression_error_during_the_read_marks_the_rest(tmp_path, monkeypatch):
     """If the member changes between the check and the read, the videos from the failing one on are unreadable."""
-    from vgbench.io import npy as N
-
     p, arr = _damaged_npz(tmp_path)
     monkeypatch.setattr(N.NumpySource, "_damaged_member", lambda self: None)
     vids = list(open_source(p))
     assert len(vids) == 4
     bad = [v for v in vids if isinstance(v, B.UnreadableVideo)]
     first = len(vids) - len(bad)
-    assert 1 <= len(bad) and all(isinstance(v, _streamed_type()) for v in vids[:first])
+    assert 1 <= len(bad) and all(isinstance(v, _StreamedNpzVideo) for v in vids[:first])
     for j, v in enumerate(bad, start=first):
         assert (v.id, v.path, v.num_frames) == (f"{j:06d}", f"{p}:videos[{j}]", 2)
         assert v.problem.startswith(f"cannot decompress the array data from video {first} on: ")
@@ -1020,8 +1011,6 @@ class _Stamped(B.Video):
 
 
 def test_source_fingerprint_hashes_ids_and_stamps_and_is_none_when_one_is_unknown():
-    from vgbench.utils import sha256_json
-
     src = _Listed([_Stamped("a", [1, 2]), _Stamped("b", [3, 4])])
     assert src.fingerprint() == sha256_json([["a", [1, 2]], ["b", [3, 4]]])
     assert _Listed([_Stamped("a", [1, 2]), _Stamped("b", [3, 5])]).fingerprint() != src.fingerprint()
@@ -1052,9 +1041,7 @@ def test_zip_fingerprint_sees_a_frame_changed_at_the_same_size(tmp_path):
     assert va.stamp() != vb.stamp() and sa.fingerprint() != sb.fingerprint()
     with zipfile.ZipFile(tmp_path / "a.zip") as z:
         members = z.infolist()
-    assert va.stamp() == [sum(i.file_size for i in members),
-                          __import__("vgbench.utils", fromlist=["sha256_json"]).sha256_json(
-                              sorted([i.filename, i.CRC] for i in members))]
+    assert va.stamp() == [sum(i.file_size for i in members), sha256_json(sorted([i.filename, i.CRC] for i in members))]
 
 
 def test_zip_decode_limit_counts_the_frames_of_the_read(tmp_path, monkeypatch):

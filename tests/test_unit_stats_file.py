@@ -207,10 +207,11 @@ def test_current_schema_without_checksum_is_refused(tmp_path):
         VideoStats.load(tmp_path / "s.npz")
 
 
-def _legacy(tmp_path, st: VideoStats, **extra) -> Path:
+def _legacy(tmp_path, st: VideoStats, **arrays) -> Path:
+    """A statistics file as vgbench 0.1 wrote it (schema /1, no checksum); ``arrays`` replace or add arrays."""
     manifest = dict(st.manifest, schema=LEGACY_STATS_SCHEMA)
-    arrays = dict(mu=st.mu, sigma=st.sigma, n=np.int64(st.n), manifest=np.asarray(json.dumps(manifest)), **extra)
-    return _write(tmp_path / "old.npz", **arrays)
+    written = dict(mu=st.mu, sigma=st.sigma, n=np.int64(st.n), manifest=np.asarray(json.dumps(manifest)))
+    return _write(tmp_path / "old.npz", **{**written, **arrays})
 
 
 def test_legacy_file_loads_with_a_warning_pointing_at_the_caller(tmp_path):
@@ -241,10 +242,7 @@ def test_legacy_file_with_a_checksum_is_verified(tmp_path):
 
 
 def test_legacy_file_is_validated_too(tmp_path):
-    st = _stats()
-    manifest = dict(st.manifest, schema=LEGACY_STATS_SCHEMA)
-    path = _write(tmp_path / "old.npz", mu=st.mu, sigma=st.sigma, n=np.int64(4),
-                  manifest=np.asarray(json.dumps(manifest)))
+    path = _legacy(tmp_path, _stats(), n=np.int64(4))  # the manifest counts 5
     with pytest.warns(UserWarning), pytest.raises(ProtocolError, match=r"old\.npz: n = 4 samples, but the manifest "
                                                                        r"counts 5"):
         VideoStats.load(path)
