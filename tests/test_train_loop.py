@@ -1,0 +1,196 @@
+"""`vgbench train` on the tiny configs (CPU): configs, a short run, resume bit-identity, the snapshot in `vgbench eval`,
+world size 1 vs 2 (gloo), and the errors a user meets before training starts."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from vgbench.cli import main
+from vgbench.training.config import ConfigError, list_configs, load_config, parse_set, resolve
+from vgbench.training.loop import TrainingError, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------------ configs
+
+def test_paper_configs_resolve_to_the_authors_cfg_auto_values():
+    cfg = resolve(load_config("stylegan_v", "ffs"), world_size=4)
+    assert cfg["loss"]["r1_gamma"] == pytest.approx(0.0002 * 256 ** 2 / 64)  # 0.2048
+    assert cfg["train"]["ema_kimg"] == pytest.approx(20.0)
+    assert cfg["optim"]["lr"] == 0.0025
+    assert cfg["generator"]["fmaps"] == 0.5 and cfg["discriminator"]["fmaps"] == 0.5
+    assert cfg["train"]["batch_gpu"] == 16 and cfg["discriminator"]["mbstd_group_size"] == 4
+    assert cfg["augment"]["kimg"] == 100 and cfg["train"]["ema_rampup"] is None
+    sky = resolve(load_config("stylegan_v", "sky"))
+    assert sky["generator"]["motion_z_distance"] == 256
+    m = resolve(load_config("mostgan_v", "rainbowjelly"))
+    assert m["loss"]["r1_gamma"] == 10.0 and m["generator"]["motion_z_distance"] == 64
+
+
+def test_every_bundled_config_loads_and_resolves():
+    for model in ("stylegan_v", "mostgan_v"):
+        names = list_configs(model)
+        assert "tiny" in names and "ffs" in names
+        for name in names:
+            cfg = resolve(load_config(model, name))
+            assert cfg["model"] == model and cfg["paper"]
+
+
+def test_config_errors_name_the_key_and_the_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown config key 'loss.r1_gama'"):
+        load_config("stylegan_v", "tiny", ["loss.r1_gama=1"])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nbatch = 3\n")
+    with pytest.raises(ConfigError, match=rf"{bad}.*unknown config key 'train.batch'"):
+        load_config("stylegan_v", str(bad))
+    with pytest.raises(ConfigError, match="train.batch_size must be int"):
+        load_config("stylegan_v", "tiny", ["train.batch_size=2.5"])
+    with pytest.raises(ConfigError, match="multiple of the world size"):
+        resolve(load_config("stylegan_v", "tiny", ["train.batch_size=6"]), world_size=4)
+    with pytest.raises(ConfigError, match="no training config 'nope'"):
+        load_config("stylegan_v", "nope")
+    assert parse_set("optim.betas=[0, 0.9]") == {"optim": {"betas": [0, 0.9]}}
+    assert parse_set("augment.pipe=bgc") == {"augment": {"pipe": "bgc"}}
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+def _params(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _latest_state(run: Path) -> Path:
+    return sorted(run.glob("snapshot-*.state.pt"))[-1]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """10 steps of the tiny StyleGAN-V (snapshots every 5 steps)."""
+    run = tmp_path_factory.mktemp("train") / "run"
+    summary = train("stylegan_v", "tiny", None, run, config="tiny", kimg=0.12, progress=False)
+    return run, summary
+
+
+def test_tiny_run_writes_log_snapshots_and_grids(tiny_run):
+    run, summary = tiny_run
+    assert summary["step"] == 10 and summary["kimg"] == pytest.approx(0.12)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    ticks = [e for e in log if e["event"] == "tick"]
+    assert [e["step"] for e in ticks] == list(range(1, 11))
+    for e in ticks:
+        assert np.isfinite(e["G_loss"]) and np.isfinite(e["D_loss"]) and 0 <= e["augment_p"] <= 1
+    snaps = [e for e in log if e["event"] == "snapshot"]
+    assert [e["step"] for e in snaps] == [5, 10]
+    for s in (5, 10):
+        assert (run / f"snapshot-{s:06d}.vgb").is_file()
+        assert (run / f"grid-{s:06d}.png").is_file() and (run / f"grid-{s:06d}.mp4").is_file()
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["loss"]["r1_gamma"] == 1.0 and cfg["input"]["generator"]["preset"] == "tiny"
+
+
+def test_tiny_run_losses_move_the_way_gan_training_starts(tiny_run):
+    """D starts at 2 ln 2 (chance) and learns to separate: its loss over the last ticks is below the first."""
+    run, _ = tiny_run
+    ticks = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    d = [e["D_loss"] for e in ticks if e["event"] == "tick"]
+    assert abs(d[0] - 2 * np.log(2)) < 0.3
+    assert np.mean(d[-3:]) < d[0]
+
+
+def test_snapshot_loads_in_vgbench_eval_and_renders_what_g_ema_renders(tiny_run):
+    from vgbench.models import get_adapter
+
+    run, _ = tiny_run
+    a = get_adapter("stylegan_v", str(run / "snapshot-000010.vgb"), device="cpu")
+    videos = a.sample(2, frames=4, fps=30, seed=0)
+    assert videos.shape == (2, 4, 64, 64, 3) and videos.dtype == np.uint8
+    state = _params(_latest_state(run))
+    for k, v in a.G.state_dict().items():
+        assert torch.equal(v, state["G_ema"][k]), k
+
+
+def test_resume_continues_bit_for_bit(tiny_run, tmp_path):
+    run, _ = tiny_run
+    part = tmp_path / "part"
+    train("stylegan_v", "tiny", None, part, config="tiny", kimg=0.06, progress=False)
+    train("stylegan_v", None, None, part, resume=True, kimg=0.12, progress=False)
+    full, resumed = _params(_latest_state(run)), _params(_latest_state(part))
+    assert full["step"] == resumed["step"] == 10
+    for net in ("G", "D", "G_ema"):
+        for k, v in full[net].items():
+            assert torch.equal(v, resumed[net][k]), (net, k)
+    assert full["augment_p"] == resumed["augment_p"]
+    assert json.dumps(full["G_opt"]["state"][0]["exp_avg"].tolist()) == \
+        json.dumps(resumed["G_opt"]["state"][0]["exp_avg"].tolist())
+
+
+def test_mostgan_v_tiny_trains(tmp_path):
+    summary = train("mostgan_v", "tiny", None, tmp_path / "m", config="tiny", kimg=0.036, progress=False)
+    assert summary["step"] == 3 and np.isfinite(summary["last"]["G_loss"])
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+def test_run_dir_and_resume_errors(tiny_run, tmp_path):
+    run, _ = tiny_run
+    with pytest.raises(TrainingError, match="exists and is not empty"):
+        train("stylegan_v", "tiny", None, run, config="tiny", kimg=0.012, progress=False)
+    with pytest.raises(TrainingError, match="a stylegan_v run, cannot resume it with --model mostgan_v"):
+        train("mostgan_v", None, None, run, resume=True, progress=False)
+    with pytest.raises(TrainingError, match="no config.json"):
+        train("stylegan_v", None, None, tmp_path, resume=True, progress=False)
+    with pytest.raises(TrainingError, match="cannot change it"):
+        train("stylegan_v", None, None, run, resume=True, sets=("loss.r1_gamma=2",), progress=False)
+
+
+def test_data_errors_before_training(tmp_path):
+    short = tmp_path / "short.npy"
+    np.save(short, np.zeros((2, 2, 64, 64, 3), np.uint8))
+    with pytest.raises(Exception, match="short.npy|frames"):
+        train("stylegan_v", "tiny", str(short), tmp_path / "r1", config="tiny", kimg=0.012, progress=False)
+    small = tmp_path / "small.npy"
+    np.save(small, np.zeros((2, 8, 32, 32, 3), np.uint8))
+    with pytest.raises(Exception, match="32"):
+        train("stylegan_v", "tiny", str(small), tmp_path / "r2", config="tiny", kimg=0.012, progress=False)
+
+
+def test_cli_train_and_usage_errors(tmp_path):
+    r = CliRunner().invoke(main, ["train", "--model", "stylegan_v", "--dataset", "tiny", "--config", "tiny",
+                                  "--out", str(tmp_path / "c"), "--kimg", "0.024", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.strip().splitlines()[-1])["step"] == 2
+    r = CliRunner().invoke(main, ["train", "--model", "stylegan_v", "--dataset", "tiny"])
+    assert r.exit_code == 2 and "--out RUN_DIR" in r.output
+    r = CliRunner().invoke(main, ["train", "--model", "stylegan_v", "--config", "tiny", "--out", str(tmp_path / "d"),
+                                  "--set", "loss.nope=1"])
+    assert r.exit_code == 1 and "unknown config key 'loss.nope'" in r.output
+
+
+# ------------------------------------------------------------------------------------------------ world size
+
+def test_world_size_1_and_2_give_the_same_parameters(tmp_path):
+    """The same global batch on 1 process and on 2 gloo processes (torchrun): same weights after 3 steps."""
+    one = tmp_path / "one"
+    train("stylegan_v", "tiny", None, one, config="tiny", kimg=0.036, progress=False,
+          sets=("schedule.snap_kimg=0.036",))
+    two = tmp_path / "two"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+           "-m", "vgbench", "train", "--model", "stylegan_v", "--dataset", "tiny", "--config", "tiny",
+           "--out", str(two), "--kimg", "0.036", "--set", "schedule.snap_kimg=0.036", "--no-progress"]
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    a, b = _params(_latest_state(one)), _params(_latest_state(two))
+    assert a["step"] == b["step"] == 3
+    for net in ("G", "D"):
+        for k, v in a[net].items():
+            torch.testing.assert_close(b[net][k], v, rtol=1e-4, atol=1e-5, msg=f"{net}.{k}")

@@ -1,0 +1,41 @@
+"""``vgbench train``: train StyleGAN-V or MoStGAN-V (:mod:`vgbench.training`), on one process or under torchrun."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from .options import CONTEXT
+
+
+@click.command("train", context_settings=CONTEXT)
+@click.option("--model", type=click.Choice(["stylegan_v", "mostgan_v"]), required=True)
+@click.option("--dataset", default=None, help="dataset card (ffs, sky, ucf101, ...); also picks the bundled config")
+@click.option("--data", default=None, help="the real videos (StyleGAN-V frames folder, zip, video files, builtin:NAME)")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="new run directory")
+@click.option("--config", default=None,
+              help="bundled config name (ffs, sky, tiny, ...; default: the dataset's) or a .toml file")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a config value, e.g. loss.r1_gamma=1")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None,
+              help="continue the run in this directory from its latest snapshot")
+@click.option("--kimg", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="train until this many thousand frames were shown to D (fractions allowed, e.g. 0.03)")
+@click.option("--device", default=None, help="default: cuda:LOCAL_RANK when CUDA is available, else cpu")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def train_cmd(model, dataset, data, out, config, sets, resume, kimg, device, progress):
+    """Train a StyleGAN-V-family generator with the papers' recipe; snapshots load in `vgbench eval`.
+
+    Multi-GPU: torchrun --nproc_per_node N -m vgbench train ... (the global batch is split over the processes).
+    """
+    from ..training.loop import train
+
+    if resume is None and out is None:
+        raise click.UsageError("give --out RUN_DIR for a new run, or --resume RUN_DIR")
+    if resume is not None and out is not None and out != resume:
+        raise click.UsageError("--resume continues in its own directory; drop --out")
+    summary = train(model, dataset, data, resume or out, config=config, sets=tuple(sets),
+                    resume=resume is not None, kimg=kimg, device=device, progress=progress)
+    click.echo(json.dumps({k: v for k, v in summary.items() if k != "last"}, sort_keys=True))
+
+
+COMMANDS = (train_cmd,)

@@ -1,0 +1,261 @@
+"""Training configs: the bundled TOML files in ``vgbench/training/configs/<model>/<name>.toml``, ``--set`` overrides,
+and the values the authors' ``src/train.py`` derives when a config says ``"auto"``.
+
+A config is a nested dict with exactly the sections and keys of :data:`DEFAULTS`; a file or ``--set`` naming any
+other key is refused (:class:`ConfigError` names the key and the file). ``"auto"`` values are resolved by
+:func:`resolve` with the formulas of ``cfg=auto`` in the authors' ``src/train.py`` (StyleGAN2-ADA's):
+
+* ``fmaps``: 1 at 512 px and above, else 0.5 (``channel_base = fmaps * 32768``);
+* ``lr``: 0.002 at 1024 px, else 0.0025;
+* ``r1_gamma``: ``0.0002 * resolution**2 / batch_size``;
+* ``ema_kimg``: ``batch_size * 10 / 32``;
+* ``mbstd_group_size`` of the discriminator: ``min(batch per GPU, group size)``.
+
+Two facts of the authors' code that the configs keep (both are documented in docs/training.md):
+
+* ``kimg`` counts *frames* shown to the discriminator (``cur_nimg += batch_size * num_frames_per_video``), so
+  25000 kimg is 25M frames, about 8.3M clips of 3 frames;
+* ``src/train.py`` tests ``c.resume not in {'noresume', 'latest'}``, which is true for the default ``resume: ~``,
+  so every run from scratch uses ``ada_kimg = 100`` and no EMA ramp-up; the configs say so explicitly.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from ..errors import VgbenchError
+
+__all__ = ["ConfigError", "DEFAULTS", "MODELS", "config_dir", "list_configs", "load_config", "parse_set", "resolve"]
+
+MODELS = ("stylegan_v", "mostgan_v")
+
+
+class ConfigError(VgbenchError, ValueError):
+    """A training config is malformed: unknown key, wrong type, impossible value."""
+
+
+AUTO = "auto"
+
+#: Every key a config may set, with its default. ``None`` means "no value" (allowed for the keys marked so).
+DEFAULTS: dict = {
+    "model": "",               # stylegan_v | mostgan_v
+    "dataset": "",             # dataset card (vgbench/_bundled/datasets/<name>.toml)
+    "paper": "",               # the paper entry this config reproduces: paper, table, row
+    "data": {
+        "resolution": 256,
+        "num_frames": 3,            # frames per clip (sampling.num_frames_per_video)
+        "max_dist": 32,             # sampling.max_dist: largest distance between first and last frame
+        "max_num_frames": 1024,     # dataset.max_num_frames: clips are drawn from a window this long
+        "mirror": True,             # x-flipped copy of every video (training.mirror)
+        "workers": 3,               # background decoding processes per rank (training.num_workers)
+    },
+    "generator": {
+        "preset": "official",       # official (src/train.py's cfg=auto network) | tiny (CPU tests)
+        "fmaps": AUTO,
+        "mapping_layers": 2,        # cfg=auto's map=2
+        "motion_z_distance": 16,    # = time_enc.min_period_len
+        "fp32": False,              # True: no fp16 blocks, no conv clamp
+        "overrides": {},            # model config keys (e.g. motion_num, mod_layers) merged into the generator cfg
+    },
+    "discriminator": {
+        "preset": "official",
+        "fmaps": AUTO,
+        "concat_res": 16,
+        "num_frames_div_factor": 2,
+        "mbstd_group_size": 4,
+        "fp32": False,
+    },
+    "loss": {
+        "r1_gamma": AUTO,
+        "r1_interval": 16,          # D_reg_interval (lazy R1)
+        "g_reg_interval": 4,        # G_reg_interval: no G regulariser runs (pl_weight 0) but Adam is still scaled
+        "style_mixing_prob": 0.0,
+        "video_consistent_aug": True,
+    },
+    "optim": {"lr": AUTO, "betas": [0.0, 0.99], "eps": 1e-8},
+    "train": {
+        "batch_size": 64,           # global batch (clips), split over ranks
+        "batch_gpu": None,          # clips per forward pass on one rank (None: batch_size / world size)
+        "kimg": 25000.0,              # thousands of FRAMES shown to D (authors' unit)
+        "ema_kimg": AUTO,
+        "ema_rampup": None,         # None: no ramp-up (what the authors' runs from scratch use)
+        "seed": 0,
+    },
+    "augment": {
+        "mode": "ada",              # ada | fixed | none
+        "pipe": "bgc",
+        "p": 0.0,                   # initial p (fixed: the p)
+        "target": 0.6,
+        "interval": 4,              # batches between p adjustments
+        "kimg": 100.0,               # ada_kimg: clips (thousands) for p to move by 1
+    },
+    "schedule": {
+        "tick_kimg": 5.0,             # log line / progress interval (kimg of frames)
+        "snap_kimg": 1000.0,          # snapshot + sample grid interval (authors: snap 200 ticks x 5 kimg)
+        "fvd_kimg": 1000.0,           # FVD16 interval (0: never); runs on the snapshot with vgbench eval's code
+        "fvd_num_fake": 2048,
+        "grid_videos": 16,          # videos in the sample grid
+        "grid_frames": 16,
+        "keep_states": 2,           # resume states kept (older ones deleted; 0 keeps all); .vgb snapshots all kept
+    },
+}
+
+_NULLABLE = {("train", "batch_gpu"), ("train", "ema_rampup")}
+_FREE = {("generator", "overrides")}
+
+
+def config_dir() -> Path:
+    return Path(__file__).with_name("configs")
+
+
+def list_configs(model: str) -> list[str]:
+    d = config_dir() / model
+    return sorted(p.stem for p in d.glob("*.toml")) if d.is_dir() else []
+
+
+def _check(tree: dict, defaults: dict, where: str, path: tuple = ()) -> None:
+    for key, value in tree.items():
+        full = path + (key,)
+        name = ".".join(full)
+        if key not in defaults:
+            known = ", ".join(sorted(defaults))
+            raise ConfigError(f"{where}: unknown config key {name!r} (known here: {known})")
+        ref = defaults[key]
+        if full in _FREE:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {name} must be a table, got {value!r}")
+            continue
+        if isinstance(ref, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {name} must be a table, got {value!r}")
+            _check(value, ref, where, full)
+            continue
+        if value is None and (full in _NULLABLE or ref is None):
+            continue
+        if value == AUTO and ref == AUTO:
+            continue
+        ok = {bool: lambda v: isinstance(v, bool),
+              int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+              float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+              str: lambda v: isinstance(v, str),
+              list: lambda v: isinstance(v, list)}
+        kind = type(ref) if ref not in (None, AUTO) else float
+        if full in _NULLABLE and ref is None:
+            kind = float
+        if not ok[kind](value):
+            raise ConfigError(f"{where}: {name} must be {kind.__name__}"
+                              f"{' or auto' if ref == AUTO else ''}, got {value!r}")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def parse_set(item: str) -> dict:
+    """``'a.b=value'`` -> ``{'a': {'b': value}}``; the value is read as TOML (``0.5``, ``true``, ``[0, 0.99]``),
+    else kept as a string."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. loss.r1_gamma=1.0")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    tree: dict = {}
+    node = tree
+    parts = key.split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {item!r}: empty key component")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+    return tree
+
+
+def load_config(model: str, name_or_path: str, sets: tuple[str, ...] | list[str] = ()) -> dict:
+    """The config for ``model``: a bundled name (``ffs``, ``tiny``...) or a TOML file, then ``--set`` items."""
+    if model not in MODELS:
+        raise ConfigError(f"unknown model {model!r} for training; trainable: {', '.join(MODELS)}")
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" and path.is_file()):
+        path = config_dir() / model / f"{name_or_path}.toml"
+        if not path.is_file():
+            raise ConfigError(f"no training config {name_or_path!r} for {model}; bundled: "
+                              f"{', '.join(list_configs(model))} (or give a .toml file)")
+    try:
+        tree = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    _check(tree, DEFAULTS, str(path))
+    cfg = _merge(DEFAULTS, tree)
+    for item in sets:
+        over = parse_set(item)
+        _check(over, DEFAULTS, f"--set {item}")
+        cfg = _merge(cfg, over)
+    if cfg["model"] and cfg["model"] != model:
+        raise ConfigError(f"{path}: this config is for {cfg['model']}, not {model}")
+    cfg["model"] = model
+    cfg["config_source"] = str(path)
+    return cfg
+
+
+def resolve(cfg: dict, world_size: int = 1) -> dict:
+    """Fill ``"auto"`` values (formulas above) and check the combination; returns a new dict."""
+    cfg = copy.deepcopy(cfg)
+    where = cfg.get("config_source", "config")
+    res = cfg["data"]["resolution"]
+    if res < 4 or res & (res - 1):
+        raise ConfigError(f"{where}: data.resolution must be a power of two >= 4, got {res}")
+    tr = cfg["train"]
+    B = tr["batch_size"]
+    if B < 1 or B % world_size:
+        raise ConfigError(f"{where}: train.batch_size={B} must be a positive multiple of the world size "
+                          f"({world_size})")
+    per_rank = B // world_size
+    bg = tr["batch_gpu"] or per_rank
+    if per_rank % bg:
+        raise ConfigError(f"{where}: train.batch_gpu={bg} must divide the batch per rank ({per_rank})")
+    tr["batch_gpu"] = bg
+    for sec in ("generator", "discriminator"):
+        if cfg[sec]["fmaps"] == AUTO:
+            cfg[sec]["fmaps"] = 1 if res >= 512 else 0.5
+    if cfg["optim"]["lr"] == AUTO:
+        cfg["optim"]["lr"] = 0.002 if res >= 1024 else 0.0025
+    if cfg["loss"]["r1_gamma"] == AUTO:
+        cfg["loss"]["r1_gamma"] = 0.0002 * res ** 2 / B
+    if tr["ema_kimg"] == AUTO:
+        tr["ema_kimg"] = B * 10 / 32
+    d = cfg["discriminator"]
+    d["mbstd_group_size"] = min(bg, d["mbstd_group_size"])
+    if bg % d["mbstd_group_size"]:
+        raise ConfigError(f"{where}: the batch per forward pass ({bg}) must be a multiple of the minibatch-stddev "
+                          f"group ({d['mbstd_group_size']})")
+    if cfg["data"]["num_frames"] < 2:
+        raise ConfigError(f"{where}: data.num_frames must be >= 2 (the discriminator sees time differences)")
+    aug = cfg["augment"]
+    if aug["mode"] not in ("ada", "fixed", "none"):
+        raise ConfigError(f"{where}: augment.mode must be ada, fixed or none, got {aug['mode']!r}")
+    if not 0 <= aug["p"] <= 1:
+        raise ConfigError(f"{where}: augment.p must be in [0, 1], got {aug['p']}")
+    for sec, key in (("loss", "r1_gamma"), ("optim", "lr"), ("train", "kimg")):
+        v = cfg[sec][key]
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ConfigError(f"{where}: {sec}.{key} must be a finite number >= 0, got {v!r}")
+    for sec, key in (("loss", "r1_interval"), ("loss", "g_reg_interval"), ("augment", "interval")):
+        if cfg[sec][key] < 1:
+            raise ConfigError(f"{where}: {sec}.{key} must be >= 1")
+    cfg["world_size"] = world_size
+    return cfg

@@ -1,0 +1,630 @@
+"""``vgbench train``: the training loop of StyleGAN-V and MoStGAN-V on vgbench's native networks.
+
+The step is the authors' (``src/training/training_loop.py``, a StyleGAN2-ADA loop): per batch of ``B`` clips,
+
+1. ``Gmain``: G's non-saturating loss through the augmented discriminator, one Adam step of G;
+2. (``Greg``: no generator regulariser runs, ``pl_weight`` is 0, but G's Adam keeps the lazy-regularisation
+   scaling ``lr * r/(r+1)``, ``betas ** (r/(r+1))`` with ``r = g_reg_interval``, as upstream);
+3. ``Dmain``: D's loss on G's (detached) clips and on real clips, one Adam step of D;
+4. ``Dreg`` every ``r1_interval`` batches: R1 on real clips with gain ``r1_interval``, one Adam step of D;
+5. EMA of G (half-life ``ema_kimg`` thousand clips), counters (``kimg`` counts frames: ``B * num_frames``), and
+   every ``augment.interval`` batches the ADA update of p from the mean sign of D's real logits.
+
+Determinism and world size. Every random quantity is drawn for the *global* batch from a CPU generator seeded by
+(seed, step, purpose) and each rank takes its rows: latents, fake times, motion noise, augmentation parameters and,
+through :mod:`vgbench.training.data`, the real clips (a pure function of the sample index). Each rank scales its
+loss by its share of the global batch and the gradients are summed over ranks (``torch.distributed.all_reduce``,
+NCCL on CUDA, gloo on CPU) before the optimiser step, so 1 or N processes compute the same update up to float
+reduction order. No global RNG is used, so the state saved in a snapshot (weights, Adam, EMA, p, counters, ADA
+accumulators) is all a resume needs to continue bit for bit.
+
+Run directory: ``config.json`` (the resolved config), ``log.jsonl`` (one line per tick, snapshot and FVD),
+``snapshot-SSSSSS.vgb`` (G_ema in vgbench's checkpoint format: ``vgbench eval --model <model> --ckpt`` loads it),
+``snapshot-SSSSSS.state.pt`` (everything to resume; loaded with ``weights_only=True``), ``grid-SSSSSS.png`` /
+``.mp4`` (fixed-seed samples of G_ema) and ``fvd.jsonl`` (full ``vgbench eval`` records). ``SSSSSS`` is the step.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import VgbenchError
+from ..utils import atomic_write
+from .config import resolve
+
+__all__ = ["train", "TrainingError", "build_networks", "Trainer"]
+
+STATE_FORMAT = "vgbench.train-state/1"
+
+
+class TrainingError(VgbenchError, RuntimeError):
+    """A training run cannot start or continue (bad run directory, data, config)."""
+
+
+# ------------------------------------------------------------------------------------------------ seeds
+
+_PURPOSES = {"z": 0, "t": 1, "motion": 2, "aug_fake": 3, "aug_real": 4, "mix": 5, "grid": 6}
+_PHASES = {"G": 0, "D": 1, "Dreg": 2}
+
+
+def _gen(seed: int, step: int, phase: str, purpose: str) -> torch.Generator:
+    ss = np.random.SeedSequence([seed, step, _PHASES[phase], _PURPOSES[purpose]])
+    return torch.Generator().manual_seed(int(ss.generate_state(1, dtype=np.uint64)[0] >> 1))
+
+
+def _rng(seed: int, step: int, phase: str, purpose: str) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, step, _PHASES[phase], _PURPOSES[purpose], 1]))
+
+
+# ------------------------------------------------------------------------------------------------ networks
+
+def _generator_module(model: str):
+    if model == "stylegan_v":
+        from ..models import stylegan_v as mod
+    else:
+        from ..models import mostgan_v as mod
+    return mod
+
+
+def generator_kwargs(cfg: dict) -> dict:
+    mod = _generator_module(cfg["model"])
+    g = cfg["generator"]
+    if g["preset"] == "tiny":
+        kw = mod.tiny_config()
+    elif g["preset"] == "official":
+        kw = mod.official_config(img_resolution=cfg["data"]["resolution"], c_dim=0,
+                                 motion_z_distance=g["motion_z_distance"], fmaps=g["fmaps"],
+                                 mapping_layers=g["mapping_layers"], fp32=g["fp32"],
+                                 cfg_overrides=g["overrides"] or None)
+    else:
+        raise TrainingError(f"generator.preset must be official or tiny, got {g['preset']!r}")
+    if kw["img_resolution"] != cfg["data"]["resolution"]:
+        raise TrainingError(f"the {g['preset']} generator renders {kw['img_resolution']}px but data.resolution is "
+                            f"{cfg['data']['resolution']}")
+    kw["cfg"].setdefault("sampling", {})
+    kw["cfg"]["sampling"].update({"type": "random", "num_frames_per_video": cfg["data"]["num_frames"],
+                                  "max_dist": cfg["data"]["max_dist"],
+                                  "max_num_frames": cfg["data"]["max_num_frames"]})
+    return kw
+
+
+def discriminator_kwargs(cfg: dict) -> dict:
+    from . import discriminator as dmod
+
+    d, data = cfg["discriminator"], cfg["data"]
+    if d["preset"] == "tiny":
+        kw = dmod.tiny_kwargs(cfg["model"])
+    elif d["preset"] == "official":
+        kw = dmod.official_kwargs(cfg["model"], data["resolution"], c_dim=0,
+                                  batch_per_gpu=cfg["train"]["batch_gpu"], mbstd_group_size=d["mbstd_group_size"],
+                                  num_frames=data["num_frames"], max_num_frames=data["max_num_frames"], fp32=d["fp32"])
+        kw["channel_base"] = int(d["fmaps"] * 32768)
+    else:
+        raise TrainingError(f"discriminator.preset must be official or tiny, got {d['preset']!r}")
+    kw = copy.deepcopy(kw)
+    kw["epilogue_kwargs"] = dict(kw.get("epilogue_kwargs") or {}, mbstd_group_size=d["mbstd_group_size"])
+    dc = kw["cfg"]
+    dc.update({"concat_res": d["concat_res"], "num_frames_div_factor": d["num_frames_div_factor"]})
+    dc.setdefault("sampling", {}).update({"type": "random", "num_frames_per_video": data["num_frames"],
+                                          "max_num_frames": data["max_num_frames"]})
+    return kw
+
+
+def build_networks(cfg: dict, device) -> tuple:
+    """(G, D, G_ema, G kwargs, D kwargs), initialised from ``train.seed`` (the same on every rank)."""
+    from .discriminator import Discriminator
+
+    mod = _generator_module(cfg["model"])
+    gkw, dkw = generator_kwargs(cfg), discriminator_kwargs(cfg)
+    fork = torch.random.fork_rng(devices=[])
+    with fork:
+        torch.manual_seed(cfg["train"]["seed"])
+        G = mod.Generator(**copy.deepcopy(gkw))
+        D = Discriminator(**copy.deepcopy(dkw))
+    G, D = G.train().requires_grad_(False).to(device), D.train().requires_grad_(False).to(device)
+    G_ema = copy.deepcopy(G).eval()
+    return G, D, G_ema, gkw, dkw
+
+
+# ------------------------------------------------------------------------------------------------ distributed
+
+def dist_env() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment (1 process without it)."""
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+            int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def _all_reduce_grads(module: torch.nn.Module, world: int) -> None:
+    params = [p for p in module.parameters() if p.grad is not None]
+    if world > 1 and params:
+        import torch.distributed as dist
+
+        flat = torch.cat([p.grad.flatten() for p in params])
+        dist.all_reduce(flat)
+        for p, g in zip(params, flat.split([p.numel() for p in params])):
+            p.grad.copy_(g.reshape(p.shape))
+    for p in params:
+        torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+
+
+def _all_reduce_sum(values: list[float], world: int, device) -> list[float]:
+    if world == 1:
+        return values
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+# ------------------------------------------------------------------------------------------------ trainer
+
+class Trainer:
+    """One training run (one process of it). ``run()`` trains to ``train.kimg``; state lives in ``run_dir``."""
+
+    def __init__(self, cfg: dict, run_dir: str | Path, data: str, *, device=None, resume: bool = False,
+                 progress: bool = True, rank: int = 0, world: int = 1):
+        from .augment import make_pipe
+        from .data import ClipLoader, TrainingClips
+
+        self.rank, self.world = rank, world
+        self.run_dir = Path(run_dir)
+        self.progress = progress and rank == 0
+        self.device = torch.device(device) if device else torch.device("cpu")
+        self.cfg = cfg = resolve(cfg, world)
+        self.force_fp32 = self.device.type != "cuda"
+        self.data_spec = data
+        self.dataset = TrainingClips(data, resolution=cfg["data"]["resolution"], num_frames=cfg["data"]["num_frames"],
+                                     max_dist=cfg["data"]["max_dist"], max_num_frames=cfg["data"]["max_num_frames"],
+                                     mirror=cfg["data"]["mirror"], seed=cfg["train"]["seed"])
+        self.G, self.D, self.G_ema, self.gkw, self.dkw = build_networks(cfg, self.device)
+        aug = cfg["augment"]
+        self.augment = None
+        if aug["mode"] != "none":
+            self.augment = make_pipe(aug["pipe"]).to(self.device)
+            self.augment.p.fill_(aug["p"])
+        self.G_opt = self._adam(self.G, cfg["loss"]["g_reg_interval"])
+        self.D_opt = self._adam(self.D, cfg["loss"]["r1_interval"])
+        self.step, self.cur_nimg = 0, 0
+        self.ada_sign_sum, self.ada_sign_count = 0.0, 0
+        self.elapsed = 0.0
+        if resume:
+            self._load_latest()
+        from .loss import StyleGANVLoss
+
+        self.loss = StyleGANVLoss(self.G, self.D, self.augment, r1_gamma=cfg["loss"]["r1_gamma"],
+                                  style_mixing_prob=cfg["loss"]["style_mixing_prob"],
+                                  num_frames=cfg["data"]["num_frames"], force_fp32=self.force_fp32,
+                                  precision="auto")
+        self.loader = ClipLoader(self.dataset, cfg["train"]["batch_size"], rank=rank, world_size=world,
+                                 start_step=self.step, workers=cfg["data"]["workers"])
+
+    def _adam(self, module, reg_interval: int):
+        o = self.cfg["optim"]
+        ratio = reg_interval / (reg_interval + 1)
+        return torch.optim.Adam(module.parameters(), lr=o["lr"] * ratio, betas=[b ** ratio for b in o["betas"]],
+                                eps=o["eps"])
+
+    # ---------------------------------------------------------------------------------------- batch inputs
+    def _rows(self) -> slice:
+        b = self.cfg["train"]["batch_size"] // self.world
+        return slice(self.rank * b, (self.rank + 1) * b)
+
+    def _fake_inputs(self, step: int, phase: str) -> dict:
+        """Latents, times, motion noise, augmentation and style-mixing draws for the global batch; this rank's rows."""
+        from .data import random_frame_times
+
+        cfg, B, seed = self.cfg, self.cfg["train"]["batch_size"], self.cfg["train"]["seed"]
+        data = cfg["data"]
+        z = torch.randn([B, self.G.z_dim], generator=_gen(seed, step, phase, "z"))
+        rng = _rng(seed, step, phase, "t")
+        items = rng.integers(0, len(self.dataset), size=B)
+        t = np.stack([random_frame_times(rng, min(self.dataset.video_len(int(i)), data["max_num_frames"]),
+                                         num_frames=data["num_frames"], max_dist=data["max_dist"], fractional=True)
+                      for i in items])
+        t = torch.from_numpy(t.astype(np.float32))
+        shape = self.G.motion_z_shape(B, t)
+        motion_z = torch.randn(shape, generator=_gen(seed, step, phase, "motion")) if shape[0] else None
+        rows = self._rows()
+        out = {"z": z[rows], "t": t[rows], "motion_z": motion_z[rows] if motion_z is not None else None,
+               "c": torch.zeros(rows.stop - rows.start, 0)}
+        if self.augment is not None and float(self.augment.p) > 0:
+            out["aug"] = self.augment.sample_params(B, _gen(seed, step, phase, "aug_fake"), "cpu")[rows]
+        if cfg["loss"]["style_mixing_prob"] > 0:
+            g = _gen(seed, step, phase, "mix")
+            cutoff = int(torch.randint(1, self.G.num_ws, [], generator=g))
+            if float(torch.rand([], generator=g)) >= cfg["loss"]["style_mixing_prob"]:
+                cutoff = self.G.num_ws
+            out["mix"] = (cutoff, torch.randn([B, self.G.z_dim], generator=g)[rows])
+        return self._to_device(out)
+
+    def _real_inputs(self, images: torch.Tensor, t: torch.Tensor, step: int, phase: str) -> dict:
+        B, seed = self.cfg["train"]["batch_size"], self.cfg["train"]["seed"]
+        b, f = images.shape[:2]
+        img = images.to(self.device, torch.float32).div(127.5).sub(1).reshape(b * f, *images.shape[2:])
+        out = {"img": img, "t": t.to(torch.float32), "c": torch.zeros(b, 0)}
+        if self.augment is not None and float(self.augment.p) > 0:
+            out["aug"] = self.augment.sample_params(B, _gen(seed, step, phase, "aug_real"), "cpu")[self._rows()]
+        return self._to_device(out)
+
+    def _to_device(self, d: dict) -> dict:
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, tuple):  # style mixing: (cutoff, z2)
+                out[k] = (v[0], v[1].to(self.device))
+            else:
+                out[k] = v.to(self.device) if v is not None else None
+        return out
+
+    def _rounds(self, d: dict) -> list[dict]:
+        """Split this rank's rows into forward passes of ``batch_gpu`` clips."""
+        bg = self.cfg["train"]["batch_gpu"]
+        n = len(d["t"])
+        if bg >= n:
+            return [d]
+        f = self.cfg["data"]["num_frames"]
+        out = []
+        for i in range(0, n, bg):
+            part = {}
+            for k, v in d.items():
+                if v is None:
+                    part[k] = None
+                elif k == "img":
+                    part[k] = v[i * f:(i + bg) * f]
+                elif k == "mix":
+                    part[k] = (v[0], v[1][i:i + bg])
+                else:
+                    part[k] = v[i:i + bg]
+            out.append(part)
+        return out
+
+    # ------------------------------------------------------------------------------------------------ step
+    def train_step(self, images: torch.Tensor, t_real: torch.Tensor) -> dict:
+        """One batch: Gmain, Dmain, (Dreg), EMA, counters, ADA. Returns the losses of this step (global means)."""
+        cfg, step = self.cfg, self.step
+        B, f = cfg["train"]["batch_size"], cfg["data"]["num_frames"]
+        logs = {}
+        sign_sum, sign_count = 0.0, 0
+
+        # Gmain
+        fake = self._fake_inputs(step, "G")
+        self.G_opt.zero_grad(set_to_none=True)
+        self.G.requires_grad_(True)
+        logs["G_loss"] = sum(self.loss.g_main(p, len(p["t"]) / B).loss for p in self._rounds(fake))
+        self.G.requires_grad_(False)
+        _all_reduce_grads(self.G, self.world)
+        self.G_opt.step()
+
+        # Dmain
+        fake = self._fake_inputs(step, "D")
+        real = self._real_inputs(images, t_real, step, "D")
+        self.D_opt.zero_grad(set_to_none=True)
+        self.D.requires_grad_(True)
+        total = 0.0
+        for fp, rp in zip(self._rounds(fake), self._rounds(real)):
+            st = self.loss.d_main(fp, rp, len(rp["t"]) / B)
+            total += st.loss
+            sign_sum, sign_count = sign_sum + st.sign_sum, sign_count + st.sign_count
+        logs["D_loss"] = total
+        self.D.requires_grad_(False)
+        _all_reduce_grads(self.D, self.world)
+        self.D_opt.step()
+
+        # Dreg (lazy R1)
+        r1 = cfg["loss"]["r1_interval"]
+        if step % r1 == 0 and cfg["loss"]["r1_gamma"] > 0:
+            real = self._real_inputs(images, t_real, step, "Dreg")
+            self.D_opt.zero_grad(set_to_none=True)
+            self.D.requires_grad_(True)
+            total = 0.0
+            for rp in self._rounds(real):
+                st = self.loss.d_reg(rp, len(rp["t"]) / B, gain=r1)
+                total += st.loss * len(rp["t"]) / B
+                sign_sum, sign_count = sign_sum + st.sign_sum, sign_count + st.sign_count
+            logs["R1"] = total
+            self.D.requires_grad_(False)
+            _all_reduce_grads(self.D, self.world)
+            self.D_opt.step()
+
+        # EMA
+        with torch.no_grad():
+            ema_nimg = cfg["train"]["ema_kimg"] * 1000
+            if cfg["train"]["ema_rampup"] is not None:
+                ema_nimg = min(ema_nimg, self.cur_nimg * cfg["train"]["ema_rampup"])
+            beta = 0.5 ** (B / max(ema_nimg, 1e-8))
+            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                p_ema.copy_(p.lerp(p_ema, beta))
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                b_ema.copy_(b)
+
+        self.cur_nimg += B * f
+        self.step += 1
+
+        # ADA
+        s = _all_reduce_sum([logs["G_loss"], logs["D_loss"], logs.get("R1", 0.0), sign_sum, sign_count],
+                            self.world, self.device)
+        logs["G_loss"], logs["D_loss"] = s[0], s[1]
+        if "R1" in logs:
+            logs["R1"] = s[2]
+        self.ada_sign_sum += s[3]
+        self.ada_sign_count += int(s[4])
+        aug = cfg["augment"]
+        if self.augment is not None and aug["mode"] == "ada" and self.step % aug["interval"] == 0:
+            from .augment import ada_adjust
+
+            mean = self.ada_sign_sum / max(self.ada_sign_count, 1)
+            new_p = ada_adjust(float(self.augment.p), mean, aug["target"], B, aug["interval"], aug["kimg"])
+            self.augment.p.fill_(new_p)
+            logs["real_sign"] = mean
+            self.ada_sign_sum, self.ada_sign_count = 0.0, 0
+        logs["augment_p"] = float(self.augment.p) if self.augment is not None else 0.0
+        return logs
+
+    # ------------------------------------------------------------------------------------------- snapshots
+    def _state(self) -> dict:
+        return {
+            "format": STATE_FORMAT, "model": self.cfg["model"], "config": self.cfg,
+            "step": self.step, "cur_nimg": self.cur_nimg, "elapsed": self.elapsed,
+            "ada_sign_sum": self.ada_sign_sum, "ada_sign_count": self.ada_sign_count,
+            "augment_p": float(self.augment.p) if self.augment is not None else None,
+            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
+            "G_opt": self.G_opt.state_dict(), "D_opt": self.D_opt.state_dict(),
+        }
+
+    def snapshot_paths(self, step: int) -> tuple[Path, Path]:
+        return self.run_dir / f"snapshot-{step:06d}.vgb", self.run_dir / f"snapshot-{step:06d}.state.pt"
+
+    def save_snapshot(self) -> Path:
+        """G_ema as a .vgb checkpoint and the full state for a resume, both written atomically (rank 0)."""
+        from ..data.cards import load_card
+        from ..models.checkpoint import save_native
+
+        vgb, state = self.snapshot_paths(self.step)
+        fps = None
+        try:
+            fps = load_card(self.cfg["dataset"]).get("fps") if self.cfg["dataset"] else None
+        except VgbenchError:
+            fps = None
+        save_native(vgb, self.cfg["model"], self.gkw, self.G_ema.state_dict(),
+                    extra={"dataset_fps": fps, "training": {"step": self.step, "kimg": self.cur_nimg / 1000,
+                                                            "config": self.cfg["config_source"],
+                                                            "dataset": self.cfg["dataset"]}})
+        with atomic_write(state, "wb") as fh:
+            torch.save(_cpu(self._state()), fh)
+        keep = self.cfg["schedule"].get("keep_states", 2)
+        if keep:
+            states = sorted(self.run_dir.glob("snapshot-*.state.pt"))
+            for old in states[:-keep]:
+                old.unlink()
+        return vgb
+
+    def _load_latest(self) -> None:
+        states = sorted(self.run_dir.glob("snapshot-*.state.pt"))
+        if not states:
+            raise TrainingError(f"{self.run_dir}: nothing to resume (no snapshot-*.state.pt)")
+        path = states[-1]
+        try:
+            st = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - any unreadable file is the same problem for the user
+            raise TrainingError(f"{path}: cannot read the training state ({type(e).__name__}: {e})") from e
+        if not isinstance(st, dict) or st.get("format") != STATE_FORMAT:
+            raise TrainingError(f"{path}: not a vgbench training state")
+        if st["model"] != self.cfg["model"]:
+            raise TrainingError(f"{path}: a {st['model']} run, cannot resume it as {self.cfg['model']}")
+        for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            try:
+                module.load_state_dict(st[name], strict=True)
+            except RuntimeError as e:
+                raise TrainingError(f"{path}: {name} does not fit this config: {e}") from e
+        self.G_opt.load_state_dict(st["G_opt"])
+        self.D_opt.load_state_dict(st["D_opt"])
+        _opt_to(self.G_opt, self.device)
+        _opt_to(self.D_opt, self.device)
+        self.step, self.cur_nimg, self.elapsed = int(st["step"]), int(st["cur_nimg"]), float(st["elapsed"])
+        self.ada_sign_sum, self.ada_sign_count = float(st["ada_sign_sum"]), int(st["ada_sign_count"])
+        if self.augment is not None and st["augment_p"] is not None:
+            self.augment.p.fill_(float(st["augment_p"]))
+        self.resumed_from = str(path)
+
+    # ------------------------------------------------------------------------------------------ grids, FVD
+    def save_grid(self) -> list[Path]:
+        from .media import write_grid
+
+        sched = self.cfg["schedule"]
+        n, frames = sched["grid_videos"], sched["grid_frames"]
+        g = _gen(self.cfg["train"]["seed"], 0, "G", "grid")
+        z = torch.randn([n, self.G_ema.z_dim], generator=g)
+        t = torch.arange(frames, dtype=torch.float32).unsqueeze(0).repeat(n, 1)
+        shape = self.G_ema.motion_z_shape(n, t)
+        motion_z = torch.randn(shape, generator=g) if shape[0] else None
+        with torch.no_grad():
+            out = []
+            for i in range(n):
+                mz = motion_z[i:i + 1].to(self.device) if motion_z is not None else None
+                x = self.G_ema(z[i:i + 1].to(self.device), None, t[i:i + 1].to(self.device), motion_z=mz,
+                               noise_mode="const", force_fp32=self.force_fp32)
+                out.append(((x * 127.5 + 128).clamp(0, 255).to(torch.uint8)).permute(0, 2, 3, 1).cpu().numpy())
+        return write_grid(np.stack(out), self.run_dir / f"grid-{self.step:06d}")
+
+    def run_fvd(self, ckpt: Path) -> dict:
+        from ..evaluate import evaluate
+
+        sched = self.cfg["schedule"]
+        record = evaluate(self.cfg["model"], str(ckpt), self.cfg["dataset"], data=self.data_spec,
+                          metrics=("fvd16",), num_fake=sched["fvd_num_fake"], device=str(self.device),
+                          progress=False, out=str(self.run_dir / "fvd.jsonl"))
+        return record["metrics"]["fvd16"]
+
+    # -------------------------------------------------------------------------------------------------- run
+    def _log(self, entry: dict) -> None:
+        if self.rank == 0:
+            with open(self.run_dir / "log.jsonl", "a") as f:
+                f.write(json.dumps(entry, sort_keys=True) + "\n")
+
+    def _due(self, before: int, kimg: float) -> bool:
+        if kimg <= 0:
+            return False
+        every = kimg * 1000
+        return math.floor(self.cur_nimg / every) > math.floor(before / every)
+
+    def run(self) -> dict:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        total = cfg["train"]["kimg"] * 1000
+        sched = cfg["schedule"]
+        bar = tqdm(total=round(total / 1000, 3), initial=round(self.cur_nimg / 1000, 3), unit="kimg",
+                   disable=not self.progress, dynamic_ncols=True, desc="train")
+        tick = {"G_loss": [], "D_loss": [], "R1": []}
+        t_tick = time.time()
+        last = {}
+        it = iter(self.loader)
+        try:
+            while self.cur_nimg < total:
+                images, t_real = next(it)
+                t0 = time.time()
+                before = self.cur_nimg
+                logs = self.train_step(images, t_real)
+                self.elapsed += time.time() - t0
+                last = logs
+                for k in tick:
+                    if k in logs:
+                        tick[k].append(logs[k])
+                bar.update(round((self.cur_nimg - before) / 1000, 3))
+                bar.set_postfix(G=f"{logs['G_loss']:.3f}", D=f"{logs['D_loss']:.3f}", p=f"{logs['augment_p']:.3f}")
+                done = self.cur_nimg >= total
+                if self._due(before, sched["tick_kimg"]) or done:
+                    now = time.time()
+                    self._log({"event": "tick", "step": self.step, "kimg": self.cur_nimg / 1000,
+                               "sec": round(now - t_tick, 3), "train_seconds": round(self.elapsed, 3),
+                               **{k: float(np.mean(v)) for k, v in tick.items() if v},
+                               "augment_p": logs["augment_p"]})
+                    tick = {k: [] for k in tick}
+                    t_tick = now
+                if self._due(before, sched["snap_kimg"]) or done:
+                    self._maintenance(before, done)
+        finally:
+            bar.close()
+        return {"step": self.step, "kimg": self.cur_nimg / 1000, "last": last, "run_dir": str(self.run_dir)}
+
+    def _maintenance(self, before: int, done: bool) -> None:
+        if self.rank == 0:
+            vgb = self.save_snapshot()
+            grid = self.save_grid()
+            self._log({"event": "snapshot", "step": self.step, "kimg": self.cur_nimg / 1000, "checkpoint": vgb.name,
+                       "grid": [p.name for p in grid]})
+            if self._due(before, self.cfg["schedule"]["fvd_kimg"]) or (done and self.cfg["schedule"]["fvd_kimg"] > 0):
+                res = self.run_fvd(vgb)
+                self._log({"event": "fvd16", "step": self.step, "kimg": self.cur_nimg / 1000,
+                           "value": res.get("value"), "checkpoint": vgb.name})
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+def _cpu(obj):
+    if torch.is_tensor(obj):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu(v) for v in obj)
+    return obj
+
+
+def _opt_to(opt: torch.optim.Optimizer, device) -> None:
+    for state in opt.state.values():
+        for k, v in state.items():
+            if torch.is_tensor(v) and k != "step":
+                state[k] = v.to(device)
+
+
+# ------------------------------------------------------------------------------------------------ entry point
+
+def prepare_run_dir(out: Path, given: dict, resolved: dict) -> None:
+    """Refuse to train into a used folder; write ``config.json``: the resolved config, with the config as given
+    (before ``auto`` values and the world size were applied) under ``"input"`` for a resume."""
+    if out.exists() and any(out.iterdir()):
+        raise TrainingError(f"{out}: exists and is not empty; pass --resume {out} to continue that run, or another "
+                            f"--out")
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "config.json") as f:
+        json.dump({**resolved, "input": given}, f, indent=2, sort_keys=True)
+
+
+def saved_config(out: Path, model: str) -> dict:
+    """The config a run in ``out`` was started with (its ``"input"``), checked against ``model``."""
+    path = out / "config.json"
+    if not path.is_file():
+        raise TrainingError(f"{out}: not a vgbench training run (no config.json)")
+    try:
+        saved = json.loads(path.read_text())["input"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise TrainingError(f"{path}: unreadable run config ({e})") from e
+    if saved.get("model") != model:
+        raise TrainingError(f"{out}: a {saved.get('model')} run, cannot resume it with --model {model}")
+    return saved
+
+
+def train(model: str, dataset: str | None, data: str | None, out: str | Path, *, config: str | None = None,
+          sets: tuple = (), resume: bool = False, kimg: float | None = None, device: str | None = None,
+          progress: bool = True) -> dict:
+    """Train ``model`` (Python API of ``vgbench train``); returns a summary of the run. With ``resume``, ``out``
+    is the run to continue: its saved config is used (``kimg`` may extend it; ``config``/``sets`` may not)."""
+    from .config import load_config
+
+    rank, world, local = dist_env()
+    if device is None:
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if str(device).startswith("cuda") else "gloo")
+        if str(device).startswith("cuda"):
+            torch.cuda.set_device(torch.device(device))
+    out = Path(out)
+    if resume:
+        if sets or config:
+            raise TrainingError("--resume continues a run with its saved config; --config/--set cannot change it "
+                                "(only --kimg can)")
+        given = saved_config(out, model)
+        if dataset and dataset != given["dataset"]:
+            raise TrainingError(f"{out}: a run on {given['dataset']!r}, not {dataset!r}")
+        data = data or given.get("data_source")
+    else:
+        given = load_config(model, config or dataset or "tiny", sets)
+        if dataset:
+            given["dataset"] = dataset
+        if not given["dataset"]:
+            raise TrainingError("give --dataset (a dataset card) or a config that names one")
+        data = data or _card_data(given["dataset"])
+        given["data_source"] = str(data)
+    if kimg is not None:
+        given["train"]["kimg"] = float(kimg)
+    cfg = resolve(given, world)
+    if rank == 0 and not resume:
+        prepare_run_dir(out, given, cfg)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    trainer = Trainer(cfg, out, data, device=device, resume=resume, progress=progress, rank=rank, world=world)
+    return trainer.run()
+
+
+def _card_data(dataset: str) -> str:
+    from ..data.cards import load_card
+
+    card = load_card(dataset)
+    if not card.get("data"):
+        raise TrainingError(f"dataset {dataset!r} ships no videos: pass --data ROOT ({card.get('layout', '')})")
+    return card["data"]

@@ -1,0 +1,102 @@
+"""The StyleGAN-V / MoStGAN-V training objective: non-saturating logistic loss, lazy R1, optional style mixing.
+
+One object, :class:`StyleGANVLoss`, runs the three phases of the authors' loop (``src/training/loss.py``, the
+StyleGAN2-ADA objective with video clips), each accumulating gradients with ``backward``:
+
+* ``g_main``: ``softplus(-D(aug(G(z, t))))`` averaged over clips;
+* ``d_main``: ``softplus(D(aug(G(z, t))))`` with G's output detached, plus ``softplus(-D(aug(x_real)))``;
+* ``d_reg``: R1 on real clips, ``gamma / 2 * |d D / d x|^2`` summed over the pixels of each *frame*, averaged over
+  the frames of a clip and then over clips, times the lazy interval (``gain``).
+
+The augmentation is applied to the clip as one ``[F*3, H, W]`` image (``video_consistent_aug``: every frame gets the
+same transform) with parameters drawn by the caller, so that a clip's augmentation does not depend on which rank
+processes it. Losses are means over the *global* batch: each rank multiplies its local mean by
+``local / global`` (``share``) and the loop sums gradients over ranks.
+
+The signs of D's real logits are returned for the ADA controller (the authors collect ``Loss/signs/real`` in both
+D phases).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["StyleGANVLoss", "PhaseStats"]
+
+
+@dataclass
+class PhaseStats:
+    """What one phase reports: loss value (global-batch mean contribution of this rank) and real-logit signs."""
+    loss: float = 0.0
+    sign_sum: float = 0.0
+    sign_count: int = 0
+
+
+class StyleGANVLoss:
+    def __init__(self, G, D, augment=None, *, r1_gamma: float, style_mixing_prob: float = 0.0,
+                 num_frames: int = 3, force_fp32: bool = False, precision: str = "auto"):
+        self.G, self.D, self.augment = G, D, augment
+        self.r1_gamma = float(r1_gamma)
+        self.style_mixing_prob = float(style_mixing_prob)
+        self.num_frames = int(num_frames)
+        self.force_fp32 = force_fp32
+        self.precision = precision
+
+    # ---------------------------------------------------------------------------------------------- networks
+    def run_G(self, z, c, t, motion_z, mix: Optional[tuple] = None):
+        """Frames ``[B*F, 3, H, W]`` for latents ``z`` at times ``t`` with motion noise ``motion_z``.
+        ``mix = (cutoff, z2)`` replaces the ws from ``cutoff`` on by those of ``z2`` (style mixing)."""
+        ws = self.G.mapping(z, c)
+        if mix is not None:
+            cutoff, z2 = mix
+            if cutoff < ws.shape[1]:
+                ws = ws.clone()
+                ws[:, cutoff:] = self.G.mapping(z2, c, skip_w_avg_update=True)[:, cutoff:]
+        return self.G.synthesis(ws, t=t, c=c, motion_z=motion_z, noise_mode="const",
+                                precision=self.precision, force_fp32=self.force_fp32)
+
+    def run_D(self, img, c, t, aug_params=None):
+        if self.augment is not None and aug_params is not None:
+            nf, ch, h, w = img.shape
+            n = nf // self.num_frames
+            img = self.augment.apply(img.reshape(n, self.num_frames * ch, h, w), aug_params)
+            img = img.reshape(nf, ch, h, w)
+        return self.D(img, c, t, force_fp32=self.force_fp32)
+
+    # ------------------------------------------------------------------------------------------------ phases
+    def g_main(self, fake, share: float, gain: float = 1.0) -> PhaseStats:
+        """``fake``: dict(z, c, t, motion_z, aug, mix)."""
+        img = self.run_G(fake["z"], fake["c"], fake["t"], fake["motion_z"], fake.get("mix"))
+        logits = self.run_D(img, fake["c"], fake["t"], fake.get("aug"))
+        loss = F.softplus(-logits).mean() * share
+        loss.mul(gain).backward()
+        return PhaseStats(loss=float(loss.detach()))
+
+    def d_main(self, fake, real, share: float, gain: float = 1.0) -> PhaseStats:
+        """``real``: dict(img [B*F, 3, H, W] in [-1, 1], c, t, aug)."""
+        with torch.no_grad():
+            img = self.run_G(fake["z"], fake["c"], fake["t"], fake["motion_z"], fake.get("mix"))
+        logits_gen = self.run_D(img, fake["c"], fake["t"], fake.get("aug"))
+        loss_gen = F.softplus(logits_gen).mean() * share
+        loss_gen.mul(gain).backward()
+        logits_real = self.run_D(real["img"].detach(), real["c"], real["t"], real.get("aug"))
+        loss_real = F.softplus(-logits_real).mean() * share
+        loss_real.mul(gain).backward()
+        signs = logits_real.detach().sign()
+        return PhaseStats(loss=float(loss_gen.detach() + loss_real.detach()), sign_sum=float(signs.sum()),
+                          sign_count=int(signs.numel()))
+
+    def d_reg(self, real, share: float, gain: float) -> PhaseStats:
+        img = real["img"].detach().requires_grad_(True)
+        logits = self.run_D(img, real["c"], real["t"], real.get("aug"))
+        (grad,) = torch.autograd.grad(outputs=[logits.sum()], inputs=[img], create_graph=True, only_inputs=True)
+        penalty = grad.square().sum(dim=[1, 2, 3])  # per frame
+        per_clip = (penalty * (self.r1_gamma / 2)).reshape(-1, len(img) // len(logits)).mean(dim=1)
+        loss = (logits * 0 + per_clip).mean() * share
+        loss.mul(gain).backward()
+        signs = logits.detach().sign()
+        return PhaseStats(loss=float(per_clip.detach().mean()), sign_sum=float(signs.sum()),
+                          sign_count=int(signs.numel()))
