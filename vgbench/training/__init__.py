@@ -1,0 +1,1 @@
+"""Training of video GANs: discriminator, augmentation, data, losses and the loop."""
