@@ -23,7 +23,9 @@ Execution of the geometric stage (as the authors do it): compose the inverse 2-D
 to input pixel coordinates, reflect-pad the image so that the transformed corners plus the filter support lie
 inside it, upsample 2x with the 12-tap Symlet-6 ('sym6') wavelet low-pass filter, resample bilinearly
 (``grid_sample``, zeros outside), then low-pass and downsample 2x with the same filter and crop. The colour stage
-applies one 4x4 homogeneous colour matrix per video.
+applies one 4x4 homogeneous colour matrix per video. Because sym6 is not symmetric, a mirrored transform (x-flip,
+half turn) does not cancel the filters' phase: the result is the mirrored image displaced by about 0.1 pixel, as in
+the authors' pipe.
 
 Deliberate differences from the authors' pipe: with ``p == 0`` :meth:`apply` returns its input unchanged (the
 authors still resample it through the filters, which changes it by float rounding); the image-space filtering,
@@ -35,7 +37,7 @@ The ADA controller (:func:`ada_adjust`) moves ``p`` by ``sign(E[sign(D(real))] -
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Optional
 
 import torch
@@ -66,7 +68,7 @@ _GEOMETRIC = ("xflip", "rotate90", "xint", "scale", "rotate_pre", "aniso", "rota
 _COLOUR = ("brightness", "contrast", "lumaflip", "hue", "saturation")
 
 
-@dataclass
+@dataclass(eq=False)
 class AugmentParams:
     """Per-video transform parameters for a batch (``None`` = transform disabled in the pipe).
 
@@ -92,7 +94,7 @@ class AugmentParams:
     lumaflip: Optional[torch.Tensor] = None
     hue: Optional[torch.Tensor] = None
     saturation: Optional[torch.Tensor] = None
-    batch: Optional["AugmentParams"] = None
+    batch: Optional["AugmentParams"] = field(default=None, repr=False)
 
     def _tensors(self):
         return {f.name: getattr(self, f.name) for f in fields(self)
