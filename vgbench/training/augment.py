@@ -144,7 +144,7 @@ def _rotate2(theta):
     return _stack([[c, -s, 0], [s, c, 0], [0, 0, 1]], theta)
 
 
-def _const3(matrix_rows, device) -> torch.Tensor:
+def _const(matrix_rows, device) -> torch.Tensor:
     return torch.tensor(matrix_rows, dtype=torch.float32, device=device)
 
 
@@ -339,12 +339,12 @@ class AugmentPipe(nn.Module):
         batch = params.batch if params.batch is not None else params
         g_batch = g if batch is params else _geometry(batch, width, height, device)
         cx, cy = (width - 1) / 2, (height - 1) / 2
-        corners = _const3([[-cx, -cy, 1], [cx, -cy, 1], [cx, cy, 1], [-cx, cy, 1]], device).t()
+        corners = _const([[-cx, -cy, 1], [cx, -cy, 1], [cx, cy, 1], [-cx, cy, 1]], device).t()
         xy = (g_batch @ corners)[:, :2, :].permute(1, 0, 2).flatten(1)  # [2, B * 4]
         margin = torch.cat([-xy, xy]).max(dim=1).values  # [x0, y0, x1, y1]
         support = len(self.fir) // 4
-        margin = margin + _const3([support * 2 - cx, support * 2 - cy] * 2, device)
-        margin = margin.max(_const3([0, 0] * 2, device)).min(_const3([width - 1, height - 1] * 2, device))
+        margin = margin + _const([support * 2 - cx, support * 2 - cy] * 2, device)
+        margin = margin.max(_const([0, 0] * 2, device)).min(_const([width - 1, height - 1] * 2, device))
         mx0, my0, mx1, my1 = (int(m) for m in margin.ceil().to(torch.int32).tolist())
         images = F.pad(images, [mx0, mx1, my0, my1], mode="reflect")
         ref = torch.zeros([], device=device)
