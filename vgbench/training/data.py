@@ -104,7 +104,7 @@ def random_frame_times(rng: np.random.Generator, video_len: int, num_frames: int
 
 
 def _describe(videos: list[tuple[str, int]], limit: int = 5) -> str:
-    shown = ", ".join(f"{path} ({n} frames)" for path, n in videos[:limit])
+    shown = ", ".join(f"{path} ({n} frame{'s' if n != 1 else ''})" for path, n in videos[:limit])
     return shown + (f" and {len(videos) - limit} more" if len(videos) > limit else "")
 
 
