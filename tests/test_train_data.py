@@ -197,6 +197,17 @@ def test_resolutions_are_checked_before_training(tmp_path):
         TrainingClips(_npy(tmp_path / "v.npy", _videos()), resolution=64)
 
 
+def test_unreadable_videos_are_named_before_training(tmp_path):
+    root = _write_frames(tmp_path / "data", _videos(n=2, t=4))
+    (root / "video2").symlink_to(tmp_path / "gone")
+    with pytest.raises(TrainingDataError, match=f"1 unreadable video\\(s\\): {root / 'video2'}: broken symbolic link"):
+        TrainingClips(root)
+    (root / "video2").unlink()
+    (root / "video1" / "000.png").write_bytes(b"")  # the first frame is decoded by the resolution check
+    with pytest.raises(VideoReadError, match=f"{root / 'video1' / '000.png'}: cannot decode image"):
+        TrainingClips(root)
+
+
 def test_compressed_npz_is_refused(tmp_path):
     np.savez_compressed(tmp_path / "v.npz", videos=_videos())
     with pytest.raises(TrainingDataError, match="compressed .npz cannot be read at random"):

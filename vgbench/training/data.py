@@ -179,7 +179,7 @@ class TrainingClips:
         (h, w), path = next(iter(first.items()))
         if h != w or h < 4 or h & (h - 1):
             raise TrainingDataError(f"{self.name}: frames are {w}x{h} (e.g. {path}); training needs square frames "
-                                    f"whose side is a power of two (4, 8, ..., 1024)")
+                                    f"whose side is a power of two (4, 8, 16, ...)")
         if resolution is not None and h != resolution:
             raise TrainingDataError(f"{self.name}: frames are {w}x{h} (e.g. {path}), the training resolution is "
                                     f"{resolution}")
