@@ -1,8 +1,9 @@
-"""vgbench.training.augment: the ADA 'bgc' pipeline for videos.
+"""vgbench.training.augment: the ADA pipelines ('bgc', 'bgc_noro', 'easy', noise, cutout) for videos.
 
 The golden file tests/data/training/augment_golden.npz was written by the AUTHORS' AugmentPipe (StyleGAN-V's
-src/training/augment.py, CPU, float32; how it was made is stored in its 'how' entry). The other tests are closed
-forms: flips, whole-pixel shifts, quarter turns and colour matrices on constant images.
+src/training/augment.py, CPU, float32, flags from MoStGAN-V's augpipe_specs; how it was made, including how the
+per-pixel noise was matched, is stored in its 'how' entry). The other tests are closed forms: flips, whole-pixel
+shifts, quarter turns and colour matrices on constant images, the cutout square, the noise level on zero images.
 """
 import math
 from pathlib import Path
@@ -26,12 +27,12 @@ def _image(shape, seed=0):
     return torch.rand(shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
-@pytest.mark.parametrize("case", ["video", "rgb"])
+@pytest.mark.parametrize("case", ["video", "rgb", "noise", "cutout", "bgc_noro", "easy"])
 def test_matches_authors_pipe(case):
     data = np.load(GOLDEN)
     x = torch.from_numpy(data[f"{case}_x_int8"].astype(np.float32) / 127).requires_grad_(True)
     w = torch.from_numpy(data[f"{case}_w_int8"].astype(np.float32) / 127)
-    pipe = make_pipe("bgc")
+    pipe = make_pipe(str(data[f"{case}_pipe"]))
     pipe.p.fill_(float(data[f"{case}_p"]))
     out = pipe(x, torch.Generator().manual_seed(int(data[f"{case}_seed"])))
     grad, = torch.autograd.grad((out * w).sum(), x)
@@ -108,6 +109,40 @@ def test_colour_transforms_on_constant_frames(name, value, expected):
     torch.testing.assert_close(out, want, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("centre, size, rows, cols", [
+    ((0.5, 0.5), 0.5, slice(4, 12), slice(4, 12)),
+    ((0.25, 0.75), 0.25, slice(10, 14), slice(2, 6)),
+    ((0.0, 0.5), 0.5, slice(4, 12), slice(0, 4)),  # clipped at the left edge
+    ((17 / 32, 0.5), 0.5, slice(4, 12), slice(5, 12)),  # columns 4 and 12 lie exactly on the edge: kept
+])
+def test_cutout_zeroes_the_square(centre, size, rows, cols):
+    x = torch.full([2, 9, 16, 16], 0.7)
+    params = AugmentParams(p=1.0, size=2, cutout=torch.tensor([size, 0.0]),
+                           cutout_centre=torch.tensor([centre, (0.5, 0.5)]))
+    out = _pipe(cutout=1).apply(x, params)
+    want = x.clone()
+    want[0, :, rows, cols] = 0  # the same square on every frame and channel
+    assert torch.equal(out, want)  # row 1 (size 0) is untouched
+
+
+def test_noise_level_per_video_noise_per_frame():
+    x = torch.zeros([2, 12, 32, 32])  # 4 frames per video
+    params = AugmentParams(p=1.0, size=2, noise=torch.tensor([0.3, 0.0]), noise_seed=torch.tensor([5, 6]))
+    out = _pipe(noise=1).apply(x, params)
+    assert torch.equal(out[1], x[1])
+    noise = out[0].reshape(4, 3, 32 * 32)
+    assert abs(noise.mean().item()) < 0.01 and abs(noise.std().item() - 0.3) < 0.01
+    for f in range(4):  # each frame (and channel) has its own noise at the video's level
+        assert abs(noise[f].std().item() - 0.3) < 0.03
+        for g in range(f):
+            assert (noise[f] - noise[g]).abs().amax() > 0.5
+    assert (noise[0, 0] - noise[0, 1]).abs().amax() > 0.5
+    # The noise is a function of the row's seed: seed 5 on another row gives the same values.
+    again = _pipe(noise=1).apply(x[:1], AugmentParams(p=1.0, size=1, noise=torch.tensor([0.3]),
+                                                      noise_seed=torch.tensor([5])))
+    assert torch.equal(again, out[:1])
+
+
 def test_p_zero_returns_input_unchanged():
     x = _image([3, 9, 16, 16])
     pipe = make_pipe("bgc")
@@ -127,8 +162,13 @@ def test_every_frame_gets_the_same_transform():
         torch.testing.assert_close(frames[:, f], frames[:, 0], atol=1e-6, rtol=0)
 
 
-def test_draws_come_from_the_generator_only():
-    pipe = _pipe(0.7, **PIPELINES["bgc"])
+# 'easy' with noise always on, so that noise and cutout rows are both exercised.
+EASY_NOISY = {**PIPELINES["easy"], "noise": 1}
+
+
+@pytest.mark.parametrize("flags", [PIPELINES["bgc"], EASY_NOISY], ids=["bgc", "easy"])
+def test_draws_come_from_the_generator_only(flags):
+    pipe = _pipe(0.7, **flags)
     x = _image([5, 6, 16, 16])
     torch.manual_seed(0)
     a = pipe(x, torch.Generator().manual_seed(11))
@@ -137,12 +177,17 @@ def test_draws_come_from_the_generator_only():
     c = pipe(x, torch.Generator().manual_seed(12))
     assert torch.equal(a, b)
     assert (a - c).abs().amax() > 0.1
+    params = pipe.sample_params(5, torch.Generator().manual_seed(11))
+    assert torch.equal(pipe.apply(x, params), a)  # apply is deterministic
 
 
-def test_slices_match_the_whole_batch():
-    pipe = _pipe(0.8, **PIPELINES["bgc"])
+@pytest.mark.parametrize("flags", [PIPELINES["bgc"], EASY_NOISY], ids=["bgc", "easy"])
+def test_slices_match_the_whole_batch(flags):
+    pipe = _pipe(0.8, **flags)
     x = _image([6, 6, 16, 16])
     params = pipe.sample_params(6, torch.Generator().manual_seed(5), "cpu")
+    if "noise" in flags:
+        assert (params.noise > 0).sum() >= 3 and (params.cutout > 0).sum() >= 3
     whole = pipe.apply(x, params)
     for i, j in [(0, 2), (2, 5), (5, 6)]:
         part = params[i:j]
@@ -153,9 +198,10 @@ def test_slices_match_the_whole_batch():
         params[0]
 
 
-def test_gradient_flows_twice():
+@pytest.mark.parametrize("flags", [PIPELINES["bgc"], EASY_NOISY], ids=["bgc", "easy"])
+def test_gradient_flows_twice(flags):
     """R1 differentiates the discriminator's input gradient, so the pipe must support double backward."""
-    pipe = _pipe(**PIPELINES["bgc"])
+    pipe = _pipe(**flags)
     x = _image([2, 6, 16, 16]).requires_grad_(True)
     w = _image([2, 6, 16, 16], seed=1).requires_grad_(True)
     out = pipe(x, torch.Generator().manual_seed(2))

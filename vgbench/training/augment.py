@@ -1,15 +1,18 @@
 """Adaptive discriminator augmentation (ADA) for video discriminators, as StyleGAN-V trains with it.
 
 An independent MIT implementation of the augmentation pipeline of Karras et al., "Training Generative Adversarial
-Networks with Limited Data" (NeurIPS 2020), restricted to the transforms of the 'bgc' pipeline that StyleGAN-V
-and MoStGAN-V use by default: pixel blitting (x-flip, 90-degree rotations, integer translation), general geometric
-transforms (isotropic scaling, rotation, anisotropic scaling, fractional translation) and colour transforms
-(brightness, contrast, luma flip, hue rotation, saturation). The ADA paper's default strengths are the defaults.
+Networks with Limited Data" (NeurIPS 2020), with the transforms of the pipelines StyleGAN-V and MoStGAN-V train
+with ('bgc' by default; MoStGAN-V's configs also name 'bgc_noro' and 'easy'): pixel blitting (x-flip, 90-degree
+rotations, integer translation), general geometric transforms (isotropic scaling, rotation, anisotropic scaling,
+fractional translation), colour transforms (brightness, contrast, luma flip, hue rotation, saturation) and the
+image-space corruptions additive Gaussian noise and cutout. The ADA paper's default strengths are the defaults.
 
 Videos. The discriminator sees clips as ``[n * f, 3, h, w]``; the training loop reshapes them to
 ``[n, f * 3, h, w]`` (frame-major channels: r0 g0 b0 r1 g1 b1 ...) before augmenting, so every frame of a video
-gets the same transform: geometry acts on all channels alike and the colour matrix of a video is applied to each
-of its ``f`` RGB triplets. Channel counts that are not a multiple of 3 are refused.
+gets the same transform: geometry acts on all channels alike, the colour matrix of a video is applied to each
+of its ``f`` RGB triplets and the cutout square is the same on every frame. As in the authors' pipe, the noise
+*level* is drawn per video but the noise itself per channel and pixel, so each frame gets different noise. Channel
+counts that are not a multiple of 3 are refused.
 
 Randomness. :meth:`AugmentPipe.sample_params` draws every random number for a *global* batch from a
 ``torch.Generator`` (never the global RNG) into an :class:`AugmentParams`; :meth:`AugmentPipe.apply` is a
@@ -17,19 +20,28 @@ deterministic, differentiable function of the images and those parameters. A ran
 rows; the reflection padding of the geometric stage is sized from the whole batch the parameters were drawn for
 (sliced parameters remember it), so each row's result does not depend on how the batch is split. The draws follow
 the authors' order, shapes and distributions, so a CPU generator seeded ``s`` yields the parameters the authors'
-pipe draws after ``torch.manual_seed(s)`` on CPU.
+pipe draws after ``torch.manual_seed(s)`` on CPU, with one exception: the per-pixel noise. The authors draw it as
+one ``[N, C, H, W]`` tensor between the noise level and the cutout draws; here, after every other draw, each video
+gets a 63-bit seed and :meth:`AugmentPipe.apply` generates its noise as ``torch.randn([C, H, W])`` from a fresh
+generator on the images' device seeded with it. The parameters thus stay small (no ``[N, C, H, W]`` tensor for the
+global batch on every rank, no image shape needed to draw them) and a rank applying ``params[i:j]`` gets exactly the
+noise of rows ``i..j-1`` of the whole batch. Like every torch draw, the noise depends on the device type (CPU and
+CUDA generators differ).
 
 Execution of the geometric stage (as the authors do it): compose the inverse 2-D homogeneous transform of output
 to input pixel coordinates, reflect-pad the image so that the transformed corners plus the filter support lie
 inside it, upsample 2x with the 12-tap Symlet-6 ('sym6') wavelet low-pass filter, resample bilinearly
 (``grid_sample``, zeros outside), then low-pass and downsample 2x with the same filter and crop. The colour stage
-applies one 4x4 homogeneous colour matrix per video. Because sym6 is not symmetric, a mirrored transform (x-flip,
-half turn) does not cancel the filters' phase: the result is the mirrored image displaced by about 0.1 pixel, as in
-the authors' pipe.
+applies one 4x4 homogeneous colour matrix per video. Then noise is added (``x + sigma * randn``) and the cutout
+square is zeroed: the pixels whose centre lies strictly within ``size / 2`` of the square's centre along both axes
+(in units of the image width and height). Because sym6 is not symmetric, a mirrored transform (x-flip, half turn)
+does not cancel the filters' phase: the result is the mirrored image displaced by about 0.1 pixel, as in the
+authors' pipe.
 
 Deliberate differences from the authors' pipe: with ``p == 0`` :meth:`apply` returns its input unchanged (the
-authors still resample it through the filters, which changes it by float rounding); the image-space filtering,
-noise and cutout transforms (not part of 'bgc') are not implemented.
+authors still resample it through the filters, which changes it by float rounding); the per-pixel noise comes
+from per-video seeds (above); the image-space filtering transform ('imgfilter', used by none of the two projects'
+configs) is not implemented.
 
 The ADA controller (:func:`ada_adjust`) moves ``p`` by ``sign(E[sign(D(real))] - target)`` times
 ``batch_size * interval / (ada_kimg * 1000)`` and clamps it at 0, as the authors' training loop does.
@@ -58,10 +70,13 @@ SYM6 = (
 _BLIT = dict(xflip=1, rotate90=1, xint=1)
 _GEOM = dict(scale=1, rotate=1, aniso=1, xfrac=1)
 _COLOR = dict(brightness=1, contrast=1, lumaflip=1, hue=1, saturation=1)
-# Named pipelines (probability multipliers), as the ADA / StyleGAN-V training scripts name them.
+# Named pipelines (probability multipliers and strengths), as the ADA / StyleGAN-V / MoStGAN-V training scripts
+# name them ('bgc_noro': 'bgc' without rotations; 'easy': milder geometry plus rare noise and small cutouts).
 PIPELINES = {
-    "blit": dict(_BLIT), "geom": dict(_GEOM), "color": dict(_COLOR),
+    "blit": dict(_BLIT), "geom": dict(_GEOM), "color": dict(_COLOR), "noise": dict(noise=1), "cutout": dict(cutout=1),
     "bg": {**_BLIT, **_GEOM}, "bgc": {**_BLIT, **_GEOM, **_COLOR},
+    "bgc_noro": {**_BLIT, **_GEOM, **_COLOR, "rotate90": 0, "rotate": 0},
+    "easy": dict(xflip=1, xint=1, scale=1, rotate=0.5, rotate_max=0.1, xfrac=1, noise=0.1, cutout=1, cutout_size=0.25),
 }
 
 _GEOMETRIC = ("xflip", "rotate90", "xint", "scale", "rotate_pre", "aniso", "rotate_post", "xfrac")
@@ -76,8 +91,11 @@ class AugmentParams:
     {0, 1, 2, 3} quarter turns; ``xint`` [B, 2] and ``xfrac`` [B, 2] translations as fractions of width/height
     (``xint`` is rounded to whole pixels at apply time); ``scale``/``aniso`` factors; ``rotate_pre``/``rotate_post``
     angles in radians; ``brightness`` offset; ``contrast`` factor; ``lumaflip`` in {0, 1}; ``hue`` angle in
-    radians; ``saturation`` factor. ``p`` is the augmentation probability they were drawn with. ``batch`` holds
-    the parameters of the whole batch a slice came from (None for an unsliced batch); it sizes the padding.
+    radians; ``saturation`` factor; ``noise`` the noise standard deviation (0 = no noise) and ``noise_seed`` the
+    int64 seed of the video's per-pixel noise; ``cutout`` the side of the cutout square as a fraction of the image
+    size (0 = no cutout) and ``cutout_centre`` [B, 2] its centre (x, y) in [0, 1) of width/height. ``p`` is the
+    augmentation probability they were drawn with. ``batch`` holds the parameters of the whole batch a slice came
+    from (None for an unsliced batch); it sizes the padding.
     """
     p: float
     size: int
@@ -94,6 +112,10 @@ class AugmentParams:
     lumaflip: Optional[torch.Tensor] = None
     hue: Optional[torch.Tensor] = None
     saturation: Optional[torch.Tensor] = None
+    noise: Optional[torch.Tensor] = None
+    noise_seed: Optional[torch.Tensor] = None
+    cutout: Optional[torch.Tensor] = None
+    cutout_centre: Optional[torch.Tensor] = None
     batch: Optional["AugmentParams"] = field(default=None, repr=False)
 
     def _tensors(self):
@@ -210,6 +232,27 @@ def _colour(params: AugmentParams, device) -> torch.Tensor:
     return c
 
 
+def _noise(params: AugmentParams, shape, device) -> torch.Tensor:
+    """Per-pixel noise [B, *shape] scaled by each video's ``noise`` level; videos at level 0 get none drawn."""
+    sigma = params.noise.to(device=device, dtype=torch.float32)
+    out = torch.zeros([params.size, *shape], device=device)
+    for row, (level, seed) in enumerate(zip(sigma.tolist(), params.noise_seed.tolist())):
+        if level != 0:
+            generator = torch.Generator(device=device).manual_seed(seed)
+            out[row] = torch.randn(list(shape), generator=generator, device=device) * sigma[row]
+    return out
+
+
+def _cutout_mask(params: AugmentParams, height: int, width: int, device) -> torch.Tensor:
+    """[B, 1, H, W]: 0 inside each video's cutout square, 1 elsewhere (float32, as the authors compute it)."""
+    half = (params.cutout.to(device=device, dtype=torch.float32) / 2).reshape(-1, 1, 1, 1)
+    centre = params.cutout_centre.to(device=device, dtype=torch.float32).reshape(-1, 2, 1, 1, 1)
+    xs = (torch.arange(width, device=device).reshape(1, 1, 1, -1) + 0.5) / width
+    ys = (torch.arange(height, device=device).reshape(1, 1, -1, 1) + 0.5) / height
+    outside = ((xs - centre[:, 0]).abs() >= half) | ((ys - centre[:, 1]).abs() >= half)
+    return outside.to(torch.float32)
+
+
 def _separable_fir(x, taps, up=1, down=1, padding=(0, 0, 0, 0), flip_filter=False, gain=1.0):
     """upfirdn2d with a separable filter: the 1-D ``taps`` along x, then along y (half the gain each)."""
     half = math.sqrt(gain)
@@ -225,7 +268,8 @@ class AugmentPipe(nn.Module):
     def __init__(self, xflip=0, rotate90=0, xint=0, xint_max=0.125,
                  scale=0, rotate=0, aniso=0, xfrac=0, scale_std=0.2, rotate_max=1, aniso_std=0.2, xfrac_std=0.125,
                  brightness=0, contrast=0, lumaflip=0, hue=0, saturation=0,
-                 brightness_std=0.2, contrast_std=0.5, hue_max=1, saturation_std=1):
+                 brightness_std=0.2, contrast_std=0.5, hue_max=1, saturation_std=1,
+                 noise=0, cutout=0, noise_std=0.1, cutout_size=0.5):
         super().__init__()
         self.register_buffer("p", torch.zeros([]))  # overall augmentation probability (ADA adjusts it)
         self.xflip, self.rotate90, self.xint = float(xflip), float(rotate90), float(xint)
@@ -237,6 +281,8 @@ class AugmentPipe(nn.Module):
         self.hue, self.saturation = float(hue), float(saturation)
         self.brightness_std, self.contrast_std = float(brightness_std), float(contrast_std)  # additive; log2
         self.hue_max, self.saturation_std = float(hue_max), float(saturation_std)              # 1 = circle; log2
+        self.noise, self.cutout = float(noise), float(cutout)
+        self.noise_std, self.cutout_size = float(noise_std), float(cutout_size)  # of |N(0, std)|; fraction of size
         taps = torch.tensor(SYM6, dtype=torch.float32)
         self.register_buffer("fir", taps / taps.sum(), persistent=False)
 
@@ -247,7 +293,8 @@ class AugmentPipe(nn.Module):
 
     def extra_repr(self) -> str:
         on = [name for name in ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac", "brightness",
-                                "contrast", "lumaflip", "hue", "saturation") if getattr(self, name) > 0]
+                                "contrast", "lumaflip", "hue", "saturation", "noise", "cutout")
+              if getattr(self, name) > 0]
         return f"transforms={','.join(on) or 'none'}, p={float(self.p):.4f}"
 
     # -------------------------------------------------------------------------------------------- sampling
@@ -299,6 +346,13 @@ class AugmentPipe(nn.Module):
             out["hue"] = chosen(self.hue, (uniform() * 2 - 1) * math.pi * self.hue_max, 0)
         if self.saturation > 0:
             out["saturation"] = chosen(self.saturation, torch.exp2(normal() * self.saturation_std), 1)
+        if self.noise > 0:
+            out["noise"] = chosen(self.noise, normal().abs() * self.noise_std, 0)
+        if self.cutout > 0:
+            out["cutout"] = chosen(self.cutout, torch.full([n], self.cutout_size, device=gdev), 0)
+            out["cutout_centre"] = uniform(2)
+        if self.noise > 0:  # last, so that every other draw follows the authors' stream (module docstring)
+            out["noise_seed"] = torch.randint(0, 2**63 - 1, [n], generator=generator, device=gdev, dtype=torch.int64)
         params = AugmentParams(p=float(p), size=n, **out)
         return params if device is None else params.to(device)
 
@@ -328,6 +382,10 @@ class AugmentPipe(nn.Module):
             frames = images.reshape(n, channels // 3, 3, height * width)
             frames = c[:, None, :3, :3] @ frames + c[:, None, :3, 3:]
             images = frames.reshape(n, channels, height, width)
+        if params.noise is not None:
+            images = images + _noise(params, images.shape[1:], images.device).to(images.dtype)
+        if params.cutout is not None:
+            images = images * _cutout_mask(params, height, width, images.device).to(images.dtype)
         return images
 
     def _apply_geometry(self, images: torch.Tensor, params: AugmentParams) -> torch.Tensor:
