@@ -88,6 +88,7 @@ def test_tiny_run_writes_log_snapshots_and_grids(tiny_run):
     assert [e["step"] for e in ticks] == list(range(1, 7))
     for e in ticks:
         assert np.isfinite(e["G_loss"]) and np.isfinite(e["D_loss"]) and 0 <= e["augment_p"] <= 1
+    assert log[0]["event"] == "start" and log[0]["world_size"] == 1
     snaps = [e for e in log if e["event"] == "snapshot"]
     assert [e["step"] for e in snaps] == [3, 6]
     for s in (3, 6):
@@ -152,7 +153,7 @@ def test_snapshot_loads_in_vgbench_eval_and_renders_what_g_ema_renders(tiny_run)
 
     run, _ = tiny_run
     a = get_adapter("stylegan_v", str(run / "snapshot-000006.vgb"), device="cpu")
-    videos = a.sample(2, frames=4, fps=30, seed=0)
+    videos = np.concatenate(list(a.sample(2, frames=4, fps=30, seed=0)))
     assert videos.shape == (2, 4, 64, 64, 3) and videos.dtype == np.uint8
     state = _params(_latest_state(run))
     for k, v in a.G.state_dict().items():
@@ -170,6 +171,8 @@ def test_resume_continues_bit_for_bit(tiny_run, tmp_path):
         for k, v in full[net].items():
             assert torch.equal(v, resumed[net][k]), (net, k)
     assert full["augment_p"] == resumed["augment_p"]
+    events = [json.loads(line)["event"] for line in (part / "log.jsonl").read_text().splitlines()]
+    assert events.count("start") == 1 and events.count("resume") == 1
     assert json.dumps(full["G_opt"]["state"][0]["exp_avg"].tolist()) == \
         json.dumps(resumed["G_opt"]["state"][0]["exp_avg"].tolist())
 
@@ -219,10 +222,12 @@ def test_cli_train_and_usage_errors(tmp_path):
 # ------------------------------------------------------------------------------------------------ world size
 
 def test_world_size_1_and_2_give_the_same_parameters(tmp_path):
-    """The same global batch on 1 process and on 2 gloo processes (torchrun): same weights after 3 steps."""
+    """The same global batch and forward-pass batch (``train.batch_gpu``, which fixes the minibatch-stddev groups)
+    on 1 process and on 2 gloo processes under torchrun: the same losses at every step and the same weights after
+    3 steps, up to float reduction order."""
     one = tmp_path / "one"
     train("stylegan_v", "tiny", None, one, config="tiny", kimg=0.036, progress=False,
-          sets=("schedule.snap_kimg=0.036",))
+          sets=("schedule.snap_kimg=0.036", "train.batch_gpu=2"))
     two = tmp_path / "two"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -230,8 +235,28 @@ def test_world_size_1_and_2_give_the_same_parameters(tmp_path):
            "--out", str(two), "--kimg", "0.036", "--set", "schedule.snap_kimg=0.036", "--no-progress"]
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
+    logs = [[json.loads(line) for line in (d / "log.jsonl").read_text().splitlines()] for d in (one, two)]
+    assert logs[1][0]["world_size"] == 2
+    ticks = [[e for e in log if e["event"] == "tick"] for log in logs]
+    assert len(ticks[0]) == len(ticks[1]) == 3
+    for x, y in zip(*ticks):
+        for key in ("G_loss", "D_loss", "R1", "augment_p"):
+            if key in x:
+                assert y[key] == pytest.approx(x[key], rel=1e-4, abs=1e-7), (x["step"], key)
     a, b = _params(_latest_state(one)), _params(_latest_state(two))
     assert a["step"] == b["step"] == 3
     for net in ("G", "D"):
         for k, v in a[net].items():
             torch.testing.assert_close(b[net][k], v, rtol=1e-4, atol=1e-5, msg=f"{net}.{k}")
+
+@pytest.mark.slow
+def test_periodic_fvd16_uses_the_eval_code_and_the_shipped_real_statistics(tmp_path):
+    run = tmp_path / "fvd"
+    train("stylegan_v", "tiny", None, run, config="tiny", kimg=0.012, progress=False,
+          sets=("schedule.fvd_kimg=0.012", "schedule.fvd_num_fake=16"))
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    fvd = [e for e in log if e["event"] == "fvd16"]
+    assert len(fvd) == 1 and fvd[0]["step"] == 1 and np.isfinite(fvd[0]["value"]) and fvd[0]["value"] > 0
+    record = json.loads((run / "fvd.jsonl").read_text().splitlines()[0])
+    assert record["metrics"]["fvd16"]["value"] == fvd[0]["value"]
+    assert record["model"]["name"] == "stylegan_v" and record["model"]["format"] == "vgbench"

@@ -15,7 +15,8 @@ Determinism and world size. Every random quantity is drawn for the *global* batc
 through :mod:`vgbench.training.data`, the real clips (a pure function of the sample index). Each rank scales its
 loss by its share of the global batch and the gradients are summed over ranks (``torch.distributed.all_reduce``,
 NCCL on CUDA, gloo on CPU) before the optimiser step, so 1 or N processes compute the same update up to float
-reduction order. No global RNG is used, so the state saved in a snapshot (weights, Adam, EMA, p, counters, ADA
+reduction order, given the same forward-pass batch ``train.batch_gpu`` (it fixes the discriminator's
+minibatch-stddev groups, as upstream). No global RNG is used, so the state saved in a snapshot (weights, Adam, EMA, p, counters, ADA
 accumulators) is all a resume needs to continue bit for bit.
 
 Run directory: ``config.json`` (the resolved config), ``log.jsonl`` (one line per tick, snapshot and FVD),
@@ -195,6 +196,7 @@ class Trainer:
         self.step, self.cur_nimg = 0, 0
         self.ada_sign_sum, self.ada_sign_count = 0.0, 0
         self.elapsed = 0.0
+        self.resumed_from = None
         if resume:
             self._load_latest()
         from .loss import StyleGANVLoss
@@ -484,6 +486,9 @@ class Trainer:
                    disable=not self.progress, dynamic_ncols=True, desc="train")
         tick = {"G_loss": [], "D_loss": [], "R1": []}
         t_tick = time.time()
+        self._log({"event": "resume" if self.resumed_from else "start", "step": self.step,
+                   "kimg": self.cur_nimg / 1000, "world_size": self.world, "device": str(self.device),
+                   **({"state": Path(self.resumed_from).name} if self.resumed_from else {})})
         last = {}
         it = iter(self.loader)
         try:
