@@ -178,6 +178,19 @@ def test_minibatch_std_closed_form_with_strided_groups():
         MinibatchStd(group_size=2)(torch.zeros(3, 2, 1, 1))
 
 
+def test_time_encoding_rounds_differences_for_the_embedding_and_keeps_them_for_the_fourier_features():
+    enc = perturbed("stylegan_v", seed=12).time_encoder
+    t = torch.tensor([[10.0, 12.6, 14.0]], dtype=torch.float64)  # differences 2.6 and 1.4
+    out = enc(t)
+    assert out.shape == (1, 2 * (256 + 12))
+    coefs = enc.time_encoder.fourier_coefs[0]
+    for i, (diff, row) in enumerate(((2.6, 3), (1.4, 1))):
+        part = out[0, i * 268:(i + 1) * 268]
+        assert torch.equal(part[:256], enc.const_embed.weight[row])
+        angle = coefs * torch.tensor(diff, dtype=torch.float64).float()
+        torch.testing.assert_close(part[256:], torch.cat([angle.sin(), angle.cos()]), rtol=0, atol=1e-6)
+
+
 def test_motion_diff_frames_follow_the_clip_then_cyclic_differences():
     b, f = 2, 3
     img = torch.tensor([10.0 * v + i for v in range(b) for i in range(f)]).reshape(b * f, 1, 1, 1)
