@@ -301,7 +301,8 @@ class Discriminator(nn.Module):
                  block_kwargs: Optional[dict] = None, mapping_kwargs: Optional[dict] = None,
                  epilogue_kwargs: Optional[dict] = None, cfg: Optional[dict] = None):
         super().__init__()
-        if not isinstance(img_resolution, (int, np.integer)) or img_resolution < 16 or img_resolution & (img_resolution - 1):
+        if (not isinstance(img_resolution, (int, np.integer)) or img_resolution < 16
+                or img_resolution & (img_resolution - 1)):
             raise DiscriminatorError(f"img_resolution must be a power of 2 >= 16, got {img_resolution!r}")
         if architecture not in ("resnet", "orig"):
             raise DiscriminatorError(f"architecture {architecture!r} is not supported (use 'resnet' or 'orig'; "
