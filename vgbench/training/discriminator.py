@@ -128,7 +128,7 @@ def log_spaced_frequencies(max_num_frames: int, skip_small_t_freqs: int = 0) -> 
     power of two), dropping the ``skip_small_t_freqs`` highest."""
     if max_num_frames < 1:
         raise DiscriminatorError(f"max_num_frames must be >= 1, got {max_num_frames}")
-    log2_t = int(math.ceil(math.log2(max_num_frames)))
+    log2_t = math.ceil(math.log2(max_num_frames))
     powers = 2.0 ** np.arange(max(log2_t - skip_small_t_freqs, 0))
     return torch.from_numpy(powers * math.pi / 2.0 ** log2_t).float().unsqueeze(0)
 
@@ -163,7 +163,7 @@ class TemporalDifferenceEncoder(nn.Module):
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         diffs = (t[:, 1:] - t[:, :-1]).reshape(-1)  # [B * (F-1)], in t's dtype like upstream
         idx = diffs.float().round().long()
-        lo, hi = int(idx.min()), int(idx.max())
+        lo, hi = (int(idx.min()), int(idx.max())) if idx.numel() else (0, 0)
         if lo < 0 or hi >= self.max_num_frames:
             raise DiscriminatorError(f"time differences between consecutive frames must lie in [0, max_num_frames="
                                      f"{self.max_num_frames}) after rounding; got {lo}..{hi} (t must be sorted "
@@ -301,7 +301,8 @@ class Discriminator(nn.Module):
                  block_kwargs: Optional[dict] = None, mapping_kwargs: Optional[dict] = None,
                  epilogue_kwargs: Optional[dict] = None, cfg: Optional[dict] = None):
         super().__init__()
-        if not isinstance(img_resolution, int) or img_resolution < 16 or img_resolution & (img_resolution - 1):
+        if (not isinstance(img_resolution, (int, np.integer)) or img_resolution < 16
+                or img_resolution & (img_resolution - 1)):
             raise DiscriminatorError(f"img_resolution must be a power of 2 >= 16, got {img_resolution!r}")
         if architecture not in ("resnet", "orig"):
             raise DiscriminatorError(f"architecture {architecture!r} is not supported (use 'resnet' or 'orig'; "
