@@ -223,8 +223,9 @@ def test_cli_train_and_usage_errors(tmp_path):
 
 def test_world_size_1_and_2_give_the_same_parameters(tmp_path):
     """The same global batch and forward-pass batch (``train.batch_gpu``, which fixes the minibatch-stddev groups)
-    on 1 process and on 2 gloo processes under torchrun: the same losses at every step and the same weights after
-    3 steps, up to float reduction order."""
+    on 1 process and on 2 gloo processes under torchrun: the same losses at every step and the same weights and
+    buffers (``w_avg`` included) after 3 steps, up to float reduction order (differences of 5e-5 seen: 2% of one
+    Adam step of lr 0.0025)."""
     one = tmp_path / "one"
     train("stylegan_v", "tiny", None, one, config="tiny", kimg=0.036, progress=False,
           sets=("schedule.snap_kimg=0.036", "train.batch_gpu=2"))
@@ -247,7 +248,7 @@ def test_world_size_1_and_2_give_the_same_parameters(tmp_path):
     assert a["step"] == b["step"] == 3
     for net in ("G", "D"):
         for k, v in a[net].items():
-            torch.testing.assert_close(b[net][k], v, rtol=1e-4, atol=1e-5, msg=f"{net}.{k}")
+            torch.testing.assert_close(b[net][k], v, rtol=1e-4, atol=1e-4, msg=f"{net}.{k}")
 
 @pytest.mark.slow
 def test_periodic_fvd16_uses_the_eval_code_and_the_shipped_real_statistics(tmp_path):

@@ -155,6 +155,28 @@ def _all_reduce_grads(module: torch.nn.Module, world: int) -> None:
         torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
 
 
+def _update_w_avg(G, loss, world: int, device) -> None:
+    """``w_avg <- mean(w).lerp(w_avg, beta)`` with the mean over this phase's whole global batch. With one forward
+    pass on one process the mean is that pass's ``mean(dim=0)`` in float32, exactly as upstream computes it."""
+    means = loss.take_w_stats()
+    avg = getattr(G.mapping, "w_avg", None)
+    if avg is None or G.mapping.w_avg_beta is None or not means:
+        return
+    if world == 1 and len(means) == 1:
+        mean = means[0][0]
+    else:
+        total = torch.zeros(avg.numel() + 1, dtype=torch.float64, device=device)
+        for m, n in means:
+            total[:-1] += m.double() * n
+            total[-1] += n
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(total)
+        mean = (total[:-1] / total[-1]).to(avg.dtype)
+    avg.copy_(mean.lerp(avg, G.mapping.w_avg_beta))
+
+
 def _all_reduce_sum(values: list[float], world: int, device) -> list[float]:
     if world == 1:
         return values
@@ -301,6 +323,7 @@ class Trainer:
         self.G.requires_grad_(True)
         logs["G_loss"] = sum(self.loss.g_main(p, len(p["t"]) / B).loss for p in self._rounds(fake))
         self.G.requires_grad_(False)
+        _update_w_avg(self.G, self.loss, self.world, self.device)
         _all_reduce_grads(self.G, self.world)
         self.G_opt.step()
 
@@ -315,6 +338,7 @@ class Trainer:
             total += st.loss
             sign_sum, sign_count = sign_sum + st.sign_sum, sign_count + st.sign_count
         logs["D_loss"] = total
+        _update_w_avg(self.G, self.loss, self.world, self.device)
         self.D.requires_grad_(False)
         _all_reduce_grads(self.D, self.world)
         self.D_opt.step()

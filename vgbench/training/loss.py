@@ -13,6 +13,11 @@ same transform) with parameters drawn by the caller, so that a clip's augmentati
 processes it. Losses are means over the *global* batch: each rank multiplies its local mean by
 ``local / global`` (``share``) and the loop sums gradients over ranks.
 
+G's mapping does not update its tracked average ``w_avg`` itself: :meth:`StyleGANVLoss.take_w_stats` hands the loop
+the means of the mapped latents, and the loop updates ``w_avg`` once per phase with the mean over the global batch
+(upstream updates it in every forward pass, from that pass's batch; with one pass per step, as the paper configs
+run on one GPU, that is the same).
+
 The signs of D's real logits are returned for the ADA controller (the authors collect ``Loss/signs/real`` in both
 D phases).
 """
@@ -44,12 +49,20 @@ class StyleGANVLoss:
         self.num_frames = int(num_frames)
         self.force_fp32 = force_fp32
         self.precision = precision
+        self.w_means: list = []
+
+    def take_w_stats(self) -> list:
+        """[(mean of the mapped w of one forward pass, its clip count)] since the last call: the loop updates
+        ``w_avg`` once per phase from the global batch (see :mod:`vgbench.training.loop`)."""
+        out, self.w_means = self.w_means, []
+        return out
 
     # ---------------------------------------------------------------------------------------------- networks
     def run_G(self, z, c, t, motion_z, mix: Optional[tuple] = None):
         """Frames ``[B*F, 3, H, W]`` for latents ``z`` at times ``t`` with motion noise ``motion_z``.
         ``mix = (cutoff, z2)`` replaces the ws from ``cutoff`` on by those of ``z2`` (style mixing)."""
-        ws = self.G.mapping(z, c)
+        ws = self.G.mapping(z, c, skip_w_avg_update=True)
+        self.w_means.append((ws[:, 0].detach().mean(dim=0), len(ws)))
         if mix is not None:
             cutoff, z2 = mix
             if cutoff < ws.shape[1]:
