@@ -58,6 +58,11 @@ def test_config_errors_name_the_key_and_the_file(tmp_path):
         resolve(load_config("stylegan_v", "tiny", ["train.batch_size=6"]), world_size=4)
     with pytest.raises(ConfigError, match="no training config 'nope'"):
         load_config("stylegan_v", "nope")
+    with pytest.raises(ConfigError, match="unknown config key 'loss.style_mixing_prob'"):
+        load_config("stylegan_v", "tiny", ["loss.style_mixing_prob=0.9"])
+    with pytest.raises(TrainingError, match="use_noise = true is not supported"):
+        train("stylegan_v", "tiny", None, tmp_path / "noise", config="tiny", progress=False,
+              sets=("generator.preset=official", "data.resolution=64", "generator.overrides.use_noise=true"))
     assert parse_set("optim.betas=[0, 0.9]") == {"optim": {"betas": [0, 0.9]}}
     assert parse_set("augment.pipe=bgc") == {"augment": {"pipe": "bgc"}}
 
@@ -205,6 +210,7 @@ def test_data_errors_before_training(tmp_path):
     np.save(small, np.zeros((2, 8, 32, 32, 3), np.uint8))
     with pytest.raises(Exception, match="32"):
         train("stylegan_v", "tiny", str(small), tmp_path / "r2", config="tiny", kimg=0.012, progress=False)
+    assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()  # nothing written: fix and rerun
 
 
 def test_cli_train_and_usage_errors(tmp_path):

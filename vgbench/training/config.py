@@ -75,7 +75,6 @@ DEFAULTS: dict = {
         "r1_gamma": AUTO,
         "r1_interval": 16,          # D_reg_interval (lazy R1)
         "g_reg_interval": 4,        # G_reg_interval: no G regulariser runs (pl_weight 0) but Adam is still scaled
-        "style_mixing_prob": 0.0,
         "video_consistent_aug": True,
     },
     "optim": {"lr": AUTO, "betas": [0.0, 0.99], "eps": 1e-8},

@@ -51,7 +51,7 @@ class TrainingError(VgbenchError, RuntimeError):
 
 # ------------------------------------------------------------------------------------------------ seeds
 
-_PURPOSES = {"z": 0, "t": 1, "motion": 2, "aug_fake": 3, "aug_real": 4, "mix": 5, "grid": 6}
+_PURPOSES = {"z": 0, "t": 1, "motion": 2, "aug_fake": 3, "aug_real": 4, "grid": 5}
 _PHASES = {"G": 0, "D": 1, "Dreg": 2}
 
 
@@ -89,6 +89,9 @@ def generator_kwargs(cfg: dict) -> dict:
     if kw["img_resolution"] != cfg["data"]["resolution"]:
         raise TrainingError(f"the {g['preset']} generator renders {kw['img_resolution']}px but data.resolution is "
                             f"{cfg['data']['resolution']}")
+    if kw["cfg"].get("use_noise"):
+        raise TrainingError("generator.overrides: use_noise = true is not supported in training (both papers' model "
+                            "configs set use_noise: false)")
     kw["cfg"].setdefault("sampling", {})
     kw["cfg"]["sampling"].update({"type": "random", "num_frames_per_video": cfg["data"]["num_frames"],
                                   "max_dist": cfg["data"]["max_dist"],
@@ -224,7 +227,6 @@ class Trainer:
         from .loss import StyleGANVLoss
 
         self.loss = StyleGANVLoss(self.G, self.D, self.augment, r1_gamma=cfg["loss"]["r1_gamma"],
-                                  style_mixing_prob=cfg["loss"]["style_mixing_prob"],
                                   num_frames=cfg["data"]["num_frames"], force_fp32=self.force_fp32,
                                   precision="auto")
         self.loader = ClipLoader(self.dataset, cfg["train"]["batch_size"], rank=rank, world_size=world,
@@ -242,7 +244,7 @@ class Trainer:
         return slice(self.rank * b, (self.rank + 1) * b)
 
     def _fake_inputs(self, step: int, phase: str) -> dict:
-        """Latents, times, motion noise, augmentation and style-mixing draws for the global batch; this rank's rows."""
+        """Latents, times, motion noise and augmentation draws for the global batch; this rank's rows."""
         from .data import random_frame_times
 
         cfg, B, seed = self.cfg, self.cfg["train"]["batch_size"], self.cfg["train"]["seed"]
@@ -261,12 +263,6 @@ class Trainer:
                "c": torch.zeros(rows.stop - rows.start, 0)}
         if self.augment is not None and float(self.augment.p) > 0:
             out["aug"] = self.augment.sample_params(B, _gen(seed, step, phase, "aug_fake"), "cpu")[rows]
-        if cfg["loss"]["style_mixing_prob"] > 0:
-            g = _gen(seed, step, phase, "mix")
-            cutoff = int(torch.randint(1, self.G.num_ws, [], generator=g))
-            if float(torch.rand([], generator=g)) >= cfg["loss"]["style_mixing_prob"]:
-                cutoff = self.G.num_ws
-            out["mix"] = (cutoff, torch.randn([B, self.G.z_dim], generator=g)[rows])
         return self._to_device(out)
 
     def _real_inputs(self, images: torch.Tensor, t: torch.Tensor, step: int, phase: str) -> dict:
@@ -279,13 +275,7 @@ class Trainer:
         return self._to_device(out)
 
     def _to_device(self, d: dict) -> dict:
-        out = {}
-        for k, v in d.items():
-            if isinstance(v, tuple):  # style mixing: (cutoff, z2)
-                out[k] = (v[0], v[1].to(self.device))
-            else:
-                out[k] = v.to(self.device) if v is not None else None
-        return out
+        return {k: v.to(self.device) if v is not None else None for k, v in d.items()}
 
     def _rounds(self, d: dict) -> list[dict]:
         """Split this rank's rows into forward passes of ``batch_gpu`` clips."""
@@ -302,8 +292,6 @@ class Trainer:
                     part[k] = None
                 elif k == "img":
                     part[k] = v[i * f:(i + bg) * f]
-                elif k == "mix":
-                    part[k] = (v[0], v[1][i:i + bg])
                 else:
                     part[k] = v[i:i + bg]
             out.append(part)
@@ -578,12 +566,16 @@ def _opt_to(opt: torch.optim.Optimizer, device) -> None:
 
 # ------------------------------------------------------------------------------------------------ entry point
 
-def prepare_run_dir(out: Path, given: dict, resolved: dict) -> None:
-    """Refuse to train into a used folder; write ``config.json``: the resolved config, with the config as given
-    (before ``auto`` values and the world size were applied) under ``"input"`` for a resume."""
-    if out.exists() and any(out.iterdir()):
+def check_new_run_dir(out: Path) -> None:
+    """A new run never writes into a used folder."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise TrainingError(f"{out}: exists and is not empty; pass --resume {out} to continue that run, or another "
                             f"--out")
+
+
+def write_run_config(out: Path, given: dict, resolved: dict) -> None:
+    """``config.json``: the resolved config, with the config as given (before ``auto`` values and the world size
+    were applied) under ``"input"`` for a resume."""
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "config.json") as f:
         json.dump({**resolved, "input": given}, f, indent=2, sort_keys=True)
@@ -640,13 +632,16 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
     if kimg is not None:
         given["train"]["kimg"] = float(kimg)
     cfg = resolve(given, world)
+    if not resume:
+        check_new_run_dir(out)
+    # data, networks and (on resume) the saved state are all checked here, before anything is written
+    trainer = Trainer(cfg, out, data, device=device, resume=resume, progress=progress, rank=rank, world=world)
     if rank == 0 and not resume:
-        prepare_run_dir(out, given, cfg)
+        write_run_config(out, given, cfg)
     if world > 1:
         import torch.distributed as dist
 
         dist.barrier()
-    trainer = Trainer(cfg, out, data, device=device, resume=resume, progress=progress, rank=rank, world=world)
     return trainer.run()
 
 

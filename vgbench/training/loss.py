@@ -1,4 +1,4 @@
-"""The StyleGAN-V / MoStGAN-V training objective: non-saturating logistic loss, lazy R1, optional style mixing.
+"""The StyleGAN-V / MoStGAN-V training objective: non-saturating logistic loss and lazy R1.
 
 One object, :class:`StyleGANVLoss`, runs the three phases of the authors' loop (``src/training/loss.py``, the
 StyleGAN2-ADA objective with video clips), each accumulating gradients with ``backward``:
@@ -24,8 +24,6 @@ D phases).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 
@@ -41,11 +39,10 @@ class PhaseStats:
 
 
 class StyleGANVLoss:
-    def __init__(self, G, D, augment=None, *, r1_gamma: float, style_mixing_prob: float = 0.0,
-                 num_frames: int = 3, force_fp32: bool = False, precision: str = "auto"):
+    def __init__(self, G, D, augment=None, *, r1_gamma: float, num_frames: int = 3, force_fp32: bool = False,
+                 precision: str = "auto"):
         self.G, self.D, self.augment = G, D, augment
         self.r1_gamma = float(r1_gamma)
-        self.style_mixing_prob = float(style_mixing_prob)
         self.num_frames = int(num_frames)
         self.force_fp32 = force_fp32
         self.precision = precision
@@ -58,16 +55,10 @@ class StyleGANVLoss:
         return out
 
     # ---------------------------------------------------------------------------------------------- networks
-    def run_G(self, z, c, t, motion_z, mix: Optional[tuple] = None):
-        """Frames ``[B*F, 3, H, W]`` for latents ``z`` at times ``t`` with motion noise ``motion_z``.
-        ``mix = (cutoff, z2)`` replaces the ws from ``cutoff`` on by those of ``z2`` (style mixing)."""
+    def run_G(self, z, c, t, motion_z):
+        """Frames ``[B*F, 3, H, W]`` for latents ``z`` at times ``t`` with motion noise ``motion_z``."""
         ws = self.G.mapping(z, c, skip_w_avg_update=True)
         self.w_means.append((ws[:, 0].detach().mean(dim=0), len(ws)))
-        if mix is not None:
-            cutoff, z2 = mix
-            if cutoff < ws.shape[1]:
-                ws = ws.clone()
-                ws[:, cutoff:] = self.G.mapping(z2, c, skip_w_avg_update=True)[:, cutoff:]
         return self.G.synthesis(ws, t=t, c=c, motion_z=motion_z, noise_mode="const",
                                 precision=self.precision, force_fp32=self.force_fp32)
 
@@ -81,8 +72,8 @@ class StyleGANVLoss:
 
     # ------------------------------------------------------------------------------------------------ phases
     def g_main(self, fake, share: float, gain: float = 1.0) -> PhaseStats:
-        """``fake``: dict(z, c, t, motion_z, aug, mix)."""
-        img = self.run_G(fake["z"], fake["c"], fake["t"], fake["motion_z"], fake.get("mix"))
+        """``fake``: dict(z, c, t, motion_z, aug)."""
+        img = self.run_G(fake["z"], fake["c"], fake["t"], fake["motion_z"])
         logits = self.run_D(img, fake["c"], fake["t"], fake.get("aug"))
         loss = F.softplus(-logits).mean() * share
         loss.mul(gain).backward()
@@ -91,7 +82,7 @@ class StyleGANVLoss:
     def d_main(self, fake, real, share: float, gain: float = 1.0) -> PhaseStats:
         """``real``: dict(img [B*F, 3, H, W] in [-1, 1], c, t, aug)."""
         with torch.no_grad():
-            img = self.run_G(fake["z"], fake["c"], fake["t"], fake["motion_z"], fake.get("mix"))
+            img = self.run_G(fake["z"], fake["c"], fake["t"], fake["motion_z"])
         logits_gen = self.run_D(img, fake["c"], fake["t"], fake.get("aug"))
         loss_gen = F.softplus(logits_gen).mean() * share
         loss_gen.mul(gain).backward()
