@@ -15,7 +15,7 @@ _UMASK = os.umask(0)  # read the process umask once (setting it back at once)
 os.umask(_UMASK)
 
 __all__ = ["atomic_write", "sha256_file", "sha256_json", "natural_key", "natural_sorted", "import_object",
-           "bundled_dir"]
+           "bundled_dir", "deep_merge"]
 
 
 @contextlib.contextmanager
@@ -82,3 +82,16 @@ def bundled_dir(name: str) -> Path:
     if repo.is_dir():
         return repo
     return pkg / "_bundled" / name
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """A copy of ``base`` with ``over`` merged in: nested dicts merge key by key, anything else is replaced."""
+    import copy
+
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out

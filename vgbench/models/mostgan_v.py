@@ -70,6 +70,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..utils import deep_merge
 from .stylegan2 import ACTIVATIONS, Conv2dLayer, FullyConnectedLayer, bias_act, conv2d_resample
 from .stylegan2 import SynthesisBlock as StyleGAN2Block
 from .stylegan2 import official_fused_modconv, parse_resolutions, setup_filter
@@ -77,14 +78,13 @@ from .stylegan_v import DEFAULT_CFG as STYLEGAN_V_CFG
 from .stylegan_v import READ_KEYS as STYLEGAN_V_READ_KEYS
 from .stylegan_v import Generator as StyleGANVGenerator
 from .stylegan_v import SynthesisNetwork as StyleGANVSynthesis
-from .stylegan_v import _merge
 from .stylegan_v import official_config as _stylegan_v_official_config
 from .stylegan_v import tiny_kwargs
 
 __all__ = ["DEFAULT_CFG", "READ_KEYS", "mostatt_modulate", "modulated_conv2d_mostatt", "HyperNet", "SynthesisLayer",
            "SynthesisBlock", "SynthesisNetwork", "Generator", "official_config", "tiny_config"]
 
-DEFAULT_CFG: dict = _merge(STYLEGAN_V_CFG, {
+DEFAULT_CFG: dict = deep_merge(STYLEGAN_V_CFG, {
     "style_z": True,
     "word_mod": True,
     "motion_num": 8,

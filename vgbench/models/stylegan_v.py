@@ -71,6 +71,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..utils import deep_merge
 from .stylegan2 import (FullyConnectedLayer, MappingNetwork, SynthesisBlock, block_channels,
                         fp16_start_resolution, resolve_precision)
 
@@ -117,16 +118,6 @@ def _unresolved(v) -> bool:
     return isinstance(v, str) and ("${" in v or v == "???")
 
 
-def _merge(defaults: dict, given: dict) -> dict:
-    out = copy.deepcopy(defaults)
-    for k, v in given.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
 def _lookup(d: dict, path: str):
     for key in path.split("."):
         if not isinstance(d, dict) or key not in d:
@@ -145,7 +136,7 @@ def resolve_config(cfg: Optional[dict], defaults: dict = DEFAULT_CFG, c_dim: Opt
     given = dict(cfg or {})
     if c_dim is not None and "c_dim" not in given:
         given["c_dim"] = int(c_dim)
-    out = _merge(defaults, given)
+    out = deep_merge(defaults, given)
     bad = {k: _lookup(out, k) for k in read_keys if _unresolved(_lookup(out, k))}
     if bad:
         raise ValueError(f"unresolved config interpolations in values the network reads: {bad} (resolve them from "
@@ -546,7 +537,7 @@ def official_config(img_resolution: int = 256, c_dim: int = 0, motion_z_distance
     cfg["motion"]["motion_z_distance"] = motion_z_distance
     cfg["time_enc"]["min_period_len"] = motion_z_distance
     if cfg_overrides:
-        cfg = _merge(cfg, cfg_overrides)
+        cfg = deep_merge(cfg, cfg_overrides)
     return {
         "c_dim": c_dim,
         "w_dim": cfg["w_dim"],

@@ -30,6 +30,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from ..errors import VgbenchError
+from ..utils import deep_merge
 
 __all__ = ["ConfigError", "DEFAULTS", "MODELS", "config_dir", "list_configs", "load_config", "parse_set", "resolve"]
 
@@ -152,16 +153,6 @@ def _check(tree: dict, defaults: dict, where: str, path: tuple = ()) -> None:
                               f"{' or auto' if ref == AUTO else ''}, got {value!r}")
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
 def parse_set(item: str) -> dict:
     """``'a.b=value'`` -> ``{'a': {'b': value}}``; the value is read as TOML (``0.5``, ``true``, ``[0, 0.99]``),
     else kept as a string."""
@@ -199,11 +190,11 @@ def load_config(model: str, name_or_path: str, sets: tuple[str, ...] | list[str]
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
     _check(tree, DEFAULTS, str(path))
-    cfg = _merge(DEFAULTS, tree)
+    cfg = deep_merge(DEFAULTS, tree)
     for item in sets:
         over = parse_set(item)
         _check(over, DEFAULTS, f"--set {item}")
-        cfg = _merge(cfg, over)
+        cfg = deep_merge(cfg, over)
     if cfg["model"] and cfg["model"] != model:
         raise ConfigError(f"{path}: this config is for {cfg['model']}, not {model}")
     cfg["model"] = model
