@@ -14,6 +14,7 @@ import torch
 from click.testing import CliRunner
 
 from vgbench.cli import main
+from vgbench.data.cards import load_card
 from vgbench.training.config import ConfigError, list_configs, load_config, parse_set, resolve
 from vgbench.training.loop import TrainingError, train
 
@@ -43,6 +44,8 @@ def test_every_bundled_config_loads_and_resolves():
         for name in names:
             cfg = resolve(load_config(model, name))
             assert cfg["model"] == model and cfg["paper"]
+            card = load_card(cfg["dataset"])  # every config trains on a dataset card that eval knows
+            assert card["resolution"] == [cfg["data"]["resolution"]] * 2
 
 
 def test_config_errors_name_the_key_and_the_file(tmp_path):
