@@ -27,6 +27,7 @@ Run directory: ``config.json`` (the resolved config), ``log.jsonl`` (one line pe
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import math
 import os
@@ -609,7 +610,9 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
         import torch.distributed as dist
 
         if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if str(device).startswith("cuda") else "gloo")
+            # rank 0 writes snapshots and runs the periodic FVD16 while the others wait at a barrier: allow hours
+            dist.init_process_group(backend="nccl" if str(device).startswith("cuda") else "gloo",
+                                    timeout=datetime.timedelta(hours=4))
         if str(device).startswith("cuda"):
             torch.cuda.set_device(torch.device(device))
     out = Path(out)
