@@ -24,7 +24,7 @@ from .protocols import bundled_dir
 from .provenance import environment, utc_now
 from .utils import atomic_write
 
-__all__ = ["stats", "features", "demo", "reference_stats_path", "invert"]  # and the metrics' functions (__getattr__)
+__all__ = ["stats", "features", "demo", "reference_stats_path", "invert", "train"]  # and the metrics' functions (__getattr__)
 
 
 def __getattr__(name: str):
@@ -114,3 +114,14 @@ def invert(video, *, ckpt: str, actor: int, action: int, out_dir, model: str = "
                          frames=frames, tau_step=tau_step, lpips_backbone=lpips_backbone, render_actors=render_actors,
                          render_action=render_action, video_format=video_format, lia=lia, seed=seed, device=device,
                          overwrite=overwrite, progress=progress, model_options=model_options)
+
+
+def train(model: str, *, out, dataset: str | None = None, data: str | None = None, config: str | None = None,
+          sets=(), resume: bool = False, kimg: float | None = None, device: str | None = None,
+          progress: bool = True) -> dict:
+    """Train StyleGAN-V or MoStGAN-V (``vgbench train``); returns the run's summary. With ``resume``, ``out`` is
+    the run to continue. See :mod:`vgbench.training` and docs/training.md."""
+    from .training.loop import train as _train
+
+    return _train(model, dataset, data, out, config=config, sets=tuple(sets), resume=resume, kimg=kimg,
+                  device=device, progress=progress)

@@ -27,13 +27,13 @@ def train_cmd(model, dataset, data, out, config, sets, resume, kimg, device, pro
 
     Multi-GPU: torchrun --nproc_per_node N -m vgbench train ... (the global batch is split over the processes).
     """
-    from ..training.loop import train
+    from ..api import train
 
     if resume is None and out is None:
         raise click.UsageError("give --out RUN_DIR for a new run, or --resume RUN_DIR")
     if resume is not None and out is not None and out != resume:
         raise click.UsageError("--resume continues in its own directory; drop --out")
-    summary = train(model, dataset, data, resume or out, config=config, sets=tuple(sets),
+    summary = train(model, out=resume or out, dataset=dataset, data=data, config=config, sets=sets,
                     resume=resume is not None, kimg=kimg, device=device, progress=progress)
     click.echo(json.dumps({k: v for k, v in summary.items() if k != "last"}, sort_keys=True))
 
