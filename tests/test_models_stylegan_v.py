@@ -397,3 +397,48 @@ def test_matches_upstream_golden_values():
         assert out.mean().item() == pytest.approx(mean, abs=2e-5)
         assert out.std().item() == pytest.approx(std, abs=2e-5)
         assert [out[p].item() for p in GOLDEN_POSITIONS] == pytest.approx(px, abs=2e-5)
+
+
+# ---------------------------------------------------------------------------------------------- class conditioning
+
+
+def test_adapter_draws_a_class_per_video_and_honours_condition(tmp_path):
+    """A class-conditional snapshot (StyleGAN-V on MEAD has c_dim 77) gets a one-hot label per video, drawn from the
+    video's stream 2 and recorded; ``condition`` fixes it; an unconditional snapshot refuses a condition."""
+    from vgbench.evaluate import conditioning_summary
+    from vgbench.models import get_adapter
+    from vgbench.models.base import ModelOptionError
+    from vgbench.models.checkpoint import save_native
+
+    kw = sv.tiny_config("stylegan_v_cond")
+    torch.manual_seed(3)
+    G = sv.Generator(**kw)
+    ckpt = save_native(tmp_path / "cond.vgb", "stylegan_v", kw, G.state_dict(), extra={"dataset_fps": 25})
+    a = get_adapter("stylegan_v", str(ckpt))
+    assert a.info.conditioning == "class label (0..2, one-hot)"
+    labels = [a.video_labels(i, seed=7)["class"] for i in range(60)]
+    assert labels == [a.video_labels(i, seed=7)["class"] for i in range(60)]      # deterministic
+    assert set(labels) == {0, 1, 2}                                                # uniform over 3 classes
+    assert a.video_labels(5, seed=7, content_seed=2) == a.video_labels(0, seed=2)  # the label is content
+    drawn = np.concatenate(list(a.sample(3, 4, seed=7)))
+    k = labels[1]
+    fixed = np.concatenate(list(get_adapter("stylegan_v", str(ckpt), condition=f"class={k}").sample(
+        1, 4, seed=7, start=1)))
+    assert np.array_equal(drawn[1], fixed[0])                                       # same class: same pixels
+    other = np.concatenate(list(get_adapter("stylegan_v", str(ckpt), condition=f"class={(k + 1) % 3}").sample(
+        1, 4, seed=7, start=1)))
+    assert not np.array_equal(drawn[1], other[0])                                   # the label reaches G
+    cyc = get_adapter("stylegan_v", str(ckpt), condition="class=0;class=2")
+    assert [cyc.video_labels(i)["class"] for i in range(4)] == [0, 2, 0, 2]
+    summary = conditioning_summary(cyc, 0, 4)
+    assert summary["counts"] == {"class": {"0": 2, "2": 2}} and summary["condition"] == "class=0;class=2"
+    with pytest.raises(ModelOptionError, match="class id 3 out of range; this checkpoint has 3 class ids"):
+        get_adapter("stylegan_v", str(ckpt), condition="class=3")
+    with pytest.raises(ModelOptionError, match="expected 'class=ID'"):
+        get_adapter("stylegan_v", str(ckpt), condition="actor=1")
+
+    ukw = sv.tiny_config()
+    unc = save_native(tmp_path / "unc.vgb", "stylegan_v", ukw, sv.Generator(**ukw).state_dict())
+    assert get_adapter("stylegan_v", str(unc)).video_labels(0) is None
+    with pytest.raises(ModelOptionError, match="unconditional"):
+        get_adapter("stylegan_v", str(unc), condition="class=0")

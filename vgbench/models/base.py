@@ -24,7 +24,7 @@ import torch
 from ..errors import VgbenchError
 
 __all__ = ["ModelInfo", "Capabilities", "ModelOptionError", "Adapter", "register", "get_adapter", "available_models",
-           "video_seed", "to_uint8", "time_grid", "jsonable", "positive_int"]
+           "video_seed", "to_uint8", "time_grid", "jsonable", "positive_int", "parse_condition"]
 
 
 @dataclasses.dataclass
@@ -86,6 +86,44 @@ def video_seed(seed: int, index: int, stream: int) -> torch.Generator:
     g = torch.Generator(device="cpu")
     g.manual_seed(int(ss.generate_state(1, np.uint64)[0] & ((1 << 63) - 1)))
     return g
+
+
+def parse_condition(condition, limits: dict[str, int], model: str) -> list[dict] | None:
+    """The ``condition`` option of a conditional model: ``"actor=3,action=5"``, several entries separated by ``;``
+    (cycled by video index) -> ``[{"actor": 3, "action": 5}, ...]``. ``limits`` maps each label key the model has
+    to its count; ids must be in ``[0, count)``. A key left out of an entry stays drawn per video. None -> None."""
+    if condition is None:
+        return None
+    example = ",".join(f"{k}=ID" for k in limits)
+    if not isinstance(condition, str):
+        raise ModelOptionError(f"{model}: condition must be text like {example!r}, got {condition!r}")
+    out = []
+    for entry in condition.split(";"):
+        entry = entry.strip()
+        if not entry:
+            continue
+        labels = {}
+        for part in entry.split(","):
+            key, sep, value = part.partition("=")
+            key = key.strip()
+            if not sep or key not in limits:
+                raise ModelOptionError(f"{model}: cannot read condition {entry!r}: expected {example!r} "
+                                       f"(keys {', '.join(limits)})")
+            if key in labels:
+                raise ModelOptionError(f"{model}: condition {entry!r} gives {key} twice")
+            try:
+                ident = int(value.strip())
+            except ValueError:
+                raise ModelOptionError(f"{model}: condition {entry!r}: {key} must be an integer id, "
+                                       f"got {value.strip()!r}") from None
+            if not 0 <= ident < limits[key]:
+                raise ModelOptionError(f"{model}: condition {entry!r}: {key} id {ident} out of range; this checkpoint "
+                                       f"has {limits[key]} {key} ids (ids 0..{limits[key] - 1})")
+            labels[key] = ident
+        out.append(labels)
+    if not out:
+        raise ModelOptionError(f"{model}: empty condition {condition!r}")
+    return out
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -67,6 +67,7 @@ import torch
 import torch.nn as nn
 
 from .base import Adapter, Capabilities, ModelInfo, ModelOptionError, register, to_uint8, video_seed
+from .base import parse_condition as _parse_condition
 from .checkpoint import CheckpointError, checkpoint_sha256, load_strict
 from .rosinality import (StyleGAN2Generator, infer_rosinality_config,
                          load_rosinality_checkpoint, rosinality_channels)
@@ -288,38 +289,7 @@ LABEL_KEYS = ("actor", "action")
 def parse_condition(condition, num_person: int, num_classes: int) -> list[dict] | None:
     """``"actor=3,action=5"`` or several separated by ``;`` -> [{"actor": 3, "action": 5}, ...]; a key left out is
     drawn per video. None -> None (both drawn). Ids are checked against the checkpoint's counts."""
-    if condition is None:
-        return None
-    if not isinstance(condition, str):
-        raise ModelOptionError(f"ctsvg: condition must be text like 'actor=3,action=5', got {condition!r}")
-    limits = {"actor": num_person, "action": num_classes}
-    out = []
-    for entry in condition.split(";"):
-        entry = entry.strip()
-        if not entry:
-            continue
-        labels = {}
-        for part in entry.split(","):
-            key, sep, value = part.partition("=")
-            key = key.strip()
-            if not sep or key not in LABEL_KEYS:
-                raise ModelOptionError(f"ctsvg: cannot read condition {entry!r}: expected 'actor=ID,action=ID' "
-                                       f"(keys {', '.join(LABEL_KEYS)})")
-            if key in labels:
-                raise ModelOptionError(f"ctsvg: condition {entry!r} gives {key} twice")
-            try:
-                ident = int(value.strip())
-            except ValueError:
-                raise ModelOptionError(f"ctsvg: condition {entry!r}: {key} must be an integer id, "
-                                       f"got {value.strip()!r}") from None
-            if not 0 <= ident < limits[key]:
-                raise ModelOptionError(f"ctsvg: condition {entry!r}: {key} id {ident} out of range; this checkpoint "
-                                       f"has {limits[key]} {key}s (ids 0..{limits[key] - 1})")
-            labels[key] = ident
-        out.append(labels)
-    if not out:
-        raise ModelOptionError(f"ctsvg: empty condition {condition!r}")
-    return out
+    return _parse_condition(condition, dict(zip(LABEL_KEYS, (num_person, num_classes))), "ctsvg")
 
 
 # ------------------------------------------------------------------------------------------------ adapter

@@ -21,7 +21,11 @@ the papers' numbers were made, and ``'fp16-emulated'`` elsewhere. The resolved c
 
 Sampling: per video ``i``, content ``z`` comes from stream 0 and the motion trajectory ``motion_z`` from stream 1
 of ``(seed, i)`` (:func:`~vgbench.models.base.video_seed`); ``content_seed`` / ``motion_seed`` fix one of them
-for all videos. Frames are rendered at ``t = k * dataset_fps / fps``, one video at a time in generator calls of a
+for all videos. A class-conditional generator (``c_dim > 0``, e.g. StyleGAN-V on MEAD) gets a one-hot label per
+video: the class is drawn uniformly from stream 2 of ``(seed, i)`` (of ``(content_seed, 0)`` when the content is
+fixed: the label is part of the content), or set by option ``condition`` (``"class=5"``; entries separated by
+``;`` are cycled by video index); ``video_labels(i, seed)`` reports it and the record counts the classes. (The
+authors' metrics draw the labels of random training videos instead: uniform equals that on a class-balanced set.) Frames are rendered at ``t = k * dataset_fps / fps``, one video at a time in generator calls of a
 fixed shape (16 frames sharing the video's motion trajectory; the last call padded), so a video's pixels do not
 depend on the batch size, on how many frames were asked for, or on the other videos.
 """
@@ -32,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import Adapter, Capabilities, ModelInfo, ModelOptionError, jsonable, register, to_uint8, video_seed
+from .base import (Adapter, Capabilities, ModelInfo, ModelOptionError, jsonable, parse_condition, register, to_uint8,
+                   video_seed)
 from .checkpoint import (CheckpointError, checkpoint_sha256, load_native, load_network_pickle, load_strict,
                          module_state_dict, network_record)
 from .snapshot_config import generator_config
@@ -71,9 +76,9 @@ class _StyleGANFamily(Adapter):
                                 time_step="continuous: t = k * dataset_fps / fps dataset frames")
 
     def __init__(self, ckpt, device="cpu", native_fps: float | None = None, truncation_psi: float = 1.0,
-                 precision: str = "auto", **options):
-        super().__init__(ckpt, device, **options)
-        self.reject_unknown_options(options, ("truncation_psi", "native_fps", "precision"))
+                 precision: str = "auto", condition=None, **options):
+        super().__init__(ckpt, device, condition=condition, **options)
+        self.reject_unknown_options(options, ("truncation_psi", "native_fps", "precision", "condition"))
         if precision not in PRECISIONS:
             raise ModelOptionError(f"{self.name}: precision must be one of {list(PRECISIONS)}, got {precision!r}")
         if ckpt is None:
@@ -110,6 +115,9 @@ class _StyleGANFamily(Adapter):
         self.G = build_generator(self.kind, init_args, init_kwargs, state, str(path)).to(self.device)
         self.precision = resolve_precision(precision, self.device)
         self.sha256 = checkpoint_sha256(path)
+        if condition is not None and not self.G.c_dim:
+            raise ModelOptionError(f"{self.name}: {path} is unconditional (c_dim 0); it takes no condition")
+        self.conditions = parse_condition(condition, {"class": int(self.G.c_dim)}, self.name)
 
     def _check_kind(self, state: dict, path: Path) -> None:
         found = _detect_kind(state)
@@ -119,7 +127,9 @@ class _StyleGANFamily(Adapter):
     @property
     def info(self) -> ModelInfo:
         r = int(self.G.img_resolution)
-        return self.model_info((r, r), self.dataset_fps, conditioning="class label" if self.G.c_dim else None)
+        c_dim = int(self.G.c_dim)
+        return self.model_info((r, r), self.dataset_fps,
+                               conditioning=f"class label (0..{c_dim - 1}, one-hot)" if c_dim else None)
 
     def provenance(self) -> dict:
         syn = self.G.synthesis
@@ -130,25 +140,38 @@ class _StyleGANFamily(Adapter):
              "precision": self.precision, "precision_option": self.precision_option,
              "fp16_resolutions": fp16 if self.precision != "fp32" else [],
              "float16_arithmetic": self.precision == "fp16" and bool(fp16), "conv_clamp": clamp,
-             "config": jsonable(self.init_kwargs), "dataset_fps": self.dataset_fps}
+             "config": jsonable(self.init_kwargs), "dataset_fps": self.dataset_fps,
+             "condition": self.options.get("condition")}
         if self.config_sources is not None:
             p["config_sources"] = self.config_sources
         return p
+
+    def video_labels(self, index: int, seed: int = 0, content_seed: int | None = None) -> dict | None:
+        """``{"class": id}`` of video ``index`` of ``seed`` for a class-conditional generator (None otherwise)."""
+        if not self.G.c_dim:
+            return None
+        if self.conditions and "class" in self.conditions[index % len(self.conditions)]:
+            return {"class": self.conditions[index % len(self.conditions)]["class"]}
+        g = video_seed(*((content_seed, 0, 2) if content_seed is not None else (seed, index, 2)))
+        return {"class": int(torch.randint(int(self.G.c_dim), (1,), generator=g))}
 
     @torch.inference_mode()
     def _sample_batch(self, indices, t, seed, content_seed, motion_seed):
         G = self.G
         tt = torch.as_tensor(t, dtype=torch.float32)
-        zs, mzs = [], []
+        zs, mzs, cs = [], [], []
         for i in indices:
             cg = video_seed(content_seed, 0, 0) if content_seed is not None else video_seed(seed, i, 0)
             mg = video_seed(motion_seed, 0, 1) if motion_seed is not None else video_seed(seed, i, 1)
             zs.append(torch.randn(1, G.z_dim, generator=cg))
             mzs.append(G.sample_motion_z(1, tt[None], generator=mg))
-        c = torch.zeros(1, G.c_dim, device=self.device)
+            c = torch.zeros(1, G.c_dim)
+            if G.c_dim:
+                c[0, self.video_labels(i, seed, content_seed)["class"]] = 1
+            cs.append(c)
         videos = []
-        for z, motion_z in zip(zs, mzs):
-            z, motion_z = z.to(self.device), motion_z.to(self.device)
+        for z, motion_z, c in zip(zs, mzs, cs):
+            z, motion_z, c = z.to(self.device), motion_z.to(self.device), c.to(self.device)
             frames = []
             for f0 in range(0, len(tt), FRAME_CHUNK):
                 chunk = tt[f0:f0 + FRAME_CHUNK]
