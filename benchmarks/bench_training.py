@@ -44,11 +44,11 @@ def main() -> None:
         it = iter(tr.loader)
         times = []
         for i in range(args.steps + 1):
-            images, t = next(it)
+            images, t, c_real = next(it)
             if device == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            tr.train_step(images, t)
+            tr.train_step(images, t, c_real)
             if device == "cuda":
                 torch.cuda.synchronize()
             if i:

@@ -14,7 +14,7 @@ from PIL import Image
 
 from vgbench.io.sources import VideoReadError
 from vgbench.training.data import (DEFAULT_TOTAL_DISTS, ClipLoader, TrainingClips, TrainingDataError,
-                                   allowed_distances, min_video_len, random_frame_times)
+                                   allowed_distances, load_labels, min_video_len, random_frame_times)
 
 
 def _videos(n: int = 4, t: int = 12, size: int = 8) -> np.ndarray:
@@ -216,6 +216,61 @@ def test_compressed_npz_is_refused(tmp_path):
     assert len(TrainingClips(tmp_path / "u.npz")) == 8
 
 
+# --- class labels (dataset.json) -----------------------------------------------------------------------------------
+
+def _labels_json(path: Path, pairs) -> None:
+    import json
+
+    path.write_text(json.dumps({"labels": pairs}))
+
+
+def test_labels_in_the_authors_per_frame_format_and_per_video(tmp_path):
+    root = _write_frames(tmp_path / "d", _videos(n=3))
+    # the authors' format: every frame file with its class; the video is its folder's name
+    _labels_json(root / "dataset.json", [[f"video{i}/{k:03d}.png", [2, 0, 1][i]] for i in range(3) for k in range(12)])
+    clips = TrainingClips(root, c_dim=3, mirror=True)
+    assert clips.labels.tolist() == [[0, 0, 1], [1, 0, 0], [0, 1, 0]]
+    assert np.array_equal(clips.label(4), clips.label(1))                  # item 4 is video 1 mirrored
+    it = clips.item(0)
+    assert it["c"].dtype == torch.float32 and torch.equal(it["c"], torch.from_numpy(clips.label(it["index"])))
+    images, t, c = clips.batch(range(6))
+    assert c.shape == (6, 3) and torch.all(c.sum(1) == 1)
+    # one entry per video, in a zip with one top folder
+    _labels_json(root / "dataset.json", [["video0", 1], ["video1", 1], ["video2", 0]])
+    z = tmp_path / "d.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for f in sorted(root.rglob("*")):
+            if f.is_file():
+                zf.write(f, f"top/{f.relative_to(root).as_posix()}")
+    assert load_labels(z, ["video2", "video0"], 2).tolist() == [[1, 0], [0, 1]]
+    assert TrainingClips(root, c_dim=0).labels.shape == (3, 0)              # unconditional: labels ignored
+
+
+@pytest.mark.parametrize("pairs,match", [
+    ([["video0", 0], ["video1", 1]], r"no label for 1 video\(s\): video2"),
+    ([["video0", 0], ["video1", 1], ["video2", 3]], r"video2: class 3 is outside \[0, 3\)"),
+    ([["video0/000.png", 0], ["video0/001.png", 1]], "video video0 has frames of two classes"),
+    ([["video0", [0.5, 0.5, 0]]], "must be an integer class"),
+    ([["video0", True]], "must be an integer class"),
+])
+def test_bad_labels_name_the_file_and_the_video(tmp_path, pairs, match):
+    root = _write_frames(tmp_path / "d", _videos(n=3))
+    _labels_json(root / "dataset.json", pairs)
+    with pytest.raises(TrainingDataError, match=rf"dataset.json.*{match}"):
+        TrainingClips(root, c_dim=3)
+
+
+def test_labels_need_a_dataset_json(tmp_path):
+    root = _write_frames(tmp_path / "d", _videos(n=2))
+    with pytest.raises(TrainingDataError, match=r"d: no dataset.json with the class labels"):
+        TrainingClips(root, c_dim=2)
+    (root / "dataset.json").write_text("{not json")
+    with pytest.raises(TrainingDataError, match="cannot read dataset.json"):
+        TrainingClips(root, c_dim=2)
+    with pytest.raises(TrainingDataError, match="v.npy: class labels are read from a dataset.json"):
+        TrainingClips(_npy(tmp_path / "v.npy", _videos()), c_dim=2)
+
+
 # --- the loader ----------------------------------------------------------------------------------------------------
 
 def _take(loader, n):
@@ -226,8 +281,9 @@ def _take(loader, n):
 def test_loader_is_independent_of_resume_step_and_world_size(tmp_path):
     clips = TrainingClips(_npy(tmp_path / "v.npy", _videos(n=5)), seed=1)
     whole = _take(ClipLoader(clips, 4, workers=0), 6)  # 6 steps of 4 = 24 samples: past the first epoch of 10
-    for step, (images, t) in enumerate(whole):
+    for step, (images, t, c) in enumerate(whole):
         assert images.shape == (4, 3, 3, 8, 8) and images.dtype == torch.uint8 and t.shape == (4, 3)
+        assert c.shape == (4, 0) and c.dtype == torch.float32  # unconditional: zero-width labels
         expected = clips.batch(range(4 * step, 4 * step + 4))
         assert torch.equal(images, expected[0]) and torch.equal(t, expected[1])
     resumed = _take(ClipLoader(clips, 4, start_step=3, workers=0), 3)

@@ -33,6 +33,9 @@ def test_paper_configs_resolve_to_the_authors_cfg_auto_values():
     assert cfg["augment"]["kimg"] == 100 and cfg["train"]["ema_rampup"] is None
     sky = resolve(load_config("stylegan_v", "sky"))
     assert sky["generator"]["motion_z_distance"] == 256
+    mead = resolve(load_config("stylegan_v", "mead1024"), world_size=4)  # cfg=auto at 1024 px, mead.yaml's c_dim
+    assert mead["loss"]["r1_gamma"] == pytest.approx(0.0002 * 1024 ** 2 / 64) and mead["optim"]["lr"] == 0.002
+    assert mead["generator"]["fmaps"] == 1 and mead["data"]["c_dim"] == 77 and mead["data"]["resolution"] == 1024
     m = resolve(load_config("mostgan_v", "rainbowjelly"))
     assert m["loss"]["r1_gamma"] == 10.0 and m["generator"]["motion_z_distance"] == 64
 
@@ -59,6 +62,8 @@ def test_config_errors_name_the_key_and_the_file(tmp_path):
         load_config("stylegan_v", "tiny", ["train.batch_size=2.5"])
     with pytest.raises(ConfigError, match="multiple of the world size"):
         resolve(load_config("stylegan_v", "tiny", ["train.batch_size=6"]), world_size=4)
+    with pytest.raises(ConfigError, match="data.c_dim must be >= 0"):
+        resolve(load_config("stylegan_v", "tiny", ["data.c_dim=-1"]))
     with pytest.raises(ConfigError, match="no training config 'nope'"):
         load_config("stylegan_v", "nope")
     with pytest.raises(ConfigError, match="unknown config key 'loss.style_mixing_prob'"):
@@ -126,8 +131,8 @@ def test_each_optimiser_step_lowers_its_own_loss_on_the_same_batch(tmp_path):
     cfg["data_source"] = "builtin:tiny"
     tr = Trainer(cfg, tmp_path, "builtin:tiny", progress=False)
     fake = tr._fake_inputs(0, "G")
-    images, t = next(iter(tr.loader))
-    real = tr._real_inputs(images, t, 0, "D")
+    images, t, c = next(iter(tr.loader))
+    real = tr._real_inputs(images, t, c, 0, "D")
 
     def g_loss():
         with torch.no_grad():
@@ -188,6 +193,39 @@ def test_resume_continues_bit_for_bit(tiny_run, tmp_path):
 def test_mostgan_v_tiny_trains(tmp_path):
     summary = train("mostgan_v", "tiny", None, tmp_path / "m", config="tiny", kimg=0.036, progress=False)
     assert summary["step"] == 3 and np.isfinite(summary["last"]["G_loss"])
+
+
+def test_conditional_training_uses_the_labels_of_the_data(tmp_path):
+    """``data.c_dim = 3`` on videos of classes 0 and 2 (dataset.json): the columns of the label embeddings of G's and
+    D's mapping networks for classes 0 and 2 learn, those of class 1 (no video, never drawn for a fake clip either)
+    stay exactly at their initial values; the snapshot is a 3-class generator in `vgbench eval`."""
+    from PIL import Image
+
+    from vgbench.models import get_adapter
+    from vgbench.training.data import TrainingDataError
+    from vgbench.training.loop import build_networks
+
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        (root / f"v{i}").mkdir(parents=True)
+        for k in range(6):
+            Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(root / f"v{i}" / f"{k}.png")
+    (root / "dataset.json").write_text(json.dumps({"labels": [[f"v{i}", [0, 2, 2, 0][i]] for i in range(4)]}))
+    sets = ("data.c_dim=3", "schedule.snap_kimg=0.024")
+    train("stylegan_v", "tiny", str(root), tmp_path / "run", config="tiny", kimg=0.024, sets=sets, progress=False)
+    state = _params(tmp_path / "run" / "snapshot-000002.state.pt")
+    G0, D0, *_ = build_networks(resolve(load_config("stylegan_v", "tiny", sets)), "cpu")
+    for net, init in (("G", G0), ("D", D0)):
+        before, after = init.state_dict()["mapping.embed.weight"], state[net]["mapping.embed.weight"]
+        assert before.shape[1] >= 3 and torch.equal(after[:, 1], before[:, 1]), net          # class 1: untouched
+        assert not torch.equal(after[:, 0], before[:, 0]) and not torch.equal(after[:, 2], before[:, 2]), net
+    a = get_adapter("stylegan_v", str(tmp_path / "run" / "snapshot-000002.vgb"))
+    assert a.G.c_dim == 3 and a.info.conditioning.startswith("class label (0..2")
+    (root / "dataset.json").unlink()
+    with pytest.raises(TrainingDataError, match="data: no dataset.json"):
+        train("stylegan_v", "tiny", str(root), tmp_path / "run2", config="tiny", kimg=0.012, sets=sets,
+              progress=False)
 
 
 # ------------------------------------------------------------------------------------------------ errors

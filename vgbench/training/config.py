@@ -55,6 +55,7 @@ DEFAULTS: dict = {
         "max_num_frames": 1024,     # dataset.max_num_frames: clips are drawn from a window this long
         "mirror": True,             # x-flipped copy of every video (training.mirror)
         "workers": 3,               # background decoding processes per rank (training.num_workers)
+        "c_dim": 0,                 # classes (dataset.c_dim): > 0 trains on the labels of the data's dataset.json
     },
     "generator": {
         "preset": "official",       # official (src/train.py's cfg=auto network) | tiny (CPU tests)
@@ -233,6 +234,8 @@ def resolve(cfg: dict, world_size: int = 1) -> dict:
     if bg % d["mbstd_group_size"]:
         raise ConfigError(f"{where}: the batch per forward pass ({bg}) must be a multiple of the minibatch-stddev "
                           f"group ({d['mbstd_group_size']})")
+    if cfg["data"]["c_dim"] < 0:
+        raise ConfigError(f"{where}: data.c_dim must be >= 0 (0: unconditional), got {cfg['data']['c_dim']}")
     if cfg["data"]["num_frames"] < 2:
         raise ConfigError(f"{where}: data.num_frames must be >= 2 (the discriminator sees time differences)")
     aug = cfg["augment"]

@@ -10,7 +10,13 @@ Any input ``vgbench eval`` reads (a frames folder, a zip of one, video files, an
   first frame at a random offset, the interior frames drawn without replacement between the two, all sorted
   (:func:`random_frame_times`). The times handed to the discriminator are relative to the window's offset, and a
   video's length for the generator's times is ``min(frames, max_num_frames)`` (:meth:`TrainingClips.video_len`);
-* ``mirror`` doubles the dataset with a horizontally flipped copy of every video (the whole clip is flipped).
+* ``mirror`` doubles the dataset with a horizontally flipped copy of every video (the whole clip is flipped);
+* class labels (``c_dim > 0``, conditional training such as StyleGAN-V's MEAD config) come from ``dataset.json`` in
+  the dataset's root (a folder, or a zip with or without one top folder), StyleGAN2-ADA's format
+  ``{"labels": [["<video>/<frame file>", class], ...]}`` (every frame of a video must carry the same class; the
+  video is found by its folder's name, as the authors' ``VideoFramesFolderDataset`` does); vgbench also accepts
+  one entry per video, ``["<video>", class]``. Classes are integers in ``[0, c_dim)``, one-hot encoded; a mirrored
+  copy has its video's label (:func:`load_labels`).
 
 Everything is checked once, before training (:class:`TrainingClips`): each video is long enough for the sampling,
 all videos share one square, power-of-two resolution (one frame of each is decoded), none is unreadable.
@@ -25,12 +31,16 @@ Differences from the authors' code, all in what it would reject: a video too sho
 naming it before training (theirs fails at random with ``IndexError`` when it is drawn); ``total_dists=None``
 allows every distance in ``[num_frames - 1, min(window - 1, max_dist)]`` (theirs leaves out the upper end, so its
 ``random_1`` config with ``max_dist: 0`` has no distance at all); a compressed ``.npz`` is refused (it cannot be
-read at random without decompressing it whole).
+read at random without decompressing it whole); a video without a label, a label out of range and the authors'
+float label vectors (vgbench's eval draws one-hot classes) are errors naming the video.
 """
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import zipfile
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -40,7 +50,7 @@ from ..errors import VgbenchError
 from ..io.sources import Video, VideoReadError, open_source
 
 __all__ = ["DEFAULT_TOTAL_DISTS", "TrainingDataError", "allowed_distances", "min_video_len", "random_frame_times",
-           "TrainingClips", "ClipLoader"]
+           "load_labels", "TrainingClips", "ClipLoader"]
 
 #: the authors' ``sampling.total_dists`` (configs/sampling/random.yaml)
 DEFAULT_TOTAL_DISTS = tuple(2 ** i for i in range(12))
@@ -103,6 +113,67 @@ def random_frame_times(rng: np.random.Generator, video_len: int, num_frames: int
     return np.sort(np.array(times, dtype=np.float64 if fractional else np.int64))
 
 
+LABELS_FILE = "dataset.json"
+
+
+def _read_labels_file(data) -> tuple[str, object]:
+    """(where, parsed JSON) of the ``dataset.json`` of a folder or a zip (top level or inside one top folder)."""
+    path = Path(os.fspath(data)) if isinstance(data, (str, os.PathLike)) else None
+    if path is None or str(data).startswith("builtin:"):
+        raise TrainingDataError(f"{data if path else '<in-memory videos>'}: class labels are read from a "
+                                f"{LABELS_FILE} in a frames folder or zip; this input has none")
+    try:
+        if path.is_dir():
+            where = path / LABELS_FILE
+            if not where.is_file():
+                raise TrainingDataError(f"{path}: no {LABELS_FILE} with the class labels (data.c_dim > 0 needs one)")
+            return str(where), json.loads(where.read_text())
+        if path.suffix.lower() == ".zip":
+            with zipfile.ZipFile(path) as z:
+                found = [n for n in z.namelist() if n.rstrip("/").split("/")[-1] == LABELS_FILE and n.count("/") <= 1]
+                if len(found) != 1:
+                    raise TrainingDataError(f"{path}: expected one {LABELS_FILE} (at the top or in the top folder) "
+                                            f"with the class labels, found {len(found)}")
+                return f"{path}:{found[0]}", json.loads(z.read(found[0]))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, zipfile.BadZipFile) as e:
+        raise TrainingDataError(f"{path}: cannot read {LABELS_FILE}: {e}") from e
+    raise TrainingDataError(f"{path}: class labels are read from a {LABELS_FILE} in a frames folder or zip; put the "
+                            f"videos in one (vgbench's readers accept root/<video>/<frame>)")
+
+
+def load_labels(data, video_ids: Sequence[str], c_dim: int) -> np.ndarray:
+    """One-hot labels ``float32 [len(video_ids), c_dim]`` of the videos named ``video_ids`` (folder names) from the
+    ``dataset.json`` of ``data`` (format in the module docstring)."""
+    where, tree = _read_labels_file(data)
+    pairs = tree.get("labels") if isinstance(tree, dict) else None
+    if isinstance(pairs, dict):
+        pairs = list(pairs.items())
+    if not isinstance(pairs, list) or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
+        raise TrainingDataError(f"{where}: expected {{\"labels\": [[\"<video>/<frame>\", class], ...]}}")
+    per_video: dict[str, int] = {}
+    for name, label in pairs:
+        if not isinstance(name, str):
+            raise TrainingDataError(f"{where}: a file name must be text, got {name!r}")
+        parts = [p for p in name.replace("\\", "/").split("/") if p]
+        video = parts[-2] if len(parts) > 1 else (parts[0] if parts else "")
+        if isinstance(label, bool) or not isinstance(label, int):
+            raise TrainingDataError(f"{where}: {name}: the label must be an integer class in [0, {c_dim}), got "
+                                    f"{label!r} (vector labels are not supported: vgbench eval draws one-hot "
+                                    f"classes)")
+        if not 0 <= label < c_dim:
+            raise TrainingDataError(f"{where}: {name}: class {label} is outside [0, {c_dim}) (data.c_dim = {c_dim})")
+        if per_video.setdefault(video, label) != label:
+            raise TrainingDataError(f"{where}: video {video} has frames of two classes ({per_video[video]} and "
+                                    f"{label})")
+    missing = [v for v in video_ids if v not in per_video]
+    if missing:
+        raise TrainingDataError(f"{where}: no label for {len(missing)} video(s): {', '.join(missing[:5])}"
+                                + (" ..." if len(missing) > 5 else ""))
+    out = np.zeros([len(video_ids), c_dim], dtype=np.float32)
+    out[np.arange(len(video_ids)), [per_video[v] for v in video_ids]] = 1
+    return out
+
+
 def _describe(videos: list[tuple[str, int]], limit: int = 5) -> str:
     shown = ", ".join(f"{path} ({n} frame{'s' if n != 1 else ''})" for path, n in videos[:limit])
     return shown + (f" and {len(videos) - limit} more" if len(videos) > limit else "")
@@ -118,7 +189,8 @@ class TrainingClips:
 
     def __init__(self, source, *, resolution: int | None = None, num_frames: int = 3, max_dist: int = 32,
                  max_num_frames: int = 1024, mirror: bool = True, seed: int = 0,
-                 total_dists: Sequence[int] | None = DEFAULT_TOTAL_DISTS, skip_short: bool = False):
+                 total_dists: Sequence[int] | None = DEFAULT_TOTAL_DISTS, skip_short: bool = False,
+                 c_dim: int = 0):
         if seed < 0:
             raise TrainingDataError(f"seed must be a non-negative integer, got {seed}")
         self.num_frames, self.max_dist, self.total_dists = num_frames, max_dist, total_dists
@@ -131,6 +203,11 @@ class TrainingClips:
         self.name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"<{self.source.kind}>"
         self.videos, self.frame_counts, self.skipped = self._scan(need, skip_short)
         self.resolution = self._check_resolution(resolution)
+        if c_dim < 0:
+            raise TrainingDataError(f"c_dim must be >= 0, got {c_dim}")
+        self.c_dim = c_dim
+        self.labels = (load_labels(source, [v.id for v in self.videos], c_dim) if c_dim
+                       else np.zeros([len(self.videos), 0], dtype=np.float32))
         self._perm_epoch, self._perm = -1, None
 
     def _scan(self, need: int, skip_short: bool) -> tuple[list[Video], list[int], list[tuple[str, int]]]:
@@ -196,6 +273,10 @@ class TrainingClips:
         """The frame count the sampling sees for item ``index``: ``min(frames, max_num_frames)``."""
         return min(self.frame_counts[index % self.num_videos], self.max_num_frames)
 
+    def label(self, index: int) -> np.ndarray:
+        """The one-hot label ``float32 [c_dim]`` of item ``index`` (a mirrored copy has its video's label)."""
+        return self.labels[index % self.num_videos]
+
     def item_index(self, k: int) -> int:
         """The item that sample ``k`` of the infinite stream shows: position ``k % len`` of the permutation of epoch
         ``k // len``."""
@@ -207,7 +288,8 @@ class TrainingClips:
 
     def item(self, k: int) -> dict:
         """Sample ``k``: ``image`` uint8 ``[F, 3, H, W]``, ``t`` int64 ``[F]`` (frame times relative to the window),
-        ``video_len`` (the window's length), ``index`` (the item) and ``mirrored``."""
+        ``c`` float32 ``[c_dim]`` (the label), ``video_len`` (the window's length), ``index`` (the item) and
+        ``mirrored``."""
         if k < 0:
             raise IndexError(f"sample index must be non-negative, got {k}")
         index = self.item_index(k)
@@ -226,12 +308,14 @@ class TrainingClips:
         if mirrored:
             frames = frames[:, :, ::-1]
         image = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2)))
-        return dict(image=image, t=torch.from_numpy(t), video_len=window, index=index, mirrored=mirrored)
+        return dict(image=image, t=torch.from_numpy(t), c=torch.from_numpy(self.label(index)), video_len=window,
+                    index=index, mirrored=mirrored)
 
-    def batch(self, samples: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Samples ``samples`` stacked: images uint8 ``[b, F, 3, H, W]`` and times int64 ``[b, F]``."""
+    def batch(self, samples: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Samples ``samples`` stacked: images uint8 ``[b, F, 3, H, W]``, times int64 ``[b, F]``, labels float32
+        ``[b, c_dim]``."""
         items = [self.item(k) for k in samples]
-        return torch.stack([it["image"] for it in items]), torch.stack([it["t"] for it in items])
+        return tuple(torch.stack([it[key] for it in items]) for key in ("image", "t", "c"))
 
 
 class _Failure:
@@ -277,8 +361,9 @@ class _Steps(torch.utils.data.Sampler):
 
 class ClipLoader:
     """This rank's share of every training step from ``start_step`` on, forever: ``(images uint8 [b, F, 3, H, W],
-    t int64 [b, F])`` with ``b = batch_size / world_size``, loaded by ``workers`` background processes (0: in this
-    process), ``prefetch`` batches ahead per worker, in pinned memory when CUDA is available."""
+    t int64 [b, F], c float32 [b, c_dim])`` with ``b = batch_size / world_size``, loaded by ``workers`` background
+    processes (0: in this process), ``prefetch`` batches ahead per worker, in pinned memory when CUDA is
+    available."""
 
     def __init__(self, dataset: TrainingClips, batch_size: int, rank: int = 0, world_size: int = 1,
                  start_step: int = 0, workers: int = 2, prefetch: int = 2):
@@ -296,7 +381,7 @@ class ClipLoader:
         self.dataset, self.steps = dataset, _StepBatches(dataset, batch_size, rank, world_size)
         self.start_step, self.workers, self.prefetch = start_step, workers, prefetch
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         extra = dict(prefetch_factor=self.prefetch) if self.workers else {}
         loader = torch.utils.data.DataLoader(self.steps, batch_size=None, sampler=_Steps(self.start_step),
                                              num_workers=self.workers, pin_memory=torch.cuda.is_available(),

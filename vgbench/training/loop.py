@@ -78,10 +78,12 @@ def _generator_module(model: str):
 def generator_kwargs(cfg: dict) -> dict:
     mod = _generator_module(cfg["model"])
     g = cfg["generator"]
+    c_dim = cfg["data"]["c_dim"]
     if g["preset"] == "tiny":
         kw = mod.tiny_config()
+        kw["c_dim"] = kw["cfg"]["c_dim"] = c_dim
     elif g["preset"] == "official":
-        kw = mod.official_config(img_resolution=cfg["data"]["resolution"], c_dim=0,
+        kw = mod.official_config(img_resolution=cfg["data"]["resolution"], c_dim=c_dim,
                                  motion_z_distance=g["motion_z_distance"], fmaps=g["fmaps"],
                                  mapping_layers=g["mapping_layers"], fp32=g["fp32"],
                                  cfg_overrides=g["overrides"] or None)
@@ -106,8 +108,9 @@ def discriminator_kwargs(cfg: dict) -> dict:
     d, data = cfg["discriminator"], cfg["data"]
     if d["preset"] == "tiny":
         kw = dmod.tiny_kwargs(cfg["model"])
+        kw["c_dim"] = data["c_dim"]
     elif d["preset"] == "official":
-        kw = dmod.official_kwargs(cfg["model"], data["resolution"], c_dim=0,
+        kw = dmod.official_kwargs(cfg["model"], data["resolution"], c_dim=data["c_dim"],
                                   batch_per_gpu=cfg["train"]["batch_gpu"], mbstd_group_size=d["mbstd_group_size"],
                                   num_frames=data["num_frames"], max_num_frames=data["max_num_frames"], fp32=d["fp32"])
         kw["channel_base"] = int(d["fmaps"] * 32768)
@@ -210,7 +213,8 @@ class Trainer:
         self.data_spec = data
         self.dataset = TrainingClips(data, resolution=cfg["data"]["resolution"], num_frames=cfg["data"]["num_frames"],
                                      max_dist=cfg["data"]["max_dist"], max_num_frames=cfg["data"]["max_num_frames"],
-                                     mirror=cfg["data"]["mirror"], seed=cfg["train"]["seed"])
+                                     mirror=cfg["data"]["mirror"], seed=cfg["train"]["seed"],
+                                     c_dim=cfg["data"]["c_dim"])
         self.G, self.D, self.G_ema, self.gkw, self.dkw = build_networks(cfg, self.device)
         aug = cfg["augment"]
         self.augment = None
@@ -245,7 +249,8 @@ class Trainer:
         return slice(self.rank * b, (self.rank + 1) * b)
 
     def _fake_inputs(self, step: int, phase: str) -> dict:
-        """Latents, times, motion noise and augmentation draws for the global batch; this rank's rows."""
+        """Latents, labels, times, motion noise and augmentation draws for the global batch; this rank's rows. As in
+        the authors' loop, each fake clip takes the label and the length of a random training item."""
         from .data import random_frame_times
 
         cfg, B, seed = self.cfg, self.cfg["train"]["batch_size"], self.cfg["train"]["seed"]
@@ -260,17 +265,18 @@ class Trainer:
         shape = self.G.motion_z_shape(B, t)
         motion_z = torch.randn(shape, generator=_gen(seed, step, phase, "motion")) if shape[0] else None
         rows = self._rows()
+        c = torch.from_numpy(np.stack([self.dataset.label(int(i)) for i in items]))
         out = {"z": z[rows], "t": t[rows], "motion_z": motion_z[rows] if motion_z is not None else None,
-               "c": torch.zeros(rows.stop - rows.start, 0)}
+               "c": c[rows]}
         if self.augment is not None and float(self.augment.p) > 0:
             out["aug"] = self.augment.sample_params(B, _gen(seed, step, phase, "aug_fake"), "cpu")[rows]
         return self._to_device(out)
 
-    def _real_inputs(self, images: torch.Tensor, t: torch.Tensor, step: int, phase: str) -> dict:
+    def _real_inputs(self, images: torch.Tensor, t: torch.Tensor, c: torch.Tensor, step: int, phase: str) -> dict:
         B, seed = self.cfg["train"]["batch_size"], self.cfg["train"]["seed"]
         b, f = images.shape[:2]
         img = images.to(self.device, torch.float32).div(127.5).sub(1).reshape(b * f, *images.shape[2:])
-        out = {"img": img, "t": t.to(torch.float32), "c": torch.zeros(b, 0)}
+        out = {"img": img, "t": t.to(torch.float32), "c": c}
         if self.augment is not None and float(self.augment.p) > 0:
             out["aug"] = self.augment.sample_params(B, _gen(seed, step, phase, "aug_real"), "cpu")[self._rows()]
         return self._to_device(out)
@@ -299,8 +305,11 @@ class Trainer:
         return out
 
     # ------------------------------------------------------------------------------------------------ step
-    def train_step(self, images: torch.Tensor, t_real: torch.Tensor) -> dict:
-        """One batch: Gmain, Dmain, (Dreg), EMA, counters, ADA. Returns the losses of this step (global means)."""
+    def train_step(self, images: torch.Tensor, t_real: torch.Tensor, c_real: torch.Tensor | None = None) -> dict:
+        """One batch (``ClipLoader``'s images, times and labels; ``c_real`` may be left out when unconditional): Gmain,
+        Dmain, (Dreg), EMA, counters, ADA. Returns the losses of this step (global means)."""
+        if c_real is None:
+            c_real = torch.zeros(len(images), 0)
         cfg, step = self.cfg, self.step
         B, f = cfg["train"]["batch_size"], cfg["data"]["num_frames"]
         logs = {}
@@ -318,7 +327,7 @@ class Trainer:
 
         # Dmain
         fake = self._fake_inputs(step, "D")
-        real = self._real_inputs(images, t_real, step, "D")
+        real = self._real_inputs(images, t_real, c_real, step, "D")
         self.D_opt.zero_grad(set_to_none=True)
         self.D.requires_grad_(True)
         total = 0.0
@@ -335,7 +344,7 @@ class Trainer:
         # Dreg (lazy R1)
         r1 = cfg["loss"]["r1_interval"]
         if step % r1 == 0 and cfg["loss"]["r1_gamma"] > 0:
-            real = self._real_inputs(images, t_real, step, "Dreg")
+            real = self._real_inputs(images, t_real, c_real, step, "Dreg")
             self.D_opt.zero_grad(set_to_none=True)
             self.D.requires_grad_(True)
             total = 0.0
@@ -450,6 +459,8 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------ grids, FVD
     def save_grid(self) -> list[Path]:
+        """Sample videos of G_ema (fixed latents; a conditional run gives video ``i`` the label of training video
+        ``i * videos // grid_videos``) as PNG and MP4 grids."""
         from .media import write_grid
 
         sched = self.cfg["schedule"]
@@ -463,7 +474,8 @@ class Trainer:
             out = []
             for i in range(n):
                 mz = motion_z[i:i + 1].to(self.device) if motion_z is not None else None
-                x = self.G_ema(z[i:i + 1].to(self.device), None, t[i:i + 1].to(self.device), motion_z=mz,
+                c = torch.from_numpy(self.dataset.labels[i * self.dataset.num_videos // n][None]).to(self.device)
+                x = self.G_ema(z[i:i + 1].to(self.device), c, t[i:i + 1].to(self.device), motion_z=mz,
                                noise_mode="const", force_fp32=self.force_fp32)
                 out.append(((x * 127.5 + 128).clamp(0, 255).to(torch.uint8)).permute(0, 2, 3, 1).cpu().numpy())
         return write_grid(np.stack(out), self.run_dir / f"grid-{self.step:06d}")
@@ -506,10 +518,10 @@ class Trainer:
         it = iter(self.loader)
         try:
             while self.cur_nimg < total:
-                images, t_real = next(it)
+                images, t_real, c_real = next(it)
                 t0 = time.time()
                 before = self.cur_nimg
-                logs = self.train_step(images, t_real)
+                logs = self.train_step(images, t_real, c_real)
                 self.elapsed += time.time() - t0
                 last = logs
                 for k in tick:
