@@ -40,12 +40,15 @@ def test_eigh_distance_matches_sqrtm_including_singular_covariances():
         exact = float((m1 - m2) @ (m1 - m2) + np.trace(s1) + np.trace(s2)
                       - 2 * np.linalg.svd(r1.T @ r2, compute_uv=False).sum())
         # from Σ alone, the zero eigenvalues of a singular product come out as ±1e-16 and their square roots as
-        # 1e-8: scipy's sqrtm and the eigen-root of Σ lose digits alike; the data root R does not (the bootstrap
-        # uses it whenever there are fewer distinct rows than dimensions)
+        # 1e-8: scipy's sqrtm and the eigen paths lose digits alike; the singular values of R₁ᵀR₂ do not (the
+        # bootstrap uses them whenever both sides have fewer distinct rows than dimensions)
         tol = 1e-9 if n > d else 1e-6
         assert _fd(x, y) == pytest.approx(exact, rel=tol)
         assert frechet_distance_eigh(m1, s1, m2, s2) == pytest.approx(exact, rel=tol)
-        assert frechet_distance_eigh(m1, s1, m2, s2, root1=r1) == pytest.approx(exact, rel=1e-9)
+        assert frechet_distance_eigh(m2, s2, m1, s1) == pytest.approx(exact, rel=tol)  # symmetric
+        if n < d:  # data roots are what the bootstrap passes when there are fewer distinct rows than dimensions
+            assert frechet_distance_eigh(m1, s1, m2, s2, root1=r1) == pytest.approx(exact, rel=tol)
+            assert frechet_distance_eigh(m1, s1, m2, s2, root1=r1, root2=r2) == pytest.approx(exact, rel=1e-12)
 
 
 def test_weighted_moments_equal_the_moments_of_the_repeated_rows():

@@ -59,8 +59,10 @@ class _Moments:
 
 def _distance(real: _Moments, rc: np.ndarray, fake: _Moments, fc: np.ndarray) -> float:
     mu1, s1, r1 = real(rc)
-    mu2, s2, _ = fake(fc)
-    return frechet_distance_eigh(mu1, s1, mu2, s2, root1=r1)
+    mu2, s2, r2 = fake(fc)
+    if r1 is None and r2 is not None:  # the one factor given must be the first
+        mu1, s1, r1, mu2, s2, r2 = mu2, s2, r2, mu1, s1, r1
+    return frechet_distance_eigh(mu1, s1, mu2, s2, root1=r1, root2=r2)
 
 
 def bootstrap_interval(real: np.ndarray, fake: np.ndarray, value: float, B: int = DEFAULT_BOOTSTRAP,
