@@ -272,7 +272,9 @@ def is_stats_path(x) -> bool:
 
 
 def source_summary(st: VideoStats) -> dict:
-    return {k: st.manifest.get(k) for k in ("source", "source_content_hash", "created")}
+    """Where a side's statistics came from, and their digest (mu, sigma, n) for ``vgbench compare``."""
+    return {**{k: st.manifest.get(k) for k in ("source", "source_content_hash", "created")},
+            "stats_sha256": st.digest()}
 
 
 def cache_path(card: dict, protocol, detector_sha: str | None, content_hash: str) -> Path:

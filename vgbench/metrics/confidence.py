@@ -24,7 +24,8 @@ import numpy as np
 
 from .frechet import frechet_distance_eigh
 
-__all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_SEED", "BOOTSTRAP_METHOD", "EXTRAPOLATION_METHOD", "bootstrap_interval",
+__all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_SEED", "BOOTSTRAP_METHOD", "EXTRAPOLATION_METHOD", "bootstrap_replicates",
+           "interval_from_replicates", "bootstrap_interval",
            "extrapolate", "frechet_uncertainty", "missing_features_reason",
            "warn_small_sample"]
 
@@ -65,11 +66,10 @@ def _distance(real: _Moments, rc: np.ndarray, fake: _Moments, fc: np.ndarray) ->
     return frechet_distance_eigh(mu1, s1, mu2, s2, root1=r1, root2=r2)
 
 
-def bootstrap_interval(real: np.ndarray, fake: np.ndarray, value: float, B: int = DEFAULT_BOOTSTRAP,
-                       seed: int = DEFAULT_SEED, level: float = 0.95) -> dict:
-    """A ``level`` interval for the Fréchet value ``value`` of the feature sets ``real`` [N_r, D] and ``fake``
-    [N_f, D] (one row per video) at these N: ``value - (q_hi - m), value - (q_lo - m)`` with q the replicate
-    quantiles and m their mean. The same seed gives the same interval."""
+def bootstrap_replicates(real: np.ndarray, fake: np.ndarray, B: int = DEFAULT_BOOTSTRAP,
+                         seed: int = DEFAULT_SEED) -> np.ndarray:
+    """``B`` Fréchet distances of the feature sets ``real`` [N_r, D] and ``fake`` [N_f, D] (one row per video),
+    each with the videos of both sets drawn with replacement; the same seed gives the same replicates."""
     if B < 2:
         raise ValueError(f"the bootstrap needs at least 2 replicates, got B={B}")
     rm, fm = _Moments(real), _Moments(fake)
@@ -79,12 +79,26 @@ def bootstrap_interval(real: np.ndarray, fake: np.ndarray, value: float, B: int 
         rc = np.bincount(rng.integers(0, rm.n, rm.n), minlength=rm.n)
         fc = np.bincount(rng.integers(0, fm.n, fm.n), minlength=fm.n)
         reps[b] = _distance(rm, rc, fm, fc)
+    return reps
+
+
+def interval_from_replicates(reps: np.ndarray, value: float, level: float = 0.95) -> tuple[float, float]:
+    """The basic interval about ``value``: ``value - (q_hi - m), value - (q_lo - m)``, q the replicate quantiles
+    and m their mean."""
     alpha = (1.0 - level) / 2.0
     q_lo, q_hi = np.quantile(reps, [alpha, 1.0 - alpha])
     centre = reps.mean()
-    return {"low": float(value - (q_hi - centre)), "high": float(value - (q_lo - centre)), "method": BOOTSTRAP_METHOD,
-            "B": int(B), "seed": int(seed), "sd": float(reps.std(ddof=1)),
-            "replicate_mean_minus_value": float(centre - value)}
+    return float(value - (q_hi - centre)), float(value - (q_lo - centre))
+
+
+def bootstrap_interval(real: np.ndarray, fake: np.ndarray, value: float, B: int = DEFAULT_BOOTSTRAP,
+                       seed: int = DEFAULT_SEED, level: float = 0.95) -> dict:
+    """A ``level`` interval for the Fréchet value ``value`` of ``real`` and ``fake`` at these N (see the module
+    docstring), as the ``ci95`` entry of a record."""
+    reps = bootstrap_replicates(real, fake, B, seed)
+    low, high = interval_from_replicates(reps, value, level)
+    return {"low": low, "high": high, "method": BOOTSTRAP_METHOD, "B": int(B), "seed": int(seed),
+            "sd": float(reps.std(ddof=1)), "replicate_mean_minus_value": float(reps.mean() - value)}
 
 
 def extrapolate(real: np.ndarray, fake: np.ndarray, points: int = 15, min_fraction: float = 0.5,

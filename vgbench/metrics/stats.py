@@ -152,6 +152,12 @@ class VideoStats:
             raise ProtocolError(f"{where}: sigma is not positive semi-definite (smallest eigenvalue {lowest:.4g}), so "
                                 f"it is not a covariance matrix; the Fréchet distance would be meaningless")
 
+    def digest(self) -> str:
+        """sha256 of mu, sigma and n alone: the same for the same statistics however and whenever they were saved
+        (result entries record it, ``vgbench compare`` checks it)."""
+        return stats_checksum({"mu": np.asarray(self.mu, np.float64), "sigma": np.asarray(self.sigma, np.float64),
+                               "n": np.int64(self.n)})
+
     def _validate_features(self, where: str) -> None:
         """Kept per-video features must be the rows mu was made from (their mean, to float32 rounding)."""
         x = np.asarray(self.features)
