@@ -18,7 +18,11 @@ import time
 
 import numpy as np
 
-from vgbench.metrics.confidence import bootstrap_replicates, extrapolate, interval_from_replicates
+from vgbench.metrics.confidence import (
+    bootstrap_replicates,
+    extrapolate,
+    interval_from_replicates,
+)
 from vgbench.metrics.frechet import frechet_distance
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import MeanColorDetector
+
 from vgbench.cli import main
 from vgbench.comparison import CompareError, compare, format_report, load_record
 from vgbench.metrics.base import SmallSampleWarning

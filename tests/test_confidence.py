@@ -13,7 +13,12 @@ import warnings
 import numpy as np
 import pytest
 
-from vgbench.metrics.confidence import bootstrap_interval, extrapolate, frechet_uncertainty, _Moments
+from vgbench.metrics.confidence import (
+    _Moments,
+    bootstrap_interval,
+    extrapolate,
+    frechet_uncertainty,
+)
 from vgbench.metrics.frechet import frechet_distance, frechet_distance_eigh
 from vgbench.metrics.stats import VideoStats, stats_checksum
 from vgbench.protocols import ProtocolError
@@ -107,7 +112,7 @@ def test_interval_is_for_the_value_at_n_when_the_bias_is_large():
     """D = 20, N = 100: the value is biased far above the closed-form distance (by ~3 standard errors). The
     interval covers the expected value at N = 100 (Monte Carlo over 600 draws); the closed-form distance lies
     mostly below it, and the uncentred percentile interval (shifted by the resampling bias) would cover nothing."""
-    rng, true, draw = _high_dim_case()
+    _, true, draw = _high_dim_case()
     expected_at_n = np.mean([_fd(*draw(100)) for _ in range(600)])
     assert expected_at_n - true > 2.0
     hits, hits_true, hits_percentile = [], [], []
@@ -123,7 +128,7 @@ def test_interval_is_for_the_value_at_n_when_the_bias_is_large():
 
 def test_extrapolation_removes_the_small_sample_bias():
     """Same case at N = 400: averaged over 8 data sets, the value is ~0.7 above the closed form, d_inf within 0.15."""
-    rng, true, draw = _high_dim_case(seed=5)
+    _, true, draw = _high_dim_case(seed=5)
     values, extrapolated = [], []
     for k in range(8):
         x, y = draw(400)
@@ -187,3 +192,43 @@ def test_old_stats_files_load_and_say_why_there_is_no_interval(tmp_path):
     assert few["ci95"]["B"] == 20 and "larger than the feature dimension 6" in few["extrapolated"]["unavailable"]
     assert frechet_uncertainty(new, _video_stats(x), 1.0, B=0)["ci95"] == {
         "unavailable": "the bootstrap was turned off (B = 0)"}
+
+
+# ------------------------------------------------------------------------------------------------ through vgbench.fvd
+
+
+def test_fvd_entries_carry_the_interval_and_old_real_files_say_why_not(tmp_path):
+    from conftest import MeanColorDetector
+
+    from vgbench.metrics.fvd import compute_stats, fvd
+
+    rng = np.random.default_rng(7)
+
+    def videos(n, shift):
+        base = rng.integers(40, 160, (n, 1, 1, 1, 3)) + shift
+        return (base + rng.integers(0, 60, (n, 16, 8, 8, 3))).clip(0, 255).astype(np.uint8)
+
+    real = compute_stats(videos(40, 0), "fvd16", "real", detector=MeanColorDetector(), progress=False)
+    fake = compute_stats(videos(40, 20), "fvd16", "fake", detector=MeanColorDetector(), progress=False)
+    assert real.features.shape == (40, 12) and real.features.dtype == np.float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 40 of 2048 fake videos: incomplete, small sample
+        r = fvd(real.save(tmp_path / "real.npz"), fake.save(tmp_path / "fake.npz"), "fvd16", bootstrap=60, detector=MeanColorDetector(),
+                bootstrap_seed=5)
+        again = fvd(tmp_path / "real.npz", fake, "fvd16", bootstrap=60, bootstrap_seed=5,
+                    detector=MeanColorDetector())
+    ci = r["ci95"]
+    assert ci["low"] < r.value < ci["high"] and (ci["B"], ci["seed"]) == (60, 5) and ci["seconds"] >= 0
+    assert again["ci95"] == {**ci, "seconds": again["ci95"]["seconds"]}  # deterministic for a seed
+    assert r["extrapolated"]["sizes"][-1] == 40 and r["extrapolated"]["values"][-1] == pytest.approx(r.value)
+    assert r["real"]["stats_sha256"] == real.digest() and r["fake"]["stats_sha256"] == fake.digest()
+    # the same statistics written as a schema /2 file (what vgbench 0.1 wrote): the value is unchanged, no interval
+    arrays = {"mu": real.mu, "sigma": real.sigma, "n": np.int64(real.n), "ids": np.asarray(real.ids, dtype=str),
+              "offsets": np.asarray(real.offsets, np.int64),
+              "manifest": np.asarray(json.dumps({**real.manifest, "schema": "vgbench.stats/2"}))}
+    np.savez(tmp_path / "old.npz", **arrays, checksum=np.asarray(stats_checksum(arrays)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        old = fvd(tmp_path / "old.npz", fake, "fvd16", detector=MeanColorDetector())
+    assert old.value == r.value
+    assert "real statistics were written before vgbench kept per-video features" in old["ci95"]["unavailable"]
