@@ -60,13 +60,23 @@ def test_weighted_moments_equal_the_moments_of_the_repeated_rows():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((30, 5)) * 3 + 7
     counts = np.bincount(rng.integers(0, 30, 30), minlength=30)
-    mu, sigma, root = _Moments(x)(counts)
+    mu, root = _Moments(x)(counts)
     m_ref, s_ref = _stats(np.repeat(x, counts, axis=0))
     np.testing.assert_allclose(mu, m_ref, rtol=1e-12)
-    np.testing.assert_allclose(sigma, s_ref, atol=1e-12)
-    assert root is None  # more distinct rows than dimensions
-    _, s_few, r_few = _Moments(x[:3])(np.array([2, 0, 1]))
-    np.testing.assert_allclose(r_few @ r_few.T, s_few, atol=1e-12)
+    np.testing.assert_allclose(root.T @ root, s_ref, atol=1e-12)
+    assert root.shape == (np.count_nonzero(counts), 5)  # one row per distinct video
+
+
+def test_replicate_distance_takes_every_path_to_the_same_value():
+    """Both sides with fewer distinct rows than dimensions, one of them (either), neither: the sqrtm value."""
+    from vgbench.metrics.confidence import _distance
+
+    rng = np.random.default_rng(6)
+    big, small = rng.standard_normal((40, 8)), rng.standard_normal((5, 8)) * 2 + 1
+    for x, y in ((big, big[::-1] * 1.5 + 0.2), (small, big), (big, small), (small, small[::-1] + 0.3)):
+        rc, fc = np.arange(len(x)) % 3, np.arange(len(y)) % 2 + 1  # some rows unused, others repeated
+        ref = _fd(np.repeat(x, rc, axis=0), np.repeat(y, fc, axis=0))
+        assert _distance(_Moments(x), rc, _Moments(y), fc) == pytest.approx(ref, rel=1e-6)
 
 
 def test_bootstrap_is_deterministic_for_a_seed():

@@ -33,8 +33,8 @@ from .stats import VideoStats
 
 __all__ = ["MetricSpec", "register_metric", "metric_spec", "metric_kinds", "metric_aliases", "resolve_metric_name",
            "METRIC_MODULES", "metric_api", "MetricResult", "EvalContext", "IncompleteProtocolWarning", "flag_incomplete",
-           "SmallSampleWarning", "background", "fake_clips", "real_stats", "cache_path", "describe_source", "source_description", "is_stats_path",
-           "source_summary", "frechet_entry", "frechet_compute"]
+           "background", "fake_clips", "real_stats", "cache_path", "describe_source", "source_description", "is_stats_path",
+           "source_summary", "frechet_entry", "frechet_compute", "SmallSampleWarning"]
 
 #: protocol kind -> the module that registers its :class:`MetricSpec`. Adding a metric adds one line here.
 METRIC_MODULES: dict[str, str] = {

@@ -69,11 +69,14 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> tuple[float
 def frechet_distance_eigh(mu1, sigma1, mu2, sigma2, root1=None, root2=None) -> float:
     """The Fréchet distance from symmetric eigenvalues, for bootstrap replicates (float64 arrays, no checks).
 
-    ``root1``/``root2``: any ``R`` [D, k] with ``sigma = R Rᵀ`` (centred, weighted samples when k < D). With both,
-    ``tr (Σ₁Σ₂)^½`` is the sum of the singular values of ``R₁ᵀR₂``, exact also for singular covariances; with
-    ``root1`` only (default: the Cholesky factor of ``sigma1``, or its eigen-root when it is singular) it is
-    ``Σ √λ(R₁ᵀ Σ₂ R₁)``, rounding below zero clipped (zero eigenvalues then cost ~1e-8 relative, as in ``sqrtm``).
+    ``root1``/``root2``: any ``R`` [D, k] with ``sigma = R Rᵀ`` (centred, weighted samples when k < D); a sigma may be
+    None when its root is given. With both roots, ``tr (Σ₁Σ₂)^½`` is the sum of the singular values of ``R₁ᵀR₂``,
+    exact also for singular covariances; with ``root1`` only (default: the Cholesky factor of ``sigma1``, or its
+    eigen-root when it is singular) it is ``Σ √λ(R₁ᵀ Σ₂ R₁)``, rounding below zero clipped (zero eigenvalues then
+    cost ~1e-8 relative, as in ``sqrtm``).
     """
+    tr1 = float(np.trace(sigma1)) if sigma1 is not None else float(np.square(root1).sum())
+    tr2 = float(np.trace(sigma2)) if sigma2 is not None else float(np.square(root2).sum())
     if root1 is not None and root2 is not None:
         trace_sqrt = float(np.linalg.svd(root1.T @ root2, compute_uv=False).sum())
     else:
@@ -86,4 +89,4 @@ def frechet_distance_eigh(mu1, sigma1, mu2, sigma2, root1=None, root2=None) -> f
         m = root1.T @ sigma2 @ root1
         trace_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) * 0.5), 0.0, None)).sum())
     diff = mu1 - mu2
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt)
+    return float(diff @ diff + tr1 + tr2 - 2.0 * trace_sqrt)
