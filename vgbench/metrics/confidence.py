@@ -1,8 +1,8 @@
 """How much a Fréchet value can be trusted: a bootstrap interval over videos, and the N→∞ extrapolation.
 
 Both work on the per-video features that FVD statistics keep (``VideoStats.features``, one row per video), never on
-videos or the detector: at FVD16's size (N = 2048, D = 400) 0.08 s per bootstrap replicate and 2.5 s for the
-extrapolation on one CPU thread (docs/confidence.md has the measurements).
+videos or the detector: at FVD16's size (N = 2048, D = 400) 0.08-0.14 s per bootstrap replicate and 2.4-2.5 s for
+the extrapolation on one busy CPU thread (docs/confidence.md has the measurements).
 
 * :func:`bootstrap_interval` resamples the videos of both sets with replacement ``B`` times (seeded) and recomputes
   the distance. The interval is for the value *at these N*: the spread of the replicates is reflected about the
@@ -30,7 +30,7 @@ __all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_SEED", "BOOTSTRAP_METHOD", "EXTRAPOLATI
            "missing_features_reason", "warn_small_sample"]
 
 #: bootstrap replicates by default: the endpoints then move by about 6% of the interval's half-width from one seed
-#: to another (measured, docs/confidence.md), for 41 s at N = 2048, D = 400 on one CPU thread
+#: to another (measured, docs/confidence.md), for 41-68 s at N = 2048, D = 400 on one busy CPU thread
 DEFAULT_BOOTSTRAP = 500
 DEFAULT_SEED = 0
 BOOTSTRAP_METHOD = "basic bootstrap over videos of both sets, replicates centred on their mean"
