@@ -228,8 +228,8 @@ def test_fvd_entries_carry_the_interval_and_old_real_files_say_why_not(tmp_path)
     assert real.features.shape == (40, 12) and real.features.dtype == np.float32
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 40 of 2048 fake videos: incomplete, small sample
-        r = fvd(real.save(tmp_path / "real.npz"), fake.save(tmp_path / "fake.npz"), "fvd16", bootstrap=60, detector=MeanColorDetector(),
-                bootstrap_seed=5)
+        r = fvd(real.save(tmp_path / "real.npz"), fake.save(tmp_path / "fake.npz"), "fvd16", bootstrap=60,
+                bootstrap_seed=5, detector=MeanColorDetector())
         again = fvd(tmp_path / "real.npz", fake, "fvd16", bootstrap=60, bootstrap_seed=5,
                     detector=MeanColorDetector())
     ci = r["ci95"]
