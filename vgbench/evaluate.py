@@ -28,6 +28,7 @@ from .metrics.base import (
     metric_spec,
     resolve_metric_name,
 )
+from .metrics.confidence import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from .metrics.stats import VideoStats
 from .protocols import bundled_dir, load_protocol
 from .provenance import make_record
@@ -38,8 +39,10 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
              metrics: list[str] | tuple[str, ...] = ("fvd16",), num_fake: int | None = None, seed: int = 0,
              device: str | None = None, batch_size: int | None = None, gen_batch_size: int = 4,
              num_workers: int | None = None, strict: bool = False, progress: bool = True,
-             out: str | Path | None = None, model_options: dict | None = None) -> dict:
-    """Evaluate ``model`` (loaded from ``ckpt``) on ``dataset``; returns (and appends to ``out``) the record."""
+             out: str | Path | None = None, model_options: dict | None = None, bootstrap: int = DEFAULT_BOOTSTRAP,
+             bootstrap_seed: int = DEFAULT_SEED) -> dict:
+    """Evaluate ``model`` (loaded from ``ckpt``) on ``dataset``; returns (and appends to ``out``) the record.
+    ``bootstrap``/``bootstrap_seed``: the replicates and seed of the Fréchet metrics' ``ci95`` (0: none)."""
     from .detectors import default_device
     from .models import get_adapter
 
@@ -54,7 +57,8 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
     protocols = {name: load_protocol(name) for name in (resolve_metric_name(m) for m in metrics)}
     contexts = {name: EvalContext(protocol, device, adapter=adapter, card=card, data=data, num_fake=num_fake,
                                   seed=seed, gen_batch_size=gen_batch_size, batch_size=batch_size,
-                                  num_workers=num_workers, strict=strict, progress=progress)
+                                  num_workers=num_workers, strict=strict, progress=progress, bootstrap=bootstrap,
+                                  bootstrap_seed=bootstrap_seed)
                 for name, protocol in protocols.items()}
     specs = {name: metric_spec(ctx.protocol.metric) for name, ctx in contexts.items()}
     for name, ctx in contexts.items():  # refuse up front: never generate for a metric that cannot finish
