@@ -21,7 +21,7 @@ _LAZY = {
     "open_source": "io.sources", "VideoReadError": "io.sources",
     "compute_stats": "metrics.fvd", "load_stats": "metrics.stats", "VideoStats": "metrics.stats",
     "FVDResult": "metrics.fvd", "MetricResult": "metrics.base", "load_protocol": "protocols",
-    "list_protocols": "protocols", "VgbenchError": "errors",
+    "list_protocols": "protocols", "VgbenchError": "errors", "compare": "comparison",
 }
 # The metrics' standalone functions (``fvd``, ``fid``, ``inception_score``, ``identity``, ``lia``) come from the
 # metric registry (each metric's MetricSpec names them), so a new metric needs no line here; ``__all__`` too is

@@ -14,13 +14,22 @@ For each requested protocol, its metric's ``compute`` (:mod:`vgbench.metrics.bas
 Every metric's preflight runs before anything is generated. One JSON record per run (model, checkpoint sha256,
 dataset card, every metric with its protocol provenance, seeds, counts, timing, environment) is returned and
 appended to ``--out``. :func:`check` validates the same setup in seconds without computing anything large.
+
+``repeats=K`` (``--repeats K``) measures each metric K times with the sampling seeds ``seed, seed+1, ...,
+seed+K-1``: repeat k is exactly ``vgbench eval --seed seed+k``, no video is shared between repeats (video i of
+repeat k draws from ``SeedSequence([seed+k, i, ...])``), the real side is the same. The entry keeps repeat 0's
+value (the run without ``--repeats``) and adds ``repeats``: the K values, their mean and standard deviation, the
+fake set's seed-to-seed spread (:func:`seed_spread`; docs/confidence.md).
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from pathlib import Path
 
 from .data.cards import DatasetError, load_card, real_source
+from .errors import VgbenchError
 from .features import ClipSpec
 from .metrics.base import (
     EvalContext,
@@ -28,21 +37,35 @@ from .metrics.base import (
     metric_spec,
     resolve_metric_name,
 )
+from .metrics.confidence import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from .metrics.stats import VideoStats
 from .protocols import bundled_dir, load_protocol
 from .provenance import make_record
 
-__all__ = ["evaluate", "check", "conditioning_summary"]
+__all__ = ["evaluate", "check", "conditioning_summary", "seed_spread", "EvalError"]
+
+
+class EvalError(VgbenchError, ValueError):
+    """An evaluation setup that cannot give what was asked (e.g. repeats of pre-generated videos)."""
+
 
 def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = None,
              metrics: list[str] | tuple[str, ...] = ("fvd16",), num_fake: int | None = None, seed: int = 0,
              device: str | None = None, batch_size: int | None = None, gen_batch_size: int = 4,
              num_workers: int | None = None, strict: bool = False, progress: bool = True,
-             out: str | Path | None = None, model_options: dict | None = None) -> dict:
-    """Evaluate ``model`` (loaded from ``ckpt``) on ``dataset``; returns (and appends to ``out``) the record."""
+             out: str | Path | None = None, model_options: dict | None = None, bootstrap: int = DEFAULT_BOOTSTRAP,
+             bootstrap_seed: int = DEFAULT_SEED, repeats: int = 1) -> dict:
+    """Evaluate ``model`` (loaded from ``ckpt``) on ``dataset``; returns (and appends to ``out``) the record.
+    ``bootstrap``/``bootstrap_seed``: the replicates and seed of the Fréchet metrics' ``ci95`` (0: none).
+    ``repeats``: measure every metric with the fake seeds ``seed .. seed+repeats-1`` (see the module docstring)."""
     from .detectors import default_device
     from .models import get_adapter
 
+    if not isinstance(repeats, int) or repeats < 1:
+        raise EvalError(f"repeats must be a positive integer, got {repeats!r}")
+    if repeats > 1 and model == "folder":
+        raise EvalError("--repeats needs a generator: pre-generated (folder) videos cannot be drawn again with "
+                        "another seed; evaluate disjoint folders separately instead")
     t_start = time.time()
     device = device or default_device()
     card = load_card(dataset)
@@ -54,7 +77,8 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
     protocols = {name: load_protocol(name) for name in (resolve_metric_name(m) for m in metrics)}
     contexts = {name: EvalContext(protocol, device, adapter=adapter, card=card, data=data, num_fake=num_fake,
                                   seed=seed, gen_batch_size=gen_batch_size, batch_size=batch_size,
-                                  num_workers=num_workers, strict=strict, progress=progress)
+                                  num_workers=num_workers, strict=strict, progress=progress, bootstrap=bootstrap,
+                                  bootstrap_seed=bootstrap_seed)
                 for name, protocol in protocols.items()}
     specs = {name: metric_spec(ctx.protocol.metric) for name, ctx in contexts.items()}
     for name, ctx in contexts.items():  # refuse up front: never generate for a metric that cannot finish
@@ -63,8 +87,11 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
     for name, ctx in contexts.items():
         t0 = time.time()
         results[name] = specs[name].compute(ctx)
+        if repeats > 1:
+            results[name]["repeats"] = seed_spread(specs[name].compute, ctx, results[name], repeats)
         timing[name] = round(time.time() - t0, 2)
-    extra = {"sampling": {"gen_batch_size": gen_batch_size, "num_fake": num_fake, "device": str(device)},
+    extra = {"sampling": {"gen_batch_size": gen_batch_size, "num_fake": num_fake, "device": str(device),
+                          "repeats": repeats},
              "timing": {"total_seconds": round(time.time() - t_start, 2), "per_metric": timing}}
     labels = conditioning_summary(adapter, seed, max((c.num_fake or (c.protocol.params.get("fake") or {}).get(
         "num_videos") or 0) for c in contexts.values()) if contexts else 0)
@@ -86,6 +113,29 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
         with open(out, "a") as f:
             f.write(json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
     return record
+
+
+def seed_spread(compute, ctx: EvalContext, first: dict, repeats: int) -> dict:
+    """The ``repeats`` field of a metric entry: ``first`` (computed with ``ctx.seed``) and ``repeats - 1`` more
+    ``compute`` runs with the sampling seeds ``ctx.seed + 1, ...``; their values, mean and sample standard deviation.
+    The later repeats skip the bootstrap (only their values are kept)."""
+    t0 = time.time()
+    seeds = [ctx.seed + k for k in range(repeats)]
+    values = [first["value"]]
+    for s in seeds[1:]:
+        values.append(compute(dataclasses.replace(ctx, seed=s, bootstrap=0))["value"])
+    out = {"K": repeats, "seeds": seeds, "values": values, "mean": None, "std": None,
+           "method": "the metric measured with the sampling seeds seed..seed+K-1 (video i of repeat k: "
+                     "SeedSequence([seed+k, i, ...]); no video shared between repeats), the same real set; "
+                     "std: sample standard deviation (ddof=1) of the K values",
+           "seconds": 0.0}  # of the repeats after the first
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if len(finite) == repeats:
+        mean = sum(finite) / repeats
+        out["mean"] = mean
+        out["std"] = math.sqrt(sum((v - mean) ** 2 for v in finite) / (repeats - 1))
+    out["seconds"] = round(time.time() - t0, 2)
+    return out
 
 
 def conditioning_summary(adapter, seed: int, num_videos: int) -> dict | None:

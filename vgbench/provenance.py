@@ -17,11 +17,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["environment", "git_commit", "utc_now", "RESULT_SCHEMA", "STATS_SCHEMA", "LEGACY_STATS_SCHEMA",
+__all__ = ["environment", "git_commit", "utc_now", "RESULT_SCHEMA", "STATS_SCHEMA", "CHECKSUMMED_STATS_SCHEMA",
+           "LEGACY_STATS_SCHEMA",
            "ResultRecord", "make_record"]
 
 RESULT_SCHEMA = "vgbench.result/1"
-STATS_SCHEMA = "vgbench.stats/2"  # /2: the .npz carries a sha256 checksum of its arrays
+STATS_SCHEMA = "vgbench.stats/3"  # /3: per-video features (FVD) kept beside mu and sigma, for the bootstrap
+CHECKSUMMED_STATS_SCHEMA = "vgbench.stats/2"  # /2: the .npz carries a sha256 checksum of its arrays
 LEGACY_STATS_SCHEMA = "vgbench.stats/1"
 _PACKAGES = ("vgbench", "torch", "numpy", "scipy", "av", "pillow", "click")
 

@@ -59,6 +59,8 @@ def models_labels(model, ckpt, num_videos, seed, condition, model_option):
 @click.option("--num-fake", type=click.IntRange(1), default=None,
               help="fake videos (default: the protocol's 2048; fewer is marked not protocol-complete)")
 @click.option("--seed", type=int, default=0, show_default=True, help="sampling seed (video i uses (seed, i))")
+@click.option("--repeats", type=click.IntRange(1), default=1, show_default=True,
+              help="measure K times with the seeds SEED..SEED+K-1 (disjoint fake sets): the seed-to-seed spread")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="append the record to this JSONL file")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="videos per detector call")
 @click.option("--gen-batch-size", type=click.IntRange(1), default=4, show_default=True,
@@ -68,8 +70,8 @@ def models_labels(model, ckpt, num_videos, seed, condition, model_option):
 @click.option("--dry-run", is_flag=True, help="only run `vgbench check` on this setup")
 @click.option("--json", "as_json", is_flag=True, help="print the whole record")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def eval_cmd(model, ckpt, dataset, data, metrics, device, condition, model_option, num_fake, seed, out, batch_size,
-             gen_batch_size, num_workers, strict, dry_run, as_json, progress):
+def eval_cmd(model, ckpt, dataset, data, metrics, device, condition, model_option, num_fake, seed, repeats, out,
+             batch_size, gen_batch_size, num_workers, strict, dry_run, as_json, progress):
     """Sample a generator and compute metrics against a dataset, with full provenance."""
     from .. import evaluate as E
 
@@ -81,7 +83,7 @@ def eval_cmd(model, ckpt, dataset, data, metrics, device, condition, model_optio
         return
     rec = E.evaluate(model, ckpt, dataset, data=data, metrics=metric_list, num_fake=num_fake, seed=seed,
                      device=device, batch_size=batch_size, gen_batch_size=gen_batch_size, num_workers=num_workers,
-                     strict=strict, progress=progress, out=out, model_options=options)
+                     strict=strict, progress=progress, out=out, model_options=options, repeats=repeats)
     if as_json:
         click.echo(json.dumps(rec, indent=2, sort_keys=True))
         return
@@ -94,6 +96,10 @@ def eval_cmd(model, ckpt, dataset, data, metrics, device, condition, model_optio
         click.echo(f"  {name:<18} {value:>18}   {p['name']}@{p['version']} params {p['params_sha256'][:12]}; "
                    f"real {counts.get('real_used', '-')}, fake {counts.get('fake_used', '-')}"
                    + ("" if m["protocol_complete"] else "  [NOT protocol-complete]"))
+        if "repeats" in m:
+            r = m["repeats"]
+            click.echo(f"  {'':<18} {r['K']} repeats (seeds {r['seeds'][0]}..{r['seeds'][-1]}): mean {fmt(r['mean'])}, "
+                       f"std {fmt(r['std'])}; values {', '.join(fmt(v) for v in r['values'])}")
     if out:
         click.echo(f"record appended to {out}")
 

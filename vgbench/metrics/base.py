@@ -27,13 +27,14 @@ from ..features import ClipSpec, NotEnoughVideos
 from ..io.sources import IterableSource, VideoSource
 from ..protocols import Protocol, ProtocolError
 from ..utils import sha256_json
+from .confidence import DEFAULT_BOOTSTRAP, DEFAULT_SEED, frechet_uncertainty, warn_small_sample
 from .frechet import frechet_distance
 from .stats import VideoStats
 
 __all__ = ["MetricSpec", "register_metric", "metric_spec", "metric_kinds", "metric_aliases", "resolve_metric_name",
            "METRIC_MODULES", "metric_api", "metric_protocol", "MetricResult", "EvalContext", "IncompleteProtocolWarning", "flag_incomplete",
            "background", "fake_clips", "real_stats", "cache_path", "describe_source", "source_description", "is_stats_path",
-           "source_summary", "frechet_entry", "frechet_compute"]
+           "source_summary", "frechet_entry", "frechet_compute", "SmallSampleWarning"]
 
 #: protocol kind -> the module that registers its :class:`MetricSpec`. Adding a metric adds one line here.
 METRIC_MODULES: dict[str, str] = {
@@ -174,10 +175,16 @@ class EvalContext:
     progress: bool = True
     detector: Any = None  # a detector to use instead of the protocol's
     options: dict = dataclasses.field(default_factory=dict)  # a standalone function's further keyword arguments
+    bootstrap: int = DEFAULT_BOOTSTRAP  # Fréchet metrics: replicates of the ci95 (0: none); see metrics.confidence
+    bootstrap_seed: int = DEFAULT_SEED
 
 
 class IncompleteProtocolWarning(UserWarning):
     """A set had fewer videos than the protocol asks for; the number is not comparable to published ones."""
+
+
+class SmallSampleWarning(IncompleteProtocolWarning):
+    """A Fréchet value was computed with fewer fake samples than its protocol asks for: it is biased upward."""
 
 
 def flag_incomplete(msg: str, strict: bool, error: type[Exception] = NotEnoughVideos, stacklevel: int = 3) -> None:
@@ -276,7 +283,9 @@ def is_stats_path(x) -> bool:
 
 
 def source_summary(st: VideoStats) -> dict:
-    return {k: st.manifest.get(k) for k in ("source", "source_content_hash", "created")}
+    """Where a side's statistics came from, and their digest (mu, sigma, n) for ``vgbench compare``."""
+    return {**{k: st.manifest.get(k) for k in ("source", "source_content_hash", "created")},
+            "stats_sha256": st.digest()}
 
 
 def cache_path(card: dict, protocol, detector_sha: str | None, content_hash: str) -> Path:
@@ -407,11 +416,14 @@ def frechet_compute(ctx: EvalContext, compute, fake_stats, unit: str | None = No
     value, info = frechet_distance(real.mu, real.sigma, fake.mu, fake.sigma,
                                    eps=protocol["distance"]["nonfinite_retry_eps"])
     entry = frechet_entry(value, info, protocol, real, fake, fake.manifest["detector"], unit)
+    entry.update(frechet_uncertainty(real, fake, value, ctx.bootstrap, ctx.bootstrap_seed))
     if ctx.fake is None and not entry["protocol_complete"]:  # a generator's set: flagged once, on the whole
         wanted = (f"{fake.n} fake frames of {fake.manifest['counts'].get('frames_required')}" if unit == "frames"
                   else f"{fake.n} fake videos of {protocol['fake']['num_videos']}")
         flag_incomplete(f"{protocol.name}: {wanted} required; the value is not comparable to published numbers",
                         ctx.strict, ProtocolError, stacklevel=5)
+    warn_small_sample(protocol.name, entry, fake.manifest["counts"].get("frames_required") if unit == "frames"
+                      else protocol["fake"]["num_videos"], unit or "videos")
     if real_from is not None:
         entry["real_stats"] = {"file": real_from, **source_summary(real)}
     else:

@@ -31,6 +31,7 @@ from .base import (
     metric_protocol,
     register_metric,
 )
+from .confidence import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from .stats import FeatureStats, VideoStats
 
 __all__ = ["FIDResult", "compute_frame_stats", "fid", "frame_spec"]
@@ -203,15 +204,19 @@ def compute_frame_stats(
 
 
 def fid(real, fake, protocol: str | Protocol = "fid_video", *, strict: bool = False, detector=None,
-        device: str | None = None, **kwargs) -> FIDResult:
+        device: str | None = None, bootstrap: int = DEFAULT_BOOTSTRAP, bootstrap_seed: int = DEFAULT_SEED,
+        **kwargs) -> FIDResult:
     """FID between ``real`` and ``fake``: each a video source (path, array, ``builtin:NAME``...) or FID statistics
     (a ``.npz`` written by :meth:`VideoStats.save` of :func:`compute_frame_stats`). Extra keyword arguments go to
-    :func:`compute_frame_stats` (frame_batch, num_workers, skip_bad, progress...)."""
+    :func:`compute_frame_stats` (frame_batch, num_workers, skip_bad, progress...). ``bootstrap`` and
+    ``bootstrap_seed`` are those of :func:`~vgbench.metrics.fvd.fvd`; FID's per-frame statistics keep no per-video
+    features, so its entry's ``ci95`` says why it is unavailable (docs/confidence.md)."""
     protocol = metric_protocol(protocol, "fid", "an FID")
     from ..detectors import default_device
 
     device = device or default_device()
-    ctx = EvalContext(protocol, device, real=real, fake=fake, strict=strict, detector=detector, options=kwargs)
+    ctx = EvalContext(protocol, device, real=real, fake=fake, strict=strict, detector=detector, options=kwargs,
+                      bootstrap=bootstrap, bootstrap_seed=bootstrap_seed)
     entry = _compute(ctx)
     record = make_record({protocol.name: entry}, device=device, headline={"fid": entry["value"]})
     return MetricResult(entry["value"], record)

@@ -3,6 +3,12 @@
 ``d² = ‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^½)`` with ``(Σ₁Σ₂)^½`` from :func:`scipy.linalg.sqrtm` and the real
 part taken, exactly as StyleGAN-V / StyleGAN2-ADA compute it. When that is not finite (near-singular covariances),
 the computation is repeated with ``eps·I`` added to both covariances, and the returned info says so.
+
+:func:`frechet_distance_eigh` is the same formula through symmetric eigenvalues (``tr (Σ₁Σ₂)^½ = Σ √λ(RᵀΣ₂R)`` for
+any ``R`` with ``Σ₁ = RRᵀ``); it is only for the hundreds of replicates of a bootstrap or a bias fit
+(:mod:`vgbench.metrics.confidence`), where it is several times faster than ``sqrtm``. Every reported value is
+:func:`frechet_distance`; the two agree to 1e-9 relative (1e-6 for singular covariances, where ``sqrtm`` loses
+digits; tests/test_confidence.py).
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import scipy.linalg
 
 from ..errors import VgbenchError
 
-__all__ = ["frechet_distance", "FrechetError"]
+__all__ = ["frechet_distance", "frechet_distance_eigh", "FrechetError"]
 
 
 class FrechetError(VgbenchError, ValueError):
@@ -59,3 +65,29 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> tuple[float
         raise FrechetError(f"the Fréchet distance came out negative ({value:.6g}): a covariance matrix is not "
                            f"positive semi-definite")
     return value, info
+
+
+def frechet_distance_eigh(mu1, sigma1, mu2, sigma2, root1=None, root2=None) -> float:
+    """The Fréchet distance from symmetric eigenvalues, for bootstrap replicates (float64 arrays, no checks).
+
+    ``root1``/``root2``: any ``R`` [D, k] with ``sigma = R Rᵀ`` (centred, weighted samples when k < D); a sigma may be
+    None when its root is given. With both roots, ``tr (Σ₁Σ₂)^½`` is the sum of the singular values of ``R₁ᵀR₂``,
+    exact also for singular covariances; with ``root1`` only (default: the Cholesky factor of ``sigma1``, or its
+    eigen-root when it is singular) it is ``Σ √λ(R₁ᵀ Σ₂ R₁)``, rounding below zero clipped (zero eigenvalues then
+    cost ~1e-8 relative, as in ``sqrtm``).
+    """
+    tr1 = float(np.trace(sigma1)) if sigma1 is not None else float(np.square(root1).sum())
+    tr2 = float(np.trace(sigma2)) if sigma2 is not None else float(np.square(root2).sum())
+    if root1 is not None and root2 is not None:
+        trace_sqrt = float(np.linalg.svd(root1.T @ root2, compute_uv=False).sum())
+    else:
+        if root1 is None:
+            try:
+                root1 = np.linalg.cholesky(sigma1)
+            except np.linalg.LinAlgError:
+                w, u = np.linalg.eigh(sigma1)
+                root1 = u * np.sqrt(np.clip(w, 0.0, None))
+        m = root1.T @ sigma2 @ root1
+        trace_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) * 0.5), 0.0, None)).sum())
+    diff = mu1 - mu2
+    return float(diff @ diff + tr1 + tr2 - 2.0 * trace_sqrt)

@@ -14,6 +14,8 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ..features import ClipSpec, NotEnoughVideos, extract_features
 from ..io.sources import open_source
 from ..protocols import Protocol, ProtocolError, load_protocol
@@ -31,6 +33,7 @@ from .base import (
     metric_protocol,
     register_metric,
 )
+from .confidence import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from .stats import FeatureStats, VideoStats, load_stats
 
 __all__ = ["compute_stats", "fvd", "VideoStats", "FVDResult", "MetricResult", "IncompleteProtocolWarning",
@@ -127,21 +130,24 @@ def compute_stats(
                     "num_workers": num_workers, "worker_processes": worker_processes},
         "env": environment(device),
     }
-    return VideoStats(mu, sigma, stats.n, manifest, res.ids, res.offsets)
+    return VideoStats(mu, sigma, stats.n, manifest, res.ids, res.offsets, np.asarray(res.features, np.float32))
 
 
 def fvd(real, fake, protocol: str | Protocol = "fvd16", *, strict: bool = False, detector=None,
-        device: str | None = None, **kwargs) -> MetricResult:
+        device: str | None = None, bootstrap: int = DEFAULT_BOOTSTRAP, bootstrap_seed: int = DEFAULT_SEED,
+        **kwargs) -> MetricResult:
     """FVD between ``real`` and ``fake``: each a video source (path, array, ``builtin:NAME``...) or statistics
     (a ``.npz`` written by :meth:`VideoStats.save` or a :class:`VideoStats`). Extra keyword arguments go to
     :func:`compute_stats` (batch_size, num_workers, skip_bad, progress...); ``resume_dir`` defaults to ``"auto"``
-    (an interrupted run resumes where it stopped)."""
+    (an interrupted run resumes where it stopped). ``bootstrap`` replicates (0: none) and ``bootstrap_seed`` make the
+    entry's ``ci95`` (docs/confidence.md)."""
     from ..detectors import default_device
 
     protocol = metric_protocol(protocol, "fvd", "an FVD")
     device = device or default_device()
     kwargs.setdefault("resume_dir", "auto")
-    ctx = EvalContext(protocol, device, real=real, fake=fake, strict=strict, detector=detector, options=kwargs)
+    ctx = EvalContext(protocol, device, real=real, fake=fake, strict=strict, detector=detector, options=kwargs,
+                      bootstrap=bootstrap, bootstrap_seed=bootstrap_seed)
     entry = _compute(ctx)
     record = make_record({protocol.name: entry}, device=device, headline={"fvd": entry["value"]},
                          seeds={"offset_seed": protocol["real"].get("offset_seed")})

@@ -5,6 +5,10 @@ StyleGAN-V); memory is O(D²) whatever the number of videos, and the result does
 batched. :class:`VideoStats` is the mean, covariance and count of one set with the manifest that says how they were
 made (protocol, role, detector, source, counts); its ``.npz`` carries a sha256 checksum of its arrays, and loading
 verifies the checksum, the count and that sigma is a covariance.
+
+Schema ``vgbench.stats/3`` files of FVD also keep ``features`` (float32 [n, D], one row per video, 2048 x 400 x 4 B =
+3.3 MB for FVD16): the bootstrap interval and the N→∞ extrapolation (:mod:`vgbench.metrics.confidence`) resample
+them. Files of schema /2 and /1, and FID's per-frame statistics, have none and load as before (``features`` None).
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import numpy as np
 
 from ..errors import VgbenchError
 from ..protocols import Protocol, ProtocolError
-from ..provenance import LEGACY_STATS_SCHEMA, STATS_SCHEMA
+from ..provenance import CHECKSUMMED_STATS_SCHEMA, LEGACY_STATS_SCHEMA, STATS_SCHEMA
 from ..utils import atomic_write
 
 __all__ = ["FeatureStats", "FeatureError", "VideoStats", "load_stats", "stats_checksum", "PSD_TOLERANCE"]
@@ -70,10 +74,11 @@ class VideoStats:
     manifest: dict
     ids: list[str] = dataclasses.field(default_factory=list)
     offsets: list[int] = dataclasses.field(default_factory=list)
+    features: np.ndarray | None = None  # float32 [n, D], one row per video (FVD), or None
 
     def save(self, path: str | Path) -> Path:
-        """Write ``path`` (.npz: mu, sigma, n, ids, offsets, manifest and a sha256 ``checksum`` of all of them) and a
-        readable ``path.json`` manifest."""
+        """Write ``path`` (.npz: mu, sigma, n, ids, offsets, manifest, the per-video ``features`` when kept, and a
+        sha256 ``checksum`` of all of them) and a readable ``path.json`` manifest."""
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
@@ -81,6 +86,8 @@ class VideoStats:
         arrays = {"mu": np.asarray(self.mu, np.float64), "sigma": np.asarray(self.sigma, np.float64),
                   "n": np.int64(self.n), "ids": np.asarray(self.ids, dtype=str),
                   "offsets": np.asarray(self.offsets, np.int64), "manifest": np.asarray(manifest)}
+        if self.features is not None:
+            arrays["features"] = np.asarray(self.features, np.float32)
         checksum = stats_checksum(arrays)
         with atomic_write(path, "wb") as f:
             np.savez(f, **arrays, checksum=np.asarray(checksum))
@@ -106,19 +113,20 @@ class VideoStats:
         except ValueError as e:
             raise ProtocolError(f"{path}: damaged statistics manifest: {e}") from e
         schema = manifest.get("schema") if isinstance(manifest, dict) else None
-        if schema not in (STATS_SCHEMA, LEGACY_STATS_SCHEMA):
+        if schema not in (STATS_SCHEMA, CHECKSUMMED_STATS_SCHEMA, LEGACY_STATS_SCHEMA):
             raise ProtocolError(f"{path}: not a vgbench statistics file (schema {schema!r})")
         if "checksum" in arrays:
             if str(arrays["checksum"]) != stats_checksum({k: v for k, v in arrays.items() if k != "checksum"}):
                 raise ProtocolError(f"{path}: checksum mismatch: the statistics were changed or damaged after they "
                                     f"were written; recompute them (delete the file)")
-        elif schema == STATS_SCHEMA:
+        elif schema != LEGACY_STATS_SCHEMA:
             raise ProtocolError(f"{path}: the checksum is missing: the file was damaged or edited; recompute it")
         else:
             warnings.warn(f"{path}: statistics written by vgbench 0.1 carry no checksum; they were checked for "
                           f"consistency only. Recompute them to get a verifiable file.", UserWarning, stacklevel=3)
         st = cls(arrays["mu"], arrays["sigma"], int(arrays["n"]), manifest,
-                 [str(s) for s in arrays.get("ids", [])], arrays["offsets"].tolist() if "offsets" in arrays else [])
+                 [str(s) for s in arrays.get("ids", [])], arrays["offsets"].tolist() if "offsets" in arrays else [],
+                 arrays.get("features"))
         st.validate(str(path))
         return st
 
@@ -134,6 +142,8 @@ class VideoStats:
         if self.n < 1 or (expected_n is not None and expected_n != self.n):
             raise ProtocolError(f"{where}: n = {self.n} samples, but the manifest counts {expected_n}: the statistics "
                                 f"are empty or inconsistent")
+        if self.features is not None:
+            self._validate_features(where)
         scale = float(np.abs(sigma).max()) if sigma.size else 0.0
         if float(np.abs(sigma - sigma.T).max(initial=0.0)) > 1e-9 * max(scale, 1e-300):
             raise ProtocolError(f"{where}: sigma is not symmetric, so it is not a covariance matrix")
@@ -141,6 +151,24 @@ class VideoStats:
         if lowest < -PSD_TOLERANCE * max(scale, 1e-300) * mu.size:
             raise ProtocolError(f"{where}: sigma is not positive semi-definite (smallest eigenvalue {lowest:.4g}), so "
                                 f"it is not a covariance matrix; the Fréchet distance would be meaningless")
+
+    def digest(self) -> str:
+        """sha256 of mu, sigma and n alone: the same for the same statistics however and whenever they were saved
+        (result entries record it, ``vgbench compare`` checks it)."""
+        return stats_checksum({"mu": np.asarray(self.mu, np.float64), "sigma": np.asarray(self.sigma, np.float64),
+                               "n": np.int64(self.n)})
+
+    def _validate_features(self, where: str) -> None:
+        """Kept per-video features must be the rows mu was made from (their mean, to float32 rounding)."""
+        x = np.asarray(self.features)
+        if x.shape != (self.n, np.asarray(self.mu).size):
+            raise ProtocolError(f"{where}: features {x.shape} do not fit n = {self.n} and mu {np.shape(self.mu)}")
+        if not np.isfinite(x).all():
+            raise ProtocolError(f"{where}: NaN or inf in the per-video features")
+        mean = x.astype(np.float64).mean(axis=0)
+        scale = max(float(np.abs(x).max(initial=0.0)), 1e-30)
+        if float(np.abs(mean - self.mu).max(initial=0.0)) > 1e-5 * scale:
+            raise ProtocolError(f"{where}: the per-video features are not the ones mu was computed from")
 
     def check_compatible(self, protocol: Protocol, role: str, detector_sha256: str | None, where: str) -> None:
         """Refuse statistics made under another protocol, detector or role, explaining why."""
