@@ -142,7 +142,7 @@ def test_duplicate_row_and_bad_source_are_located(lbdir):
         load_leaderboards(lbdir)
     errors = {str(x) for x in e.value.errors}
     n_sky = len(path.read_text().splitlines())
-    assert any(f"sky.toml:" in x and "does not match paper 'stylegan_v'" in x for x in errors)
+    assert any("sky.toml:" in x and "does not match paper 'stylegan_v'" in x for x in errors)
     assert any("rainbowjelly.toml:" in x and "duplicate row" in x for x in errors)
     assert n_sky > 0
 
