@@ -24,7 +24,7 @@ from .protocols import bundled_dir
 from .provenance import environment, utc_now
 from .utils import atomic_write
 
-__all__ = ["stats", "features", "demo", "reference_stats_path", "invert", "train"]  # and the metrics' functions (__getattr__)
+__all__ = ["stats", "merge_stats", "features", "demo", "reference_stats_path", "invert", "train"]  # and the metrics' functions (__getattr__)
 
 
 def __getattr__(name: str):
@@ -34,10 +34,33 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def stats(source, protocol: str = "fvd16", role: str = "real", out: str | Path | None = None, **kwargs) -> VideoStats:
-    """Statistics of ``source`` under ``protocol``; written to ``out`` (.npz + .json manifest) when given."""
-    st = compute_stats(source, protocol, role, **kwargs)
-    if out is not None:
+def stats(source, protocol: str = "fvd16", role: str = "real", out: str | Path | None = None,
+          shard: str | tuple[int, int] | None = None, **kwargs) -> VideoStats:
+    """Statistics of ``source`` under ``protocol``; written to ``out`` (.npz + .json manifest) when given.
+    ``shard="i/N"`` (or ``(i, N)``) computes part ``i`` of ``N`` for :func:`merge_stats`."""
+    from .metrics.shards import parse_shard
+
+    if isinstance(shard, str):
+        shard = parse_shard(shard)
+    from .distributed import is_main
+
+    st = compute_stats(source, protocol, role, shard=shard, **kwargs)
+    if out is not None and is_main():  # under torchrun every rank holds the merged statistics; rank 0 writes them
+        st.save(out)
+    return st
+
+
+def merge_stats(parts, out: str | Path | None = None) -> VideoStats:
+    """Join part files (or :class:`VideoStats`) of ``stats(..., shard=...)`` into the statistics one process makes;
+    written to ``out`` when given."""
+    from .metrics.shards import merge_stats as merge
+    from .metrics.stats import load_stats
+
+    names = [str(p) if not isinstance(p, VideoStats) else f"part {k}" for k, p in enumerate(parts)]
+    from .distributed import is_main
+
+    st = merge([p if isinstance(p, VideoStats) else load_stats(p) for p in parts], names)
+    if out is not None and is_main():
         st.save(out)
     return st
 

@@ -107,7 +107,9 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
                "per_video": "content: SeedSequence([seed, i, 0]); motion: SeedSequence([seed, i, 1]); "
                             "other (labels, spatial noise): SeedSequence([seed, i, 2])"},
         **extra)
-    if out is not None:
+    from .distributed import is_main
+
+    if out is not None and is_main():  # under torchrun every rank holds the same record; rank 0 writes it
         import json
 
         with open(out, "a") as f:

@@ -55,6 +55,12 @@ def _version(pkg: str) -> str | None:
         return None
 
 
+def _world_size() -> int:
+    from .distributed import rank_world
+
+    return rank_world()[1]
+
+
 def environment(device: str | None = None) -> dict:
     import torch
 
@@ -67,6 +73,7 @@ def environment(device: str | None = None) -> dict:
         "platform": platform.platform(),
         "packages": {p: _version(p) for p in _PACKAGES if p != "vgbench"},
         "torch_threads": torch.get_num_threads(),
+        "world_size": _world_size(),
         "argv": sys.argv[:1] + [a for a in sys.argv[1:]],
     }
     if device is not None:

@@ -12,6 +12,7 @@ kept for a resume and exits 130. Anything else is a bug in vgbench and keeps its
 """
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 
@@ -57,8 +58,27 @@ def main():
     Inputs (REAL, FAKE, INPUT) can be: a StyleGAN-V frames folder (root/<video>/<frame>.jpg), the same inside a
     .zip, a folder of video files, a single video file, a .npy/.npz uint8 array [N,T,H,W,3], or builtin:tiny
     (and builtin:tiny-heldout, builtin:tiny-static, builtin:tiny-shuffled) for the bundled procedural set.
+
+    Several processes: torchrun --nproc_per_node N -m vgbench stats|fvd|fid|is|eval ... (see README).
     """
     show_warnings()
+    _torchrun(click.get_current_context().invoked_subcommand)
+
+
+#: commands that split their work over torchrun's processes (``train`` starts its own process group)
+TORCHRUN_COMMANDS = ("stats", "fvd", "fid", "is", "eval")
+
+
+def _torchrun(command: str | None) -> None:
+    """Under torchrun (WORLD_SIZE > 1): start the process group for a measuring command, with statistics split
+    over the ranks; the other ranks print nothing on stdout (rank 0 prints and writes the one result)."""
+    from .. import distributed
+
+    if distributed.env()[1] <= 1 or command not in TORCHRUN_COMMANDS:
+        return
+    distributed.init(share=True)
+    if not distributed.is_main():
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of this process
 
 
 def entry_point() -> None:

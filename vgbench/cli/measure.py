@@ -78,31 +78,75 @@ def features(input, out, detector, frames, resume_dir, overwrite, device, batch_
     click.echo(f"{out}: {feats.shape[0]} x {feats.shape[1]} features")
 
 
-@click.command(context_settings=CONTEXT)
+class _StatsGroup(click.Group):
+    """``vgbench stats INPUT ...`` computes (the ``compute`` subcommand, named or not); ``vgbench stats merge``
+    joins shards."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["compute", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_StatsGroup, context_settings=CONTEXT)
+def stats():
+    """FVD statistics: `vgbench stats INPUT -o OUT [--shard I/N]` computes them (all of them, or shard I of N);
+    `vgbench stats merge PARTS... -o OUT` joins the shards into the file one process would have written."""
+
+
+def _out_npz(out) -> Path:
+    out = Path(out)
+    return out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
+
+
+def _echo_stats(out: Path, st) -> None:
+    c = st.manifest["counts"]
+    click.echo(f"{out}: {st.n} videos ({c['seen']} seen, {c['skipped_short']} too short, {c['skipped_bad']} "
+               f"unreadable); protocol {st.manifest['protocol']['name']}@{st.manifest['protocol']['version']}")
+
+
+@stats.command("compute", context_settings=CONTEXT)
 @click.argument("input")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="statistics file (.npz)")
 @click.option("--protocol", default="fvd16", show_default=True, help="protocol name or .toml path")
 @click.option("--role", type=click.Choice(["real", "fake"]), default="real", show_default=True,
               help="which side of the protocol INPUT is (real: random offsets; fake: first frames)")
+@click.option("--shard", default=None, metavar="I/N",
+              help="compute only shard I of N (0-based) into a part file for `vgbench stats merge`")
 @_resume_dir_option
 @_overwrite_option
 @common_compute_options
-def stats(input, out, protocol, role, resume_dir, overwrite, device, batch_size, num_workers, worker_processes,
-          skip_bad, progress):
+def stats_compute(input, out, protocol, role, shard, resume_dir, overwrite, device, batch_size, num_workers,
+                  worker_processes, skip_bad, progress):
     """Compute the protocol's statistics of INPUT and write them with a manifest (OUT and OUT.json)."""
     from .. import api
 
-    out = Path(out)
-    if out.suffix != ".npz":
-        out = out.with_name(out.name + ".npz")
+    out = _out_npz(out)
     guard_overwrite(out, overwrite)
     resume = _resume_dir(out, resume_dir)
     st = api.stats(input, protocol, role, out=out, device=device, batch_size=batch_size, num_workers=num_workers,
-                   worker_processes=worker_processes, skip_bad=skip_bad, resume_dir=resume, progress=progress)
+                   worker_processes=worker_processes, skip_bad=skip_bad, resume_dir=resume, progress=progress,
+                   shard=shard)
     _cleanup(resume, resume_dir)
-    c = st.manifest["counts"]
-    click.echo(f"{out}: {st.n} videos ({c['seen']} seen, {c['skipped_short']} too short, {c['skipped_bad']} "
-               f"unreadable); protocol {st.manifest['protocol']['name']}@{st.manifest['protocol']['version']}")
+    _echo_stats(out, st)
+    if shard is not None:
+        info = st.manifest["shard"]
+        click.echo(f"  shard {info['index']}/{info['count']}: planned videos {info['positions'][0]}.."
+                   f"{info['positions'][1] - 1} of {info['planned']}; join the parts with `vgbench stats merge`")
+
+
+@stats.command("merge", context_settings=CONTEXT)
+@click.argument("parts", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="merged statistics file (.npz)")
+@_overwrite_option
+def stats_merge(parts, out, overwrite):
+    """Join the part files of `vgbench stats --shard I/N` (all N of them, any order) into OUT."""
+    from .. import api
+
+    out = _out_npz(out)
+    guard_overwrite(out, overwrite)
+    st = api.merge_stats(parts, out=out)
+    _echo_stats(out, st)
 
 
 def _metric_options(kind: str, default: str, what: str):

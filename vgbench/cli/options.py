@@ -176,8 +176,11 @@ def guard_overwrite(path: Path, overwrite: bool) -> None:
 
 
 def emit_record(record: dict, out_jsonl, as_json) -> bool:
-    """Append ``record`` to ``--out`` and print it with ``--json``; True when printed."""
-    if out_jsonl:
+    """Append ``record`` to ``--out`` and print it with ``--json``; True when printed. Under torchrun only rank 0
+    writes."""
+    from ..distributed import is_main
+
+    if out_jsonl and is_main():
         with open(out_jsonl, "a") as f:
             f.write(json.dumps(record, sort_keys=True) + "\n")
     if as_json:

@@ -21,7 +21,13 @@ __all__ = ["get_detector", "detector_for", "available_detectors", "default_devic
 
 
 def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """``cuda`` when available (under torchrun ``cuda:LOCAL_RANK``: one GPU per process), else ``cpu``."""
+    if not torch.cuda.is_available():
+        return "cpu"
+    from ..distributed import env
+
+    rank, world, local = env()
+    return f"cuda:{local}" if world > 1 else "cuda"
 
 
 #: Built-in detectors: name -> ``"module:factory"`` (imported on first use) or the factory itself; it is called as

@@ -232,20 +232,22 @@ def background(iterable, depth: int = 2):
         stop.set()
 
 
-def fake_clips(adapter, protocol, num_videos: int, seed: int, gen_batch_size: int):
+def fake_clips(adapter, protocol, num_videos: int, seed: int, gen_batch_size: int, start: int = 0):
     """The fake side of any protocol with a ``[fake]`` clip policy, as (source, ClipSpec).
 
     Pre-generated (``folder``) videos are read with the protocol's stride; generators render only the protocol's
-    times ``t = 0, s, ..., (n-1)s`` (in a background thread, overlapping the detector), read with stride 1.
+    times ``t = 0, s, ..., (n-1)s`` (in a background thread, overlapping the detector), read with stride 1:
+    videos ``start .. start + num_videos - 1`` of ``seed``.
     """
     fake = protocol["fake"]
     n, s = fake["num_frames"], fake["frame_stride"]
     if adapter.name == "folder":
         return adapter.source, ClipSpec(n, s, "zero", 0, None, num_videos, short_is_error=True)
     times = [k * s for k in range(n)]
-    videos = adapter.iter_videos(num_videos, n, seed=seed, batch_size=gen_batch_size, times=times)
+    videos = adapter.iter_videos(num_videos, n, seed=seed, batch_size=gen_batch_size, times=times, start=start)
     src = IterableSource(background(videos), length=num_videos,
-                         description={"kind": "generator", "model": adapter.name, "seed": seed, "times": times})
+                         description={"kind": "generator", "model": adapter.name, "seed": seed, "times": times,
+                                      **({"start": start} if start else {})})
     return src, ClipSpec(n, 1, "zero", 0, None, num_videos, short_is_error=True)
 
 
@@ -313,9 +315,11 @@ def real_stats(card: dict, data: str | None, protocol, detector, device, progres
         st = VideoStats.load(path)
         st.check_compatible(protocol, "real", detector.provenance.get("sha256"), str(path))
         return st, str(path)
+    from .. import distributed
+
     src, _ = real_source(card, data)
     path = cache_path(card, protocol, detector.provenance.get("sha256"), src.content_hash())
-    if path.is_file():
+    if distributed.agree(path.is_file()):  # under torchrun every rank takes rank 0's view
         try:
             st = VideoStats.load(path)
             st.check_compatible(protocol, "real", detector.provenance.get("sha256"), str(path))
@@ -324,10 +328,11 @@ def real_stats(card: dict, data: str | None, protocol, detector, device, progres
             warnings.warn(f"{e}; this cache entry is recomputed", UserWarning, stacklevel=2)
     st = compute(src, protocol, "real", detector=detector, device=device, progress=progress,
                  resume_dir=path.with_name(path.name + ".partial"), **kw)
-    st.save(path)
-    import shutil
+    if distributed.is_main():
+        st.save(path)
+        import shutil
 
-    shutil.rmtree(path.with_name(path.name + ".partial"), ignore_errors=True)
+        shutil.rmtree(path.with_name(path.name + ".partial"), ignore_errors=True)
     return st, str(path)
 
 

@@ -9,6 +9,7 @@ Fake clips: the first frames of the first ``num_videos`` videos. The computation
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -56,8 +57,14 @@ def compute_stats(
     resume_dir: str | Path | None = None,
     progress: bool = True,
     clip_spec: ClipSpec | None = None,
+    shard: tuple[int, int] | None = None,
+    min_videos: int | None = None,
 ) -> VideoStats:
     """Statistics of ``source`` as the ``role`` ('real' or 'fake') set of ``protocol``.
+
+    ``shard=(i, n)`` computes only part ``i`` of ``n`` (:mod:`vgbench.metrics.shards`): a file for
+    :func:`~vgbench.metrics.shards.merge_stats`, not statistics to measure with. ``min_videos`` replaces the
+    protocol's ``statistics.min_videos`` (a part of a set needs only one video: the merge checks the whole).
 
     ``clip_spec`` replaces the protocol's clip selection for sources that already apply it, e.g. generated fake
     videos rendered only at the protocol's times (``t = 0, s, ..., (n-1)s``), which are read with stride 1.
@@ -86,9 +93,44 @@ def compute_stats(
         num_workers = min(4, os.cpu_count() or 1) if on_gpu else 1
     if worker_processes is None:
         worker_processes = on_gpu
+    from .. import distributed
+
+    if shard is None and content_hash is not None and distributed.sharing():
+        # torchrun: this rank computes its shard, every rank merges all of them (a one-pass stream, which cannot be
+        # split by its listing, is computed whole by every rank instead: the same result)
+        rank, world = distributed.rank_world()
+        if resume_dir is not None and not (isinstance(resume_dir, str) and resume_dir == "auto"):
+            resume_dir = Path(resume_dir) / f"rank{rank}-of-{world}"
+        part = compute_stats(src, protocol, role, detector=detector, device=device, batch_size=batch_size,
+                             num_workers=num_workers, worker_processes=worker_processes, skip_bad=skip_bad,
+                             resume_dir=resume_dir, progress=progress and rank == 0, clip_spec=clip_spec,
+                             shard=(rank, world))
+        from .shards import merge_stats
+
+        return merge_stats(distributed.all_gather(part), [f"rank {r}" for r in range(world)])
     fingerprint = src.fingerprint() if content_hash is not None else None
+    work_src, work_spec, shard_info, plan = src, spec, None, None
+    if shard is not None:
+        from .shards import ShardSource, make_plan
+
+        index, count = shard
+        plan = make_plan(src, spec, skip_bad=skip_bad)
+        if count > len(plan.indices):
+            from .shards import ShardError
+
+            raise ShardError(f"{count} shards for {len(plan.indices)} usable videos: use at most "
+                             f"{len(plan.indices)} shards")
+        share = plan.share(index, count)
+        work_src = ShardSource(src, plan.indices[share.start:share.stop])
+        work_spec = dataclasses.replace(spec, max_videos=None)  # the plan applied the cap
+        shard_info = {"index": index, "count": count, "plan_sha256": plan.sha256, "planned": len(plan.indices),
+                      "positions": [share.start, share.stop], "capped": plan.capped, "seen": plan.seen,
+                      "skipped_short": plan.skipped_short, "planning_bad": plan.bad,
+                      "min_videos": protocol["statistics"]["min_videos"],
+                      "wanted": protocol[role]["num_videos"] if role == "fake" else None}
     key = {"protocol": protocol.params_sha256, "role": role, "detector": det_prov.get("sha256"),
-           "source": desc, "content_hash": content_hash, "fingerprint": fingerprint, "clip": spec.to_dict()}
+           "source": desc, "content_hash": content_hash, "fingerprint": fingerprint, "clip": spec.to_dict(),
+           **({"shard": [shard_info["index"], shard_info["count"], shard_info["plan_sha256"]]} if shard else {})}
     auto_resume = isinstance(resume_dir, str) and resume_dir == "auto"
     if auto_resume:  # a folder of its own under $VGBENCH_HOME/partial; only for files whose changes can be seen
         from ..weights import home
@@ -96,12 +138,12 @@ def compute_stats(
         resume_dir = (home() / "partial" / f"{protocol.name}-{role}-{sha256_json(key)[:16]}"
                       if fingerprint is not None else None)
     t0 = time.time()
-    res = extract_features(src, detector, spec, batch_size=batch_size, num_workers=num_workers,
+    res = extract_features(work_src, detector, work_spec, batch_size=batch_size, num_workers=num_workers,
                            worker_processes=worker_processes, skip_bad=skip_bad, shard_dir=resume_dir,
                            shard_key=key, progress=progress, desc=f"{protocol.name} {role}")
     if auto_resume and resume_dir is not None:
         shutil.rmtree(resume_dir, ignore_errors=True)
-    need = protocol["statistics"]["min_videos"]
+    need = min_videos or (protocol["statistics"]["min_videos"] if shard is None else 1)  # a merge checks the whole
     c = res.counts
     if len(res) < need:
         raise NotEnoughVideos(
@@ -130,6 +172,8 @@ def compute_stats(
                     "num_workers": num_workers, "worker_processes": worker_processes},
         "env": environment(device),
     }
+    if shard_info is not None:
+        manifest["shard"] = shard_info
     return VideoStats(mu, sigma, stats.n, manifest, res.ids, res.offsets, np.asarray(res.features, np.float32))
 
 
@@ -155,10 +199,35 @@ def fvd(real, fake, protocol: str | Protocol = "fvd16", *, strict: bool = False,
 
 
 def _fake_video_stats(ctx: EvalContext, detector, num_videos: int) -> VideoStats:
-    """The generator's fake statistics: its videos rendered at the protocol's times, read with stride 1."""
-    src, spec = fake_clips(ctx.adapter, ctx.protocol, num_videos, ctx.seed, ctx.gen_batch_size)
-    return compute_stats(src, ctx.protocol, "fake", detector=detector, device=ctx.device, progress=ctx.progress,
-                         clip_spec=spec, batch_size=ctx.batch_size, num_workers=ctx.num_workers)
+    """The generator's fake statistics: its videos rendered at the protocol's times, read with stride 1. Under
+    torchrun rank ``r`` of ``W`` renders videos ``[r n / W, (r + 1) n / W)`` (video ``i`` depends only on
+    ``(seed, i)``) and the parts are merged on every rank."""
+    from .. import distributed
+
+    rank, world = distributed.rank_world() if distributed.sharing() else (0, 1)
+    if world == 1 or ctx.adapter.name == "folder":  # pre-generated videos: a listable source, sharded by its plan
+        src, spec = fake_clips(ctx.adapter, ctx.protocol, num_videos, ctx.seed, ctx.gen_batch_size)
+        return compute_stats(src, ctx.protocol, "fake", detector=detector, device=ctx.device, progress=ctx.progress,
+                             clip_spec=spec, batch_size=ctx.batch_size, num_workers=ctx.num_workers)
+    if num_videos < world:
+        from .shards import ShardError
+
+        raise ShardError(f"{world} ranks for {num_videos} fake videos: use at most {num_videos} processes")
+    start, stop = rank * num_videos // world, (rank + 1) * num_videos // world
+    src, spec = fake_clips(ctx.adapter, ctx.protocol, stop - start, ctx.seed, ctx.gen_batch_size, start=start)
+    part = compute_stats(src, ctx.protocol, "fake", detector=detector, device=ctx.device,
+                         progress=ctx.progress and rank == 0, clip_spec=spec, batch_size=ctx.batch_size,
+                         num_workers=ctx.num_workers, min_videos=1)
+    whole = {"kind": "generator", "model": ctx.adapter.name, "seed": ctx.seed, "times": src.describe()["times"]}
+    part.manifest["source"] = whole  # what one process records
+    part.manifest["clip"] = dataclasses.replace(spec, max_videos=num_videos).to_dict()
+    part.manifest["shard"] = {
+        "index": rank, "count": world, "plan_sha256": sha256_json([whole, num_videos]), "planned": num_videos,
+        "positions": [start, stop], "capped": False, "seen": num_videos, "skipped_short": 0, "planning_bad": [],
+        "min_videos": ctx.protocol["statistics"]["min_videos"], "wanted": ctx.protocol["fake"]["num_videos"]}
+    from .shards import merge_stats
+
+    return merge_stats(distributed.all_gather(part), [f"rank {r}" for r in range(world)])
 
 
 def _compute(ctx: EvalContext) -> dict:

@@ -25,9 +25,10 @@ for all videos. A class-conditional generator (``c_dim > 0``, e.g. StyleGAN-V on
 video: the class is drawn uniformly from stream 2 of ``(seed, i)`` (of ``(content_seed, 0)`` when the content is
 fixed: the label is part of the content), or set by option ``condition`` (``"class=5"``; entries separated by
 ``;`` are cycled by video index); ``video_labels(i, seed)`` reports it and the record counts the classes. (The
-authors' metrics draw the labels of random training videos instead: uniform equals that on a class-balanced set.) Frames are rendered at ``t = k * dataset_fps / fps``, one video at a time in generator calls of a
-fixed shape (16 frames sharing the video's motion trajectory; the last call padded), so a video's pixels do not
-depend on the batch size, on how many frames were asked for, or on the other videos.
+authors' metrics draw the labels of random training videos instead: uniform equals that on a class-balanced set.)
+Frames are rendered at ``t = k * dataset_fps / fps``, one video at a time in generator calls of a fixed shape
+(16 frames sharing the video's motion trajectory; the last call padded), so a video's pixels do not depend on the
+batch size, on how many frames were asked for, or on the other videos.
 """
 from __future__ import annotations
 

@@ -27,10 +27,8 @@ Run directory: ``config.json`` (the resolved config), ``log.jsonl`` (one line pe
 from __future__ import annotations
 
 import copy
-import datetime
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -142,12 +140,6 @@ def build_networks(cfg: dict, device) -> tuple:
 
 
 # ------------------------------------------------------------------------------------------------ distributed
-
-def dist_env() -> tuple[int, int, int]:
-    """(rank, world size, local rank) from torchrun's environment (1 process without it)."""
-    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-            int(os.environ.get("LOCAL_RANK", 0)))
-
 
 def _all_reduce_grads(module: torch.nn.Module, world: int) -> None:
     params = [p for p in module.parameters() if p.grad is not None]
@@ -616,18 +608,10 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
     is the run to continue: its saved config is used (``kimg`` may extend it; ``config``/``sets`` may not)."""
     from .config import load_config
 
-    rank, world, local = dist_env()
-    if device is None:
-        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-    if world > 1:
-        import torch.distributed as dist
+    from .. import distributed
 
-        if not dist.is_initialized():
-            # rank 0 writes snapshots and runs the periodic FVD16 while the others wait at a barrier: allow hours
-            dist.init_process_group(backend="nccl" if str(device).startswith("cuda") else "gloo",
-                                    timeout=datetime.timedelta(hours=4))
-        if str(device).startswith("cuda"):
-            torch.cuda.set_device(torch.device(device))
+    device = distributed.init(device)
+    rank, world, _ = distributed.env()
     out = Path(out)
     if resume:
         if sets or config:

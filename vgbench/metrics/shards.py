@@ -1,0 +1,201 @@
+"""FVD statistics in shards: ``vgbench stats --shard i/N`` writes part ``i`` of ``N``; ``vgbench stats merge`` joins
+the parts into the file one process would have written.
+
+One process walks the source in order and uses the first ``max_videos`` videos long enough for the clip (the real
+set; the fake set takes the first ``num_videos``). A shard cannot know how many usable videos come before it, so
+every shard first makes the same **plan** (:func:`make_plan`): it reads every video's frame count (no pixels) in
+source order until the cap is reached, exactly as the single process would count them (``seen``, too short,
+unreadable). The planned videos are split into ``N`` contiguous, nearly equal ranges; shard ``i`` decodes and
+detects only its range. :func:`merge_stats` checks that the parts belong together (protocol parameters, detector
+weights, role, clip rule, source listing hash, plan hash, shard count) and that each shard appears exactly once,
+concatenates the per-video features in plan order and computes mean and covariance from them with the same code as
+the single process, so the merged file has the same ``mu``, ``sigma``, ids, offsets, features and counts, bit for
+bit (``tests/test_shards.py``).
+
+One case cannot be reproduced and is refused: a planned video that fails to decode (with ``--skip-bad``) while the
+plan was cut at the cap. One process would replace it with the next usable video; the merge names it instead.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..errors import VgbenchError
+from ..features import ClipSpec, NotEnoughVideos
+from ..io.sources import Video, VideoReadError, VideoSource
+from ..provenance import utc_now
+from ..utils import sha256_json
+from .stats import FeatureStats, VideoStats
+
+__all__ = ["ShardError", "parse_shard", "ShardPlan", "make_plan", "ShardSource", "merge_stats"]
+
+
+class ShardError(VgbenchError, ValueError):
+    """A shard that cannot be made, or parts that cannot be merged."""
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` -> ``(i, N)`` with ``0 <= i < N``."""
+    try:
+        i, n = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise ShardError(f"--shard {text!r}: expected I/N, e.g. 0/4 (shards are numbered 0..N-1)") from None
+    if n < 1 or not 0 <= i < n:
+        raise ShardError(f"--shard {text!r}: need N >= 1 and 0 <= I < N (shards are numbered 0..N-1)")
+    return i, n
+
+
+@dataclasses.dataclass
+class ShardPlan:
+    """The videos one process would decode, in source order, and what it would count on the way."""
+    indices: list[int]           # source positions of the planned videos
+    ids: list[str]
+    seen: int                    # videos walked (planned + too short + unreadable), as one process counts them
+    skipped_short: int
+    bad: list[dict]              # unreadable at planning (frame count unknown)
+    capped: bool                 # the cap was reached: more usable videos may follow
+
+    @property
+    def sha256(self) -> str:
+        return sha256_json([self.indices, self.ids, self.seen, self.skipped_short, self.capped])
+
+    def share(self, index: int, count: int) -> range:
+        """Plan positions of shard ``index`` of ``count``: contiguous, sizes differing by at most one."""
+        n = len(self.indices)
+        return range(index * n // count, (index + 1) * n // count)
+
+
+def make_plan(src: VideoSource, spec: ClipSpec, *, skip_bad: bool = False) -> ShardPlan:
+    """Walk ``src`` reading frame counts only, as :func:`vgbench.features.extract_features` walks it."""
+    indices, ids, bad = [], [], []
+    seen = short = 0
+    target = spec.max_videos
+    for i, v in enumerate(src):
+        if target is not None and len(indices) >= target:
+            return ShardPlan(indices, ids, seen, short, bad, capped=True)
+        seen += 1
+        try:
+            length = v.num_frames
+        except VideoReadError as e:
+            if not skip_bad:
+                raise VideoReadError(e.path, f"{e.problem} (use --skip-bad to skip unreadable videos)") from e
+            bad.append({"id": v.id, "path": v.path, "error": str(e)})
+            continue
+        if spec.indices(v.id, length) is None:
+            if spec.short_is_error and not skip_bad:
+                raise NotEnoughVideos(f"{v.path}: has {length} frames, the protocol needs {spec.required()} "
+                                      f"(use --skip-bad to skip such videos)")
+            short += 1
+            continue
+        indices.append(i)
+        ids.append(v.id)
+    return ShardPlan(indices, ids, seen, short, bad, capped=False)
+
+
+class ShardSource(VideoSource):
+    """The videos of ``src`` at the given source positions, in that order (the handles of ``src``)."""
+
+    def __init__(self, src: VideoSource, positions: Sequence[int]):
+        self.parent, self.positions = src, list(positions)
+        self.kind = f"{src.kind} (shard)"
+        self.supports_workers = src.supports_workers
+        wanted = set(self.positions)
+        self._videos = [v for i, v in enumerate(src) if i in wanted]
+
+    def __iter__(self) -> Iterator[Video]:
+        return iter(self._videos)
+
+    def __len__(self) -> int:
+        return len(self._videos)
+
+    def describe(self) -> dict:
+        return self.parent.describe()
+
+
+#: manifest fields every part of one computation must share (the shard's own fields are checked separately)
+_SAME = ("role", "protocol", "clip", "source_content_hash", "schema")
+
+
+def _part_info(st: VideoStats, where: str) -> dict:
+    info = st.manifest.get("shard")
+    if not isinstance(info, dict):
+        raise ShardError(f"{where}: not a shard (no 'shard' in its manifest); `vgbench stats --shard I/N` writes parts")
+    if st.features is None:
+        raise ShardError(f"{where}: a part without per-video features cannot be merged exactly")
+    return info
+
+
+def merge_stats(parts: Sequence[VideoStats], names: Sequence[str] | None = None) -> VideoStats:
+    """Join the parts of one sharded computation (any order) into the statistics one process would have made."""
+    if not parts:
+        raise ShardError("no parts to merge")
+    names = list(names) if names is not None else [f"part {k}" for k in range(len(parts))]
+    infos = [_part_info(st, w) for st, w in zip(parts, names)]
+    first, fm = infos[0], parts[0].manifest
+    for st, info, where in zip(parts[1:], infos[1:], names[1:]):
+        m = st.manifest
+        for key in _SAME:
+            if m.get(key) != fm.get(key):
+                raise ShardError(f"{where} and {names[0]} differ in {key!r}: {m.get(key)!r} vs {fm.get(key)!r}; they "
+                                 f"are parts of different computations")
+        if m["detector"].get("sha256") != fm["detector"].get("sha256"):
+            raise ShardError(f"{where} and {names[0]} were made with different detector weights "
+                             f"({m['detector'].get('sha256')} vs {fm['detector'].get('sha256')})")
+        if m["source"] != fm["source"]:
+            raise ShardError(f"{where} and {names[0]} read different sources: {m['source']} vs {fm['source']}")
+        for key in ("count", "plan_sha256"):
+            if info[key] != first[key]:
+                raise ShardError(f"{where} and {names[0]} differ in shard {key} ({info[key]} vs {first[key]}): the "
+                                 f"source changed between them, or they belong to different splits")
+    count = first["count"]
+    by_index: dict[int, int] = {}
+    for k, info in enumerate(infos):
+        if info["index"] in by_index:
+            raise ShardError(f"{names[k]} and {names[by_index[info['index']]]} are both shard "
+                             f"{info['index']}/{count}")
+        by_index[info["index"]] = k
+    missing = [i for i in range(count) if i not in by_index]
+    if missing:
+        raise ShardError(f"shard(s) {', '.join(f'{i}/{count}' for i in missing)} missing: {len(parts)} of {count} "
+                         f"parts given")
+    order = [by_index[i] for i in range(count)]
+    ordered = [parts[k] for k in order]
+
+    decode_bad = [b for st in ordered for b in st.manifest["bad_videos"]]
+    if first["capped"] and decode_bad:
+        shown = ", ".join(b["path"] for b in decode_bad[:5])
+        raise ShardError(f"{len(decode_bad)} planned video(s) could not be decoded ({shown}); one process would "
+                         f"have used the next usable videos instead, so the merged statistics would differ. Fix or "
+                         f"remove these videos and compute the shards again")
+    feats = np.concatenate([np.asarray(st.features, np.float32) for st in ordered])
+    ids = [i for st in ordered for i in st.ids]
+    offsets = [o for st in ordered for o in st.offsets]
+    fs = FeatureStats(feats.shape[1])
+    fs.append(feats, where="merged features")  # the single process's call, on the same rows in the same order
+    if fs.n < first["min_videos"]:
+        raise NotEnoughVideos(f"too few usable videos: {fs.n} used over {count} shards, need at least "
+                              f"{first['min_videos']}")
+    mu, sigma = fs.mean_cov()
+    resolutions: collections.Counter = collections.Counter()
+    for st in ordered:
+        resolutions.update(st.manifest["counts"].get("resolutions", {}))
+    plan_bad = first["planning_bad"]
+    counts = {"seen": first["seen"], "used": fs.n, "skipped_short": first["skipped_short"],
+              "skipped_bad": len(plan_bad) + len(decode_bad), "resolutions": dict(resolutions)}
+    complete = (fs.n >= first["wanted"]) if first["wanted"] else True
+    manifest = {k: v for k, v in fm.items() if k != "shard"}
+    manifest.update({
+        "created": utc_now(),
+        "counts": counts,
+        "bad_videos": plan_bad + decode_bad,
+        "protocol_complete": complete and counts["skipped_bad"] == 0,
+        "runtime": {"seconds": round(sum(st.manifest["runtime"]["seconds"] for st in ordered), 3),
+                    "shards": [st.manifest["runtime"] for st in ordered]},
+        "merged": {"shards": count, "plan_sha256": first["plan_sha256"],
+                   "parts_digest": [st.digest() for st in ordered]},
+    })
+    return VideoStats(mu, sigma, fs.n, manifest, ids, offsets, feats)
+
