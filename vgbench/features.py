@@ -12,6 +12,7 @@ import concurrent.futures as cf
 import dataclasses
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -85,6 +86,9 @@ class ExtractResult:
     offsets: list[int]
     counts: dict
     bad: list[dict]
+    #: wall seconds: ``detector`` (in detector calls), ``input_wait`` (waiting for the next decoded clip: the
+    #: time the detector would sit idle), ``total``
+    timing: dict = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -252,11 +256,15 @@ def extract_features(
     checkpoint = {"next_source_index": consumed, "counts": dict(counts), "resolutions": dict(resolutions),
                   "bad": len(bad), "ids": len(ids)}
 
+    clock = {"detector": 0.0, "input_wait": 0.0, "start": time.perf_counter()}
+
     def flush():
         if not batch:
             return
         try:
+            t = time.perf_counter()
             out = np.asarray(detector(batch), np.float32)
+            clock["detector"] += time.perf_counter() - t
         except ValueError as e:  # e.g. a clip too short for the detector: say which videos
             raise ValueError(f"videos {[m[0] for m in batch_meta]}: {e}") from e
         if out.shape != (len(batch), dim):
@@ -298,7 +306,7 @@ def extract_features(
     window = max(2 * batch_size, 4)
     done = target is not None and len(ids) >= target
     if not done:
-        gen = _ordered(jobs(), spec, num_workers, window, worker_processes)
+        gen = _waited(_ordered(jobs(), spec, num_workers, window, worker_processes), clock)
         try:
             for video, (status, payload) in gen:
                 counts["seen"] += 1
@@ -346,4 +354,22 @@ def extract_features(
     result_counts = {k: int(counts.get(k, 0)) for k in ("seen", "used", "skipped_short", "skipped_bad")}
     result_counts["resolutions"] = dict(resolutions)
     arr = np.stack(feats).astype(np.float32) if feats else np.zeros((0, dim), np.float32)
-    return ExtractResult(arr, ids, offsets, result_counts, bad)
+    timing = {"detector": round(clock["detector"], 4), "input_wait": round(clock["input_wait"], 4),
+              "total": round(time.perf_counter() - clock["start"], 4)}
+    return ExtractResult(arr, ids, offsets, result_counts, bad, timing)
+
+
+def _waited(gen, clock: dict):
+    """``gen``'s items, adding the time spent waiting for each to ``clock['input_wait']``."""
+    try:
+        while True:
+            t = time.perf_counter()
+            try:
+                item = next(gen)
+            except StopIteration:
+                return
+            finally:
+                clock["input_wait"] += time.perf_counter() - t
+            yield item
+    finally:
+        gen.close()

@@ -169,7 +169,9 @@ def compute_stats(
         "bad_videos": res.bad,
         "protocol_complete": complete,
         "runtime": {"seconds": round(time.time() - t0, 3), "device": str(device), "batch_size": batch_size,
-                    "num_workers": num_workers, "worker_processes": worker_processes},
+                    "num_workers": num_workers, "worker_processes": worker_processes,
+                    # where the time went: in the detector, and waiting for decoded clips (the detector idle)
+                    "detector_seconds": res.timing["detector"], "input_wait_seconds": res.timing["input_wait"]},
         "env": environment(device),
     }
     if shard_info is not None:
