@@ -2,8 +2,9 @@
 
 Every command is a thin layer over :mod:`vgbench.api`, in one module per family, each listing its commands in
 ``COMMANDS``: :mod:`.setup` (demo, weights, protocols), :mod:`.measure` (inspect, features, stats, fvd, fid, is),
-:mod:`.face` (identity, lia), :mod:`.models` (models, eval, check, invert), :mod:`.train` (train); the leaderboard
-group lives in :mod:`vgbench.leaderboard.cli`. Shared options and helpers are in :mod:`.options`.
+:mod:`.face` (identity, lia), :mod:`.models` (models, eval, check, invert), :mod:`.train` (train), :mod:`.data`
+(data prepare, data verify); the leaderboard group lives in :mod:`vgbench.leaderboard.cli`. Shared options and
+helpers are in :mod:`.options`.
 
 Errors are mapped here, once for every command (:func:`clean_errors`): a :class:`~vgbench.errors.VgbenchError`
 or a missing file ends the command with its one-line message (exit code 1, no traceback); Ctrl-C prints what was
@@ -19,7 +20,7 @@ import click
 from .. import __version__
 from ..errors import VgbenchError
 from ..leaderboard.cli import leaderboard
-from . import face, measure, models, setup, train
+from . import data, face, measure, models, setup, train
 from .options import CONTEXT, parse_model_options, show_warnings
 
 __all__ = ["main", "entry_point", "sigterm_interrupts", "clean_errors", "parse_model_options"]
@@ -77,7 +78,7 @@ def sigterm_interrupts() -> None:
 
 
 def _register() -> None:
-    for module in (setup, measure, face, models, train):
+    for module in (setup, measure, face, models, train, data):
         for command in module.COMMANDS:
             main.add_command(command)
     main.add_command(leaderboard)

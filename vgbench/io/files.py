@@ -68,6 +68,23 @@ class FileVideo(Video):
                 c.close()
         return self._n
 
+    def iter_frames(self):
+        """Every frame in decoding order as uint8 RGB ``[H, W, 3]``, one at a time (for whole-video passes such as
+        ``vgbench data prepare``, where a video may be longer than fits in memory decoded)."""
+        c = self._open()
+        try:
+            s = c.streams.video[0]
+            s.thread_type = "AUTO"
+            for frame in c.decode(s):
+                check_frame_size(frame.width, frame.height, 1, self.path)
+                yield frame.to_ndarray(format="rgb24")
+        except VideoReadError:
+            raise
+        except Exception as e:
+            raise VideoReadError(self.path, f"cannot decode video: {e}") from e
+        finally:
+            c.close()
+
     def _read(self, indices):
         wanted: dict[int, list[int]] = {}
         for pos, i in enumerate(indices):

@@ -1,0 +1,255 @@
+"""``vgbench data prepare`` / ``verify`` (vgbench/data/prepare.py and its recipes) on small synthetic videos written
+here with PyAV.
+
+Every recipe step is checked pixel- and byte-exact against an independent computation in the test: the raw file
+decoded with PyAV directly, then the PIL (or OpenCV) calls with the crop boxes and sizes written out as numbers
+worked by hand (torchvision's rules: long side ``int(32 * 80 / 48) = 53``, crop offset ``round(10.5) = 10``), then
+JPEG at PIL's default quality. Also: resume after a kill (finished videos untouched, a partial folder redone), a
+damaged source counted and named, verify catching a changed frame, ``--set`` recorded, and refusing a folder that
+holds something else.
+"""
+import io
+import json
+import os
+
+import av
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from vgbench.data import prepare as P
+from vgbench.data.recipes import PrepareError
+from vgbench.io.sources import open_source
+
+
+def write_video(path, frames, fps=25, codec="mpeg4"):
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=fps)
+        s.height, s.width = frames.shape[1:3]
+        s.pix_fmt = "rgb24" if codec == "png" else "yuv420p"
+        for f in frames:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+
+
+def pattern(seed, t, h, w):
+    """Smooth moving colour gradients (compress well, differ per video and per frame)."""
+    y, x = np.mgrid[:h, :w].astype(np.float32)
+    frames = [np.stack([(x * (3 + seed) + 9 * i) % 256, (y * (2 + seed) + 5 * i) % 256,
+                        (x + y + 40 * seed + 3 * i) % 256], -1) for i in range(t)]
+    return np.stack(frames).astype(np.uint8)
+
+
+def decoded(path):
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def jpeg(img, quality=None):
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", **({} if quality is None else {"quality": quality}))
+    return buf.getvalue()
+
+
+def frame_bytes(root, video):
+    folder = root / video
+    return [(folder / n).read_bytes() for n in sorted(os.listdir(folder))]
+
+
+@pytest.fixture
+def raw(tmp_path):
+    """A UCF101-like tree: two class folders with 80x48 mp4 videos, and one damaged file."""
+    root = tmp_path / "raw"
+    (root / "ClassA").mkdir(parents=True)
+    (root / "ClassB").mkdir()
+    write_video(root / "ClassA" / "v_a#1.mp4", pattern(0, 5, 48, 80))
+    write_video(root / "ClassA" / "v_b.mp4", pattern(1, 4, 48, 80))
+    write_video(root / "ClassB" / "v_c.mp4", pattern(2, 6, 48, 80))
+    (root / "ClassB" / "v_broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + os.urandom(300))
+    return root
+
+
+GOOD = {"v_a_1": ("ClassA", "v_a#1.mp4"), "v_b": ("ClassA", "v_b.mp4"), "v_c": ("ClassB", "v_c.mp4")}
+
+
+def expected(raw, step, quality=None):
+    return {name: [jpeg(step(Image.fromarray(a)), quality) for a in decoded(raw / d / f)]
+            for name, (d, f) in GOOD.items()}
+
+
+# 80x48 -> short side 32: 53x32 (int(32 * 80 / 48) = 53), centre crop 32 at left round(21 / 2) = round(10.5) = 10
+RESIZE_CROP = lambda im: im.resize((53, 32), Image.LANCZOS).crop((10, 0, 42, 32))  # noqa: E731
+CROP_RESIZE = lambda im: im.crop((16, 0, 64, 48)).resize((32, 32), Image.LANCZOS)  # noqa: E731
+SQUASH = lambda im: im.resize((32, 32), Image.LANCZOS)  # noqa: E731
+
+
+def test_video_frames_default_is_byte_exact_and_records_everything(raw, tmp_path):
+    out = tmp_path / "out"
+    m = P.prepare("ucf101", raw, out, sets={"target_size": "32"}, progress=False)
+    want = expected(raw, RESIZE_CROP)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "v_a_1", "v_b", "v_c"]
+    for name, frames in want.items():
+        assert frame_bytes(out, name) == frames, name
+        assert sorted(os.listdir(out / name)) == [f"{i:06d}.jpg" for i in range(len(frames))]
+        v = m["videos"][name]
+        assert (v["frames"], v["size"]) == (len(frames), [32, 32])
+        src = raw / GOOD[name][0] / GOOD[name][1]
+        import hashlib
+        assert v["sources"]["video"]["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
+    # the damaged file is counted and named; the run went on
+    assert [b["job"] for b in m["bad_sources"]] == ["v_broken"]
+    assert "v_broken.mp4" in m["bad_sources"][0]["bad"]
+    # recipe, version, parameters, quirks, overrides, and the stats cache's listing hash (same function)
+    assert (m["recipe"], m["version"], m["card"]) == ("video_frames", 1, "ucf101")
+    assert m["params"]["target_size"] == 32 and m["params"]["mode"] == "resize_crop"
+    assert m["quirks"] == {"jpeg_quality_quirk": True} and m["overrides"] == {"target_size": "32"}
+    assert m["listing_content_hash"] == open_source(out).content_hash()
+    assert json.loads((out / "manifest.json").read_text()) == m
+    assert P.verify(out) == {"ok": True, "videos": 3, "problems": []}
+
+
+@pytest.mark.parametrize("mode,step", [("crop_resize", CROP_RESIZE), ("squash", SQUASH)])
+def test_video_frames_named_variants_are_byte_exact(raw, tmp_path, mode, step):
+    out = tmp_path / mode
+    m = P.prepare("sky", raw, out, sets={"target_size": "32", "mode": mode}, progress=False)
+    assert m["params"]["mode"] == mode
+    for name, frames in expected(raw, step).items():
+        assert frame_bytes(out, name) == frames, name
+
+
+def test_jpeg_quality_quirk_opt_out_writes_the_asked_quality(raw, tmp_path):
+    out = tmp_path / "q95"
+    m = P.prepare("ucf101", raw, out, sets={"target_size": "32", "jpeg_quality_quirk": "false"}, progress=False)
+    assert m["quirks"] == {"jpeg_quality_quirk": False}
+    q95, q75 = expected(raw, RESIZE_CROP, quality=95), expected(raw, RESIZE_CROP)
+    for name in GOOD:
+        assert frame_bytes(out, name) == q95[name] != q75[name]
+    # what the authors' scripts call, save(path, q=95), gives PIL's default (75): the quirk the default reproduces
+    im = RESIZE_CROP(Image.fromarray(decoded(raw / "ClassA" / "v_b.mp4")[0]))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", q=95)
+    assert buf.getvalue() == q75["v_b"][0]
+
+
+def test_resume_after_kill_redoes_the_partial_video_and_leaves_finished_ones(raw, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    finish, calls = P._finish, []
+
+    def killed_on_second(out_, record):
+        calls.append(record["job"])
+        if len(calls) == 2:  # the second job's frames are written in its partial folder: kill before its record
+            raise KeyboardInterrupt
+        finish(out_, record)
+
+    monkeypatch.setattr(P, "_finish", killed_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        P.prepare("ucf101", raw, out, sets={"target_size": "32"}, progress=False)
+    first, second = calls
+    partial = out / P.PARTIAL / second / second
+    assert (out / first).is_dir() and not (out / second).exists() and partial.is_dir()
+    (partial / "000000.jpg").write_bytes(b"junk from the killed run")
+    assert not (out / "manifest.json").exists()
+    stamps = {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in (out / first).iterdir()}
+
+    monkeypatch.setattr(P, "_finish", finish)
+    m = P.prepare("ucf101", raw, out, sets={"target_size": "32"}, progress=False)
+    assert {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in (out / first).iterdir()} == stamps
+    for name, frames in expected(raw, RESIZE_CROP).items():
+        assert frame_bytes(out, name) == frames, name
+    assert sorted(m["videos"]) == sorted(GOOD) and not (out / P.PARTIAL).exists() and not (out / P.STATE).exists()
+    # a third run over the finished set writes no frame again
+    stamps = {n: [(p.stat().st_mtime_ns, p.stat().st_ino) for p in (out / n).iterdir()] for n in GOOD}
+    again = P.prepare("ucf101", raw, out, sets={"target_size": "32"}, progress=False)
+    assert {n: [(p.stat().st_mtime_ns, p.stat().st_ino) for p in (out / n).iterdir()] for n in GOOD} == stamps
+    assert again["videos"] == m["videos"] and again["listing_content_hash"] == m["listing_content_hash"]
+
+
+def test_refuses_a_folder_that_holds_something_else(raw, tmp_path):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(PrepareError, match="not empty and holds no manifest.json"):
+        P.prepare("ucf101", raw, foreign, progress=False)
+    assert os.listdir(foreign) == ["notes.txt"]
+    out = tmp_path / "out"
+    P.prepare("ucf101", raw, out, sets={"target_size": "32"}, progress=False)
+    with pytest.raises(PrepareError, match="another params"):
+        P.prepare("ucf101", raw, out, sets={"target_size": "16"}, progress=False)
+    with pytest.raises(PrepareError, match="another card"):
+        P.prepare("horseback", raw, out, sets={"target_size": "32"}, progress=False)
+    with pytest.raises(PrepareError, match="has no parameter 'chunk_size'"):
+        P.prepare("ucf101", raw, tmp_path / "new", sets={"chunk_size": "3"}, progress=False)
+    with pytest.raises(PrepareError, match="'zoom' is not one of"):
+        P.prepare("ucf101", raw, tmp_path / "new", sets={"mode": "zoom"}, progress=False)
+
+
+def test_verify_detects_a_changed_frame_and_the_cli_exits_1(raw, tmp_path):
+    from vgbench.cli import main
+
+    out = tmp_path / "out"
+    runner = CliRunner()
+    res = runner.invoke(main, ["data", "prepare", "ucf101", "--source", str(raw), "--out", str(out),
+                               "--set", "target_size=32", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "skipped v_broken" in res.stderr and json.loads(res.stdout)["videos"] == 3
+    assert runner.invoke(main, ["data", "verify", str(out)]).exit_code == 0
+    frame = out / "v_b" / "000002.jpg"
+    frame.write_bytes(jpeg(Image.new("RGB", (32, 32), (1, 2, 3))))  # same name, size and count: only pixels differ
+    res = runner.invoke(main, ["data", "verify", str(out)])
+    assert res.exit_code == 1 and "v_b: frame files differ" in res.stderr
+    frame.unlink()
+    assert "v_b: 3 frames, the manifest says 4" in P.verify(out)["problems"]
+
+
+def test_workers_give_the_same_files(raw, tmp_path):
+    m1 = P.prepare("ucf101", raw, tmp_path / "w1", sets={"target_size": "32"}, progress=False)
+    m2 = P.prepare("ucf101", raw, tmp_path / "w2", sets={"target_size": "32"}, workers=2, progress=False)
+    assert m1["videos"] == m2["videos"] and m1["listing_content_hash"] == m2["listing_content_hash"]
+    assert [b["job"] for b in m2["bad_sources"]] == ["v_broken"]
+
+
+def test_relpath_naming_and_include_filter(tmp_path):
+    raw = tmp_path / "mead"
+    for speaker in ("M003", "W009"):
+        for view in ("front", "left_30"):
+            d = raw / speaker / "video" / view / "happy" / "level_1"
+            d.mkdir(parents=True)
+            write_video(d / "001.mp4", pattern(len(speaker), 2, 48, 80))
+    m = P.prepare("mead", raw, tmp_path / "out", sets={"target_size": "32"}, progress=False)
+    assert sorted(m["videos"]) == ["M003_video_front_happy_level_1_001", "W009_video_front_happy_level_1_001"]
+    with pytest.raises(PrepareError, match="would both become video '001'"):
+        P.prepare("mead", raw, tmp_path / "stem", sets={"target_size": "32", "naming": "stem"}, progress=False)
+
+
+def test_frame_folders_are_read_in_lexicographic_order(tmp_path):
+    clip = tmp_path / "sky" / "vid1" / "vid1_1"
+    clip.mkdir(parents=True)
+    frames = pattern(3, 3, 48, 80)
+    for name, f in zip(("b_10.png", "b_2.png", "a.png"), frames):
+        Image.fromarray(f).save(clip / name)
+    m = P.prepare("sky", tmp_path / "sky", tmp_path / "out", sets={"target_size": "32"}, progress=False)
+    assert list(m["videos"]) == ["vid1_1"]
+    order = [frames[2], frames[0], frames[1]]  # a.png, b_10.png, b_2.png: lexicographic, not natural
+    assert frame_bytes(tmp_path / "out", "vid1_1") == [jpeg(RESIZE_CROP(Image.fromarray(f))) for f in order]
+
+
+def test_rainbowjelly_chunks_skip_start_and_drop_the_incomplete_tail(tmp_path):
+    src = tmp_path / "jelly.mp4"
+    write_video(src, pattern(4, 13, 48, 80), fps=30)
+    out = tmp_path / "out"
+    m = P.prepare("rainbowjelly", src, out, sets={"start_frame": "3", "chunk_size": "4", "target_size": "32"},
+                  progress=False)
+    assert m["params"]["start_frame"] == 3 and m["overrides"]["chunk_size"] == "4"
+    assert sorted(m["videos"]) == ["000000", "000001"]  # 13 - 3 = 10 frames: two chunks of 4, the last 2 dropped
+    assert m["jobs"]["jelly"]["source_frames"] == 13
+    frames = decoded(src)
+    for k in range(2):
+        want = [jpeg(f) for f in (Image.fromarray(a).crop((16, 0, 64, 48)).resize((32, 32), Image.LANCZOS)
+                                  for a in frames[3 + 4 * k: 7 + 4 * k])]
+        assert frame_bytes(out, f"{k:06d}") == want
+    short = P.prepare("rainbowjelly", src, tmp_path / "short", sets={"start_frame": "10", "chunk_size": "4"},
+                      progress=False)
+    assert short["videos"] == {} and "fewer than start_frame 10 + chunk_size 4" in short["bad_sources"][0]["bad"]
