@@ -253,3 +253,80 @@ def test_rainbowjelly_chunks_skip_start_and_drop_the_incomplete_tail(tmp_path):
     short = P.prepare("rainbowjelly", src, tmp_path / "short", sets={"start_frame": "10", "chunk_size": "4"},
                       progress=False)
     assert short["videos"] == {} and "fewer than start_frame 10 + chunk_size 4" in short["bad_sources"][0]["bad"]
+
+
+# FaceForensics (ffs_masks): masks are written losslessly (png in .mov), so every face box is known exactly
+FACES = [(20, 35, 10, 29), (10, 39, 0, 9), (50, 63, 20, 45), (24, 38, 12, 31), (8, 33, 30, 40)]  # l, r, t, b
+
+
+def ffs_tree(root, faces=FACES, name="000.mov"):
+    for kind in ("original", "mask"):
+        (root / "train" / kind).mkdir(parents=True, exist_ok=True)
+    write_video(root / "train" / "original" / name, pattern(5, len(faces), 48, 64), codec="png")
+    masks = np.full((len(faces), 48, 64, 3), 255, np.uint8)
+    for m, (left, right, top, bottom) in zip(masks, faces):
+        m[top:bottom + 1, left:right + 1] = 0
+    write_video(root / "train" / "mask" / name, masks, codec="png")
+    return decoded(root / "train" / "original" / name)
+
+
+def test_ffs_per_frame_box_opencv_lanczos_and_the_dropped_frame(tmp_path):
+    import cv2
+
+    frames = ffs_tree(tmp_path / "raw")
+    m = P.prepare("ffs", tmp_path / "raw", tmp_path / "out", sets={"img_size": "16"}, progress=False)
+    # frame 0: 16 x 20 box -> grown to 20 x 20 at columns 18..37 (the script's slice drops the last row/column);
+    # frame 1: grown above the top (rows -10..19): an empty slice, skipped; frame 2: grown past the right border,
+    # cut there (20 wide, 25 high); frames 3 and 4: odd growth (5 columns, 15 rows), the extra one right/below
+    crops = [frames[0][10:29, 18:37], frames[2][20:45, 44:69], frames[3][12:31, 22:41], frames[4][23:48, 8:33]]
+    assert crops[1].shape == (25, 20, 3)
+    want = [jpeg(Image.fromarray(cv2.resize(c, (16, 16), interpolation=cv2.INTER_LANCZOS4))) for c in crops]
+    assert frame_bytes(tmp_path / "out", "000") == want
+    assert m["jobs"]["000"]["dropped_frames"] == 1 and m["videos"]["000"]["frames"] == 4
+    assert m["quirks"] == {"opencv_lanczos_quirk": True, "jpeg_quality_quirk": True}
+    assert set(m["videos"]["000"]["sources"]) == {"video", "mask"}
+    # the quirk off: PIL's LANCZOS (different pixels)
+    pil = P.prepare("ffs", tmp_path / "raw", tmp_path / "pil", sets={"img_size": "16", "opencv_lanczos_quirk": "0"},
+                    progress=False)
+    assert pil["quirks"]["opencv_lanczos_quirk"] is False
+    want_pil = [jpeg(Image.fromarray(np.ascontiguousarray(c)).resize((16, 16), Image.LANCZOS)) for c in crops]
+    assert frame_bytes(tmp_path / "pil", "000") == want_pil and want_pil != want
+
+
+def test_ffs_wide_crop_uses_the_union_box(tmp_path):
+    import cv2
+
+    frames = ffs_tree(tmp_path / "raw")
+    P.prepare("ffs", tmp_path / "raw", tmp_path / "out", sets={"img_size": "16", "wide_crop": "true"},
+              progress=False)
+    # union: columns 8..63, rows 0..45 -> grown to rows -5..50: the slice [-5:50] keeps rows 43..47
+    want = [jpeg(Image.fromarray(cv2.resize(f[43:48, 8:63], (16, 16), interpolation=cv2.INTER_LANCZOS4)))
+            for f in frames]
+    assert frame_bytes(tmp_path / "out", "000") == want
+
+
+def test_ffs_unusable_videos_are_named_and_the_rest_prepared(tmp_path):
+    raw = tmp_path / "raw"
+    ffs_tree(raw)
+    ffs_tree(raw, faces=[FACES[0], (0, 0, 0, 0)], name="001.mov")
+    white = raw / "train" / "mask" / "001.mov"
+    write_video(white, np.full((2, 48, 64, 3), 255, np.uint8), codec="png")  # no face in any mask frame
+    ffs_tree(raw, faces=FACES[:2], name="002.mov")
+    write_video(raw / "train" / "mask" / "002.mov", np.zeros((3, 48, 64, 3), np.uint8), codec="png")
+    write_video(raw / "train" / "original" / "003.mov", pattern(1, 2, 48, 64), codec="png")  # no mask
+    m = P.prepare("ffs", raw, tmp_path / "out", sets={"img_size": "16"}, progress=False)
+    assert list(m["videos"]) == ["000"]
+    bad = {b["job"]: b["bad"] for b in m["bad_sources"]}
+    assert "mask frame 0 marks no face" in bad["001"] and str(white) in bad["001"]
+    assert "different lengths" in bad["002"]
+    assert bad["003"].startswith(str(raw / "train" / "mask" / "003.mov")) and "no mask" in bad["003"]
+
+
+def test_face_box_threshold_is_strictly_above_5():
+    from vgbench.data.recipes_ffs import face_box
+
+    mask = np.full((48, 64, 3), 255, np.uint8)
+    mask[7, 10] = 175  # column 10: 3 x 80 = 240 over 48 rows, mean exactly 5: not part of the face
+    mask[7, 20] = (175, 175, 174)  # column 20: mean 241 / 48 > 5
+    assert face_box(mask, 5.0) == (20, 20, 7, 7)  # row 7: (240 + 241) / 64 > 5
+    assert face_box(np.full((4, 4, 3), 255, np.uint8), 5.0) is None

@@ -12,7 +12,7 @@ A recipe lists its *jobs* (one per raw video, or per pair of files) and turns on
 cannot use raises :class:`~vgbench.io.base.VideoReadError` naming the file: the job is skipped and recorded.
 
 The recipe families are in :mod:`.recipes_video` (video files or frame folders -> frames; one long video ->
-chunks); :data:`RECIPES` finds them lazily.
+chunks) and :mod:`.recipes_ffs` (FaceForensics with its masks); :data:`RECIPES` finds them lazily.
 """
 from __future__ import annotations
 
@@ -93,6 +93,7 @@ def parse_value(key: str, text: str, default):
 RECIPES = {
     "video_frames": "vgbench.data.recipes_video:VideoFrames",
     "video_chunks": "vgbench.data.recipes_video:VideoChunks",
+    "ffs_masks": "vgbench.data.recipes_ffs:FaceForensics",
 }
 
 

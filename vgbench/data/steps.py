@@ -1,6 +1,6 @@
 """The pixel steps of the dataset recipes (:mod:`vgbench.data.recipes`), each written to give the same pixels as the
 call the authors' preprocessing scripts make (StyleGAN-V ``src/scripts/*.py``; see
-../shared/notes/stylegan_v_protocol.md §3.3):
+../shared/notes/stylegan_v_protocol.md §3.3; FaceForensics' own steps are in :mod:`.recipes_ffs`):
 
 - :func:`resize_short_side` and :func:`center_crop` follow torchvision's ``TF.resize(img, int)`` and
   ``TF.center_crop`` on PIL images: the long side becomes ``int(size * long / short)`` (truncated), the crop offset

@@ -1,0 +1,134 @@
+"""FaceForensics (``ffs_masks``): StyleGAN-V's ``preprocess_ffs.py`` (itself TGAN2's ``make_face_forensics.py``).
+
+The raw download holds ``<split>/original/<name>`` videos and ``<split>/mask/<name>`` masks (white outside the
+face). For each frame the face box is where the mask is not white (:func:`face_box`, threshold 5), made
+square (:func:`square_box`), cut without clipping (:func:`crop_box`) and resized to ``img_size``
+with OpenCV's ``INTER_LANCZOS4``. The box is per frame by default (the jittery "unstable" crop that the
+``ffs_${resolution}_unstable`` config name suggests was used); ``wide_crop=true`` uses the union of all the
+video's boxes. Output video = the file name without its extension.
+
+What the script did where it failed, reproduced here: a frame whose square box starts above or left of the frame
+gives an empty NumPy slice, OpenCV refuses it and the script skipped that frame (counted as ``dropped_frames``;
+the next frame takes its number); a mask frame with no face, or a video and mask of different lengths, made the
+script skip the whole video (here: a bad source, named in the manifest).
+
+Quirks: ``opencv_lanczos_quirk`` (OpenCV's Lanczos; false: PIL's LANCZOS as the other scripts),
+``jpeg_quality_quirk`` (quality 75, see :mod:`.steps`).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..io.base import VideoReadError
+from ..io.files import FileVideo
+from . import steps
+from .recipes import Job, PrepareError, Recipe
+from .recipes_video import JPEG
+
+__all__ = ["FaceForensics", "face_box", "union_box", "square_box", "crop_box", "cv2_lanczos"]
+
+
+def cv2_lanczos(arr: np.ndarray, size: int) -> np.ndarray:
+    """OpenCV ``INTER_LANCZOS4`` resize of an ``[H, W, 3]`` uint8 array to ``size`` x ``size``."""
+    import cv2
+
+    return cv2.resize(arr, (size, size), interpolation=cv2.INTER_LANCZOS4)
+
+
+def face_box(mask: np.ndarray, threshold: float) -> tuple[int, int, int, int] | None:
+    """``(left, right, top, bottom)`` (inclusive) of the non-white part of a FaceForensics mask frame: the columns and
+    rows whose mean of ``sum_c (255 - mask)`` exceeds ``threshold``; None when there is none."""
+    hist = (255 - mask).astype(np.float64).sum(axis=2)
+    cols = np.where(hist.mean(axis=0) > threshold)[0]
+    rows = np.where(hist.mean(axis=1) > threshold)[0]
+    if not len(cols) or not len(rows):
+        return None
+    return int(cols[0]), int(cols[-1]), int(rows[0]), int(rows[-1])
+
+
+def union_box(boxes) -> tuple[int, int, int, int]:
+    """The smallest box holding every box (the ``wide_crop`` variant)."""
+    lefts, rights, tops, bottoms = zip(*boxes)
+    return min(lefts), max(rights), min(tops), max(bottoms)
+
+
+def square_box(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Grow the shorter side symmetrically to make ``right - left == bottom - top`` (the extra pixel of an odd
+    difference goes right/bottom). No clipping: the box may leave the frame."""
+    left, right, top, bottom = box
+    cols, rows = right - left, bottom - top
+    if cols < rows:
+        pad = rows - cols
+        left, right = left - pad // 2, right + pad // 2 + pad % 2
+    else:
+        pad = cols - rows
+        top, bottom = top - pad // 2, bottom + pad // 2 + pad % 2
+    return left, right, top, bottom
+
+
+def crop_box(arr: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """``arr[top:bottom, left:right]`` with NumPy's slicing rules, as the script does: a negative start counts from
+    the far edge (usually an empty crop), an end past the border is cut there (a non-square crop)."""
+    left, right, top, bottom = box
+    return arr[top:bottom, left:right]
+
+
+class FaceForensics(Recipe):
+    name = "ffs_masks"
+    version = 1
+    description = "FaceForensics videos + face masks -> face crops (StyleGAN-V preprocess_ffs.py)"
+    defaults = {"img_size": 256, "threshold": 5.0, "wide_crop": False, "split": "train",
+                "opencv_lanczos_quirk": True, "jpeg_quality_quirk": True, "jpeg_quality": 95}
+    quirks = {"opencv_lanczos_quirk": "the script resizes with OpenCV INTER_LANCZOS4; false uses PIL's LANCZOS",
+              **JPEG}
+
+    def jobs(self, source, params):
+        originals, masks = (Path(source) / params["split"] / kind for kind in ("original", "mask"))
+        if not originals.is_dir():
+            raise PrepareError(f"{source}: expected the FaceForensics layout {params['split']}/original/<video> "
+                               f"with {params['split']}/mask/<video>; {originals} is not a folder")
+        return [Job(Path(name).stem, {"video": str(originals / name), "mask": str(masks / name)})
+                for name in sorted(os.listdir(originals)) if not name.startswith(".")]
+
+    def frames(self, job, params):
+        video_path, mask_path = job.files["video"], job.files["mask"]
+        if not os.path.isfile(mask_path):
+            raise VideoReadError(mask_path, f"no mask for {video_path}")
+        size, threshold = params["img_size"], params["threshold"]
+        wide = None
+        if params["wide_crop"]:
+            wide = union_box([self._box(m, i, threshold, mask_path)
+                                    for i, m in enumerate(FileVideo(mask_path).iter_frames())])
+        written = dropped = 0
+        pairs = itertools.zip_longest(FileVideo(video_path).iter_frames(), FileVideo(mask_path).iter_frames())
+        for i, (img, mask) in enumerate(pairs):
+            if img is None or mask is None:
+                raise VideoReadError(video_path, f"the video and its mask {mask_path} have different lengths "
+                                                 f"(one ends at frame {i})")
+            box = wide if wide is not None else self._box(mask, i, threshold, mask_path)
+            crop = crop_box(img, square_box(box))
+            if crop.size == 0:
+                dropped += 1
+                continue
+            if params["opencv_lanczos_quirk"]:
+                out = Image.fromarray(cv2_lanczos(crop, size))
+            else:
+                out = steps.resize_square(Image.fromarray(np.ascontiguousarray(crop)), size)
+            yield job.id, out
+            written += 1
+        if not written:
+            raise VideoReadError(video_path, "no frame left: every face box fell outside the frame")
+        return {"dropped_frames": dropped}
+
+    @staticmethod
+    def _box(mask, i, threshold, mask_path):
+        box = face_box(mask, threshold)
+        if box is None:
+            raise VideoReadError(mask_path, f"mask frame {i} marks no face (nothing below white by more than "
+                                            f"{threshold})")
+        return box
