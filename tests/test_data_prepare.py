@@ -180,6 +180,12 @@ def test_refuses_a_folder_that_holds_something_else(raw, tmp_path):
         P.prepare("ucf101", raw, out, sets={"target_size": "16"}, progress=False)
     with pytest.raises(PrepareError, match="another card"):
         P.prepare("horseback", raw, out, sets={"target_size": "32"}, progress=False)
+    other = tmp_path / "raw2"
+    (raw / "ClassA").rename(other)
+    with pytest.raises(PrepareError, match="another source"):
+        P.prepare("ucf101", other, out, sets={"target_size": "32"}, progress=False)
+    with pytest.raises(PrepareError, match="is a file"):
+        P.prepare("ucf101", raw, out / "manifest.json", progress=False)
     with pytest.raises(PrepareError, match="has no parameter 'chunk_size'"):
         P.prepare("ucf101", raw, tmp_path / "new", sets={"chunk_size": "3"}, progress=False)
     with pytest.raises(PrepareError, match="'zoom' is not one of"):

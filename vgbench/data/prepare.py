@@ -12,8 +12,8 @@ Work is split in jobs (one per raw video), run in ``workers`` processes. A job w
 ``ROOT/.vgbench-partial/<job>/<video>/``; when it is complete its record is written (atomically) to
 ``ROOT/.vgbench-prepare/<job>.json`` and only then are its folders renamed into ``ROOT``. A run that is killed
 leaves finished videos in place and a partial folder that the next run of the same command deletes and redoes;
-a finished video is never written again. ``ROOT`` must be empty or hold a run of the same card and recipe with the
-same parameters; the state folders are removed once ``manifest.json`` is written.
+a finished video is never written again. ``ROOT`` must be empty or hold a run of the same card, source, recipe and
+parameters; the state folders are removed once ``manifest.json`` is written.
 """
 from __future__ import annotations
 
@@ -40,9 +40,10 @@ FORMAT = "vgbench-prepared-dataset/1"
 STATE, PARTIAL = ".vgbench-prepare", ".vgbench-partial"
 
 
-def _identity(card: str, recipe, params: dict) -> dict:
-    """What must match for a run to continue in a folder: card, recipe, version, parameters and quirks."""
-    return {"card": card, "recipe": recipe.name, "version": recipe.version,
+def _identity(card: str, recipe, params: dict, source: Path) -> dict:
+    """What must match for a run to continue in a folder: card, recipe, version, parameters, quirks and the raw
+    folder (a run never mixes two sources)."""
+    return {"card": card, "source": str(source.resolve()), "recipe": recipe.name, "version": recipe.version,
             "params": {k: v for k, v in params.items() if k not in recipe.quirks},
             "quirks": {k: params[k] for k in recipe.quirks}}
 
@@ -63,6 +64,8 @@ def _libraries() -> dict:
 
 def _check_root(out: Path, identity: dict) -> dict:
     """The records of an earlier run of the same preparation in ``out`` ({job: record}); refuses anything else."""
+    if out.exists() and not out.is_dir():
+        raise PrepareError(f"{out} is a file; --out must be a folder")
     if not out.exists() or not any(out.iterdir()):
         return {}
     state = out / STATE
@@ -153,15 +156,18 @@ def _finish(out: Path, record: dict) -> None:
 def prepare(card: str, source, out, *, sets: dict | None = None, workers: int = 1, progress: bool = True) -> dict:
     """Build ``card``'s real set from ``source`` into ``out`` with the card's recipe; ``sets`` overrides recipe
     parameters ({key: value or "text"}). Resumes an interrupted run of the same preparation. Returns the manifest."""
-    spec = load_card(card).get("prepare")
+    info = load_card(card)
+    spec = info.get("prepare")
     if not spec:
         raise PrepareError(f"dataset card {card!r} has no [prepare] recipe"
-                           + (f": {load_card(card).get('notes')}" if load_card(card).get("notes") else ""))
+                           + (f": {info['notes']}" if info.get("notes") else ""))
     recipe = get_recipe(spec["recipe"])
     sets = dict(sets or {})
     params = recipe.resolve(spec.get("params", {}), sets)
-    identity = _identity(card, recipe, params)
     source, out = Path(source), Path(out)
+    if not source.exists():
+        raise PrepareError(f"{source}: no such file or folder")
+    identity = _identity(card, recipe, params, source)
     records = _check_root(out, identity)
     jobs = recipe.jobs(source, params)
     names = {v for rec in records.values() for v in rec["videos"]}
@@ -175,7 +181,7 @@ def prepare(card: str, source, out, *, sets: dict | None = None, workers: int = 
         _finish(out, rec)
     todo = [j for j in jobs if j.id not in records]
     bad = _run_all(recipe.name, params, todo, out, records, workers, progress, card)
-    return _write_manifest(out, identity, recipe, spec, sets, source, records, bad)
+    return _write_manifest(out, identity, recipe, spec, sets, records, bad)
 
 
 def _run_all(recipe_name, params, todo, out, records, workers, progress, card) -> list[dict]:
@@ -214,14 +220,14 @@ def _run_all(recipe_name, params, todo, out, records, workers, progress, card) -
     return bad
 
 
-def _write_manifest(out, identity, recipe, spec, sets, source, records, bad) -> dict:
+def _write_manifest(out, identity, recipe, spec, sets, records, bad) -> dict:
     shutil.rmtree(out / PARTIAL, ignore_errors=True)
     videos = {name: {**v, "job": job, "sources": rec["sources"]}
               for job, rec in sorted(records.items()) for name, v in rec["videos"].items()}
     manifest = {
         "format": FORMAT, **identity, "recipe_description": recipe.description,
         "quirk_meaning": recipe.quirks, "overrides": sets, "unstated": spec.get("unstated", []),
-        "source": str(source.resolve()), "created": utc_now(), "libraries": _libraries(),
+        "created": utc_now(), "libraries": _libraries(),
         "jobs": dict(sorted(records.items())), "videos": dict(sorted(videos.items())),
         "num_videos": len(videos), "bad_sources": sorted(bad, key=lambda b: b["job"]),
         "listing_content_hash": FrameFolderSource(out).content_hash() if videos else None,
