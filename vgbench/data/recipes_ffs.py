@@ -88,6 +88,13 @@ class FaceForensics(Recipe):
               **JPEG}
 
     def jobs(self, source, params):
+        if params["opencv_lanczos_quirk"]:
+            try:
+                import cv2  # noqa: F401
+            except ImportError:
+                raise PrepareError("the ffs recipe resizes with OpenCV as the authors' script: pip install "
+                                   "opencv-python-headless (in vgbench's face extra), or --set "
+                                   "opencv_lanczos_quirk=false for PIL's LANCZOS") from None
         originals, masks = (Path(source) / params["split"] / kind for kind in ("original", "mask"))
         if not originals.is_dir():
             raise PrepareError(f"{source}: expected the FaceForensics layout {params['split']}/original/<video> "
