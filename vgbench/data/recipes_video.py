@@ -16,9 +16,9 @@
 Frames are decoded with PyAV. The scripts decode with moviepy 1.0.3 (``clip.iter_frames(fps=clip.fps)``), whose
 pixels are the same (``scripts/check_moviepy_timeline.py`` on 13 files: identical frames) but whose frame count
 is not that of the file: ``moviepy_timeline_quirk`` (default true) reproduces it (:func:`moviepy_timeline`):
-moviepy yields ``len(arange(0, duration, 1 / fps))`` frames, with the container's duration rounded to 1/100 s as ffmpeg prints it
-and the fps as ffmpeg prints its ``tbr`` (2 decimals; 23.98, 29.97, ... -> x * 1000/1001), cutting the last decoded
-frames or repeating the last one; ``convert_video_to_dataset.py`` counts ``floor(duration * fps)`` frames for its
+moviepy yields ``len(arange(0, duration, 1 / fps))`` frames, with the container's duration rounded to 1/100 s as
+ffmpeg prints it and the fps as ffmpeg prints its ``tbr`` (2 decimals; 23.98, 29.97, ... -> x * 1000/1001), cutting
+the last decoded frames or repeating the last one; ``convert_video_to_dataset.py`` counts ``floor(duration * fps)`` frames for its
 chunks. Frame-image folders are read in lexicographic file-name order, as StyleGAN-V's loader does.
 """
 from __future__ import annotations
