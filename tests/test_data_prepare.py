@@ -399,3 +399,28 @@ def test_moviepy_timeline_quirk_repeats_the_last_frame_and_cuts_chunks(tmp_path)
         "start_frame": "0", "chunk_size": "60", "target_size": "16", "moviepy_timeline_quirk": quirk})["videos"])
         for quirk in ("true", "false")}
     assert chunks == {"true": ["000000"], "false": ["000000", "000001"]}
+
+
+def test_zip_output_in_stylegan_v_layout(raw, tmp_path):
+    import zipfile
+
+    from vgbench.io.zipframes import ZipFramesSource
+
+    out = tmp_path / "ucf"
+    m = P.prepare("ucf101", raw, out, sets={"target_size": "32"}, progress=False, zip_output=True)
+    path = tmp_path / "ucf.zip"
+    with zipfile.ZipFile(path) as z:
+        names = sorted(z.namelist())
+        assert names[0] == "ucf/" and {"ucf/v_a_1/", "ucf/v_b/", "ucf/v_c/", "ucf/manifest.json"} <= set(names)
+        assert z.getinfo("ucf/v_b/").is_dir() and z.getinfo("ucf/v_b/000000.jpg").compress_type == zipfile.ZIP_STORED
+        for name in GOOD:
+            frames = sorted(n for n in names if n.startswith(f"ucf/{name}/") and n.endswith(".jpg"))
+            assert [z.read(n) for n in frames] == frame_bytes(out, name)
+    assert m["zip"]["listing_content_hash"] == m["listing_content_hash"] == ZipFramesSource(path).content_hash()
+    assert json.loads((out / "manifest.json").read_text())["zip"]["sha256"] == m["zip"]["sha256"]
+    assert P.verify(out)["ok"]
+    P.prepare("ucf101", raw, out, sets={"target_size": "32"}, progress=False, zip_output=True)  # its own zip: redone
+    path.write_bytes(path.read_bytes()[:-10])
+    assert any("ucf.zip: its sha256 differs" in p for p in P.verify(out)["problems"])
+    with pytest.raises(PrepareError, match="is not the zip this preparation wrote"):
+        P.prepare("ucf101", raw, out, sets={"target_size": "32"}, progress=False, zip_output=True)

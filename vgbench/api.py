@@ -127,12 +127,14 @@ def train(model: str, *, out, dataset: str | None = None, data: str | None = Non
                   device=device, progress=progress)
 
 
-def data_prepare(card: str, source, out, *, sets: dict | None = None, workers: int = 1, progress: bool = True) -> dict:
+def data_prepare(card: str, source, out, *, sets: dict | None = None, workers: int = 1, progress: bool = True,
+                 zip_output: bool = False) -> dict:
     """Build a dataset card's real set from its raw download with the card's recipe (``vgbench data prepare``);
-    returns the manifest written to ``out/manifest.json``. See :mod:`vgbench.data.prepare` and docs/datasets.md."""
+    returns the manifest written to ``out/manifest.json`` (``zip_output``: also ``out.zip``). See
+    :mod:`vgbench.data.prepare` and docs/datasets.md."""
     from .data.prepare import prepare
 
-    return prepare(card, source, out, sets=sets, workers=workers, progress=progress)
+    return prepare(card, source, out, sets=sets, workers=workers, progress=progress, zip_output=zip_output)
 
 
 def data_verify(root) -> dict:

@@ -22,8 +22,10 @@ def data():
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="override a recipe parameter or quirk, e.g. start_frame=100, mode=squash, jpeg_quality_quirk=false")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="worker processes")
+@click.option("--zip", "zip_output", is_flag=True,
+              help="also write OUT.zip (StyleGAN-V's zip layout: one top-level folder, directory entries)")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def prepare_cmd(card, source, out, sets, workers, progress):
+def prepare_cmd(card, source, out, sets, workers, zip_output, progress):
     """Build CARD's real set from its raw download into OUT (StyleGAN-V layout OUT/<video>/<%06d.jpg> and
     OUT/manifest.json). Interrupted runs resume; finished videos are never rewritten."""
     from ..api import data_prepare
@@ -34,12 +36,14 @@ def prepare_cmd(card, source, out, sets, workers, progress):
         if not eq or not key:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
         overrides[key.strip()] = value
-    manifest = data_prepare(card, source, out, sets=overrides, workers=workers, progress=progress)
+    manifest = data_prepare(card, source, out, sets=overrides, workers=workers, progress=progress,
+                            zip_output=zip_output)
     for b in manifest["bad_sources"]:
         click.echo(f"skipped {b['job']}: {b['bad']}", err=True)
     click.echo(json.dumps({"out": out, "videos": manifest["num_videos"], "bad_sources": len(manifest["bad_sources"]),
                            "recipe": manifest["recipe"], "version": manifest["version"],
-                           "listing_content_hash": manifest["listing_content_hash"]}, sort_keys=True))
+                           "listing_content_hash": manifest["listing_content_hash"],
+                           "zip": (manifest.get("zip") or {}).get("path")}, sort_keys=True))
 
 
 @data.command("verify", context_settings=CONTEXT)

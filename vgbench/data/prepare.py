@@ -14,6 +14,11 @@ Work is split in jobs (one per raw video), run in ``workers`` processes. A job w
 leaves finished videos in place and a partial folder that the next run of the same command deletes and redoes;
 a finished video is never written again. ``ROOT`` must be empty or hold a run of the same card, source, recipe and
 parameters; the state folders are removed once ``manifest.json`` is written.
+
+With ``zip_output`` the finished folder is also written as ``ROOT.zip`` in the layout StyleGAN-V's loader reads
+(one top-level folder named like ``ROOT``, explicit directory entries, frames stored uncompressed, the manifest
+inside); its sha256 and listing hash (equal to the folder's: ids, frame counts and uncompressed sizes) are added to
+``ROOT/manifest.json``. An existing ``ROOT.zip`` is only replaced if the manifest records it.
 """
 from __future__ import annotations
 
@@ -23,11 +28,13 @@ import json
 import multiprocessing
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 from ..io.base import VideoReadError
 from ..io.frames import FrameFolderSource
 from ..io.images import IMAGE_EXTS
+from ..io.zipframes import ZipFramesSource
 from ..provenance import utc_now
 from ..utils import atomic_write, sha256_file, sha256_json
 from .cards import load_card
@@ -153,9 +160,11 @@ def _finish(out: Path, record: dict) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def prepare(card: str, source, out, *, sets: dict | None = None, workers: int = 1, progress: bool = True) -> dict:
+def prepare(card: str, source, out, *, sets: dict | None = None, workers: int = 1, progress: bool = True,
+            zip_output: bool = False) -> dict:
     """Build ``card``'s real set from ``source`` into ``out`` with the card's recipe; ``sets`` overrides recipe
-    parameters ({key: value or "text"}). Resumes an interrupted run of the same preparation. Returns the manifest."""
+    parameters ({key: value or "text"}); ``zip_output`` also writes ``out.zip``. Resumes an interrupted run of the
+    same preparation. Returns the manifest."""
     info = load_card(card)
     spec = info.get("prepare")
     if not spec:
@@ -169,6 +178,8 @@ def prepare(card: str, source, out, *, sets: dict | None = None, workers: int = 
         raise PrepareError(f"{source}: no such file or folder")
     identity = _identity(card, recipe, params, source)
     records = _check_root(out, identity)
+    if zip_output:
+        _check_zip(out)
     jobs = recipe.jobs(source, params)
     names = {v for rec in records.values() for v in rec["videos"]}
     for stray in sorted(p.name for p in out.iterdir() if p.is_dir() and p.name not in names
@@ -181,7 +192,43 @@ def prepare(card: str, source, out, *, sets: dict | None = None, workers: int = 
         _finish(out, rec)
     todo = [j for j in jobs if j.id not in records]
     bad = _run_all(recipe.name, params, todo, out, records, workers, progress, card)
-    return _write_manifest(out, identity, recipe, spec, sets, records, bad)
+    manifest = _write_manifest(out, identity, recipe, spec, sets, records, bad)
+    if zip_output:
+        manifest["zip"] = _write_zip(out)
+        with atomic_write(out / MANIFEST) as f:
+            json.dump(manifest, f, indent=1, sort_keys=True)
+    return manifest
+
+
+def _zip_path(out: Path) -> Path:
+    return out.with_name(out.name + ".zip")
+
+
+def _check_zip(out: Path) -> None:
+    """Refuse to replace a ``ROOT.zip`` that this preparation did not write (the manifest names its sha256)."""
+    path = _zip_path(out)
+    if not path.exists():
+        return
+    recorded = json.loads((out / MANIFEST).read_text()).get("zip") if (out / MANIFEST).is_file() else None
+    if not recorded or not path.is_file() or sha256_file(path) != recorded["sha256"]:
+        raise PrepareError(f"{path} exists and is not the zip this preparation wrote; move it away")
+
+
+def _write_zip(out: Path) -> dict:
+    """``out.zip``: ``<name>/``, ``<name>/<video>/`` directory entries and the frames (stored), plus the manifest."""
+    path, top = _zip_path(out), out.name
+    videos = sorted(p.name for p in out.iterdir() if p.is_dir())
+    with atomic_write(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
+        for folder in [top] + [f"{top}/{v}" for v in videos]:
+            info = zipfile.ZipInfo(folder + "/")
+            info.external_attr = (0o40755 << 16) | 0x10  # a directory, as `zip -r` writes it
+            z.writestr(info, b"")
+        for v in videos:
+            for frame in sorted(os.listdir(out / v)):
+                z.write(out / v / frame, f"{top}/{v}/{frame}")
+        z.write(out / MANIFEST, f"{top}/{MANIFEST}")
+    return {"path": str(path.resolve()), "sha256": sha256_file(path),
+            "listing_content_hash": ZipFramesSource(path).content_hash()}
 
 
 def _run_all(recipe_name, params, todo, out, records, workers, progress, card) -> list[dict]:
@@ -274,4 +321,10 @@ def verify(root) -> dict:
         if listing != manifest["listing_content_hash"]:
             problems.append(f"listing content hash {listing} differs from the manifest's "
                             f"{manifest['listing_content_hash']}")
+    if manifest.get("zip"):
+        path = _zip_path(root)
+        if not path.is_file():
+            problems.append(f"{path}: missing (the manifest records it)")
+        elif sha256_file(path) != manifest["zip"]["sha256"]:
+            problems.append(f"{path}: its sha256 differs from the manifest's")
     return {"ok": not problems, "videos": len(manifest["videos"]), "problems": problems}
