@@ -175,6 +175,9 @@ def test_refuses_a_folder_that_holds_something_else(raw, tmp_path):
     with pytest.raises(PrepareError, match="not empty and holds no manifest.json"):
         P.prepare("ucf101", raw, foreign, progress=False)
     assert os.listdir(foreign) == ["notes.txt"]
+    (foreign / "manifest.json").write_text("{ cut short")
+    with pytest.raises(PrepareError, match="manifest.json: cannot read it"):
+        P.prepare("ucf101", raw, foreign, progress=False)
     out = tmp_path / "out"
     P.prepare("ucf101", raw, out, sets={"target_size": "32"}, progress=False)
     with pytest.raises(PrepareError, match="another params"):

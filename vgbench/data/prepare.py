@@ -39,6 +39,7 @@ from ..provenance import utc_now
 from ..utils import atomic_write, sha256_file, sha256_json
 from .cards import load_card
 from .recipes import Job, PrepareError, get_recipe
+from .steps import encode_jpeg
 
 __all__ = ["prepare", "verify", "PrepareError", "MANIFEST", "FORMAT"]
 
@@ -69,6 +70,13 @@ def _libraries() -> dict:
     return libs
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise PrepareError(f"{path}: cannot read it ({e}); it is not a manifest of vgbench data prepare") from e
+
+
 def _check_root(out: Path, identity: dict) -> dict:
     """The records of an earlier run of the same preparation in ``out`` ({job: record}); refuses anything else."""
     if out.exists() and not out.is_dir():
@@ -77,9 +85,9 @@ def _check_root(out: Path, identity: dict) -> dict:
         return {}
     state = out / STATE
     if (out / MANIFEST).is_file():
-        earlier = json.loads((out / MANIFEST).read_text())
+        earlier = _read_json(out / MANIFEST)
     elif (state / "recipe.json").is_file():
-        earlier = json.loads((state / "recipe.json").read_text())
+        earlier = _read_json(state / "recipe.json")
     else:
         raise PrepareError(f"{out} is not empty and holds no {MANIFEST} of vgbench data prepare; refusing to write "
                            f"into it (choose an empty or new folder)")
@@ -92,7 +100,7 @@ def _check_root(out: Path, identity: dict) -> dict:
     if state.is_dir():
         for p in sorted(state.glob("*.json")):
             if p.name != "recipe.json":
-                rec = json.loads(p.read_text())
+                rec = _read_json(p)
                 records[rec["job"]] = rec
     return records
 
@@ -125,7 +133,7 @@ def _run_job(recipe_name: str, params: dict, job: Job, out: str) -> dict:
                 digests[name] = []
             elif list(img.size) != videos[name]["size"]:
                 raise VideoReadError(next(iter(job.files.values())), f"frames of different sizes in video {name}")
-            data = _encode(img, params)
+            data = encode_jpeg(img, params["jpeg_quality_quirk"], params["jpeg_quality"])
             fname = f"{videos[name]['frames']:06d}.jpg"
             (tmp / name / fname).write_bytes(data)
             digests[name].append((fname, hashlib.sha256(data).hexdigest()))
@@ -141,12 +149,6 @@ def _run_job(recipe_name: str, params: dict, job: Job, out: str) -> dict:
     sources = {role: {"file": path, "sha256": sha256_file(path)} for role, path in job.files.items()
                if os.path.isfile(path)}
     return {"job": job.id, "sources": sources, "videos": videos, **notes}
-
-
-def _encode(img, params: dict) -> bytes:
-    from .steps import encode_jpeg
-
-    return encode_jpeg(img, params["jpeg_quality_quirk"], params["jpeg_quality"])
 
 
 def _finish(out: Path, record: dict) -> None:
@@ -209,7 +211,7 @@ def _check_zip(out: Path) -> None:
     path = _zip_path(out)
     if not path.exists():
         return
-    recorded = json.loads((out / MANIFEST).read_text()).get("zip") if (out / MANIFEST).is_file() else None
+    recorded = _read_json(out / MANIFEST).get("zip") if (out / MANIFEST).is_file() else None
     if not recorded or not path.is_file() or sha256_file(path) != recorded["sha256"]:
         raise PrepareError(f"{path} exists and is not the zip this preparation wrote; move it away")
 
@@ -294,7 +296,7 @@ def verify(root) -> dict:
     path = root / MANIFEST
     if not path.is_file():
         raise PrepareError(f"{root}: no {MANIFEST} (not made by vgbench data prepare)")
-    manifest = json.loads(path.read_text())
+    manifest = _read_json(path)
     if manifest.get("format") != FORMAT:
         raise PrepareError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
     problems = []
