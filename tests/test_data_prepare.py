@@ -322,15 +322,32 @@ def test_ffs_unusable_videos_are_named_and_the_rest_prepared(tmp_path):
     ffs_tree(raw, faces=[FACES[0], (0, 0, 0, 0)], name="001.mov")
     white = raw / "train" / "mask" / "001.mov"
     write_video(white, np.full((2, 48, 64, 3), 255, np.uint8), codec="png")  # no face in any mask frame
-    ffs_tree(raw, faces=FACES[:2], name="002.mov")
-    write_video(raw / "train" / "mask" / "002.mov", np.zeros((3, 48, 64, 3), np.uint8), codec="png")
     write_video(raw / "train" / "original" / "003.mov", pattern(1, 2, 48, 64), codec="png")  # no mask
     m = P.prepare("ffs", raw, tmp_path / "out", sets={"img_size": "16"}, progress=False)
     assert list(m["videos"]) == ["000"]
     bad = {b["job"]: b["bad"] for b in m["bad_sources"]}
     assert "mask frame 0 marks no face" in bad["001"] and str(white) in bad["001"]
-    assert "different lengths" in bad["002"]
     assert bad["003"].startswith(str(raw / "train" / "mask" / "003.mov")) and "no mask" in bad["003"]
+
+
+@pytest.mark.parametrize("video_frames,mask_frames", [(2, 3), (3, 2)])
+def test_ffs_video_and_mask_of_different_lengths_pair_up_to_the_shorter(tmp_path, video_frames, mask_frames):
+    import cv2
+
+    raw = tmp_path / "raw"
+    faces = [FACES[0], FACES[2], (0, 63, 0, 47)]  # the third (unpaired when the video has 2 frames) is everything
+    ffs_tree(raw, faces=faces[:mask_frames])
+    frames = pattern(7, video_frames, 48, 64)
+    write_video(raw / "train" / "original" / "000.mov", frames, codec="png")
+    # per frame: as in the test above; wide: the union of the two paired boxes only, columns 20..63, rows 10..45,
+    # grown to rows 6..49: the slice [6:49, 20:63]
+    crops = {"false": [frames[0][10:29, 18:37], frames[1][20:45, 44:69]],
+             "true": [frames[0][6:49, 20:63], frames[1][6:49, 20:63]]}
+    for wide, want in crops.items():
+        m = P.prepare("ffs", raw, tmp_path / wide, sets={"img_size": "16", "wide_crop": wide}, progress=False)
+        assert m["jobs"]["000"]["lengths"] == [video_frames, mask_frames]
+        assert frame_bytes(tmp_path / wide, "000") == [
+            jpeg(Image.fromarray(cv2.resize(c, (16, 16), interpolation=cv2.INTER_LANCZOS4))) for c in want]
 
 
 def test_face_box_threshold_is_strictly_above_5():

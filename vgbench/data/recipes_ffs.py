@@ -9,15 +9,17 @@ video's boxes. Output video = the file name without its extension.
 
 What the script did where it failed, reproduced here: a frame whose square box starts above or left of the frame
 gives an empty NumPy slice, OpenCV refuses it and the script skipped that frame (counted as ``dropped_frames``;
-the next frame takes its number); a mask frame with no face, or a video and mask of different lengths, made the
-script skip the whole video (here: a bad source, named in the manifest).
+the next frame takes its number); a mask frame with no face made the script skip the whole video (here: a bad
+source, named in the manifest). A video and mask of different lengths are paired up to the shorter one (the
+script's ``zip``; its length assert compares imageio's ``get_length()``, which imageio 2.9 returns as ``inf`` for
+every ffmpeg reader, checked; an older imageio may have refused the video); the two lengths are recorded as
+``lengths``.
 
 Quirks: ``opencv_lanczos_quirk`` (OpenCV's Lanczos; false: PIL's LANCZOS as the other scripts),
 ``jpeg_quality_quirk`` (quality 75, see :mod:`.steps`).
 """
 from __future__ import annotations
 
-import itertools
 import os
 from pathlib import Path
 
@@ -108,15 +110,11 @@ class FaceForensics(Recipe):
             raise VideoReadError(mask_path, f"no mask for {video_path}")
         size, threshold = params["img_size"], params["threshold"]
         wide = None
-        if params["wide_crop"]:
-            wide = union_box([self._box(m, i, threshold, mask_path)
-                                    for i, m in enumerate(FileVideo(mask_path).iter_frames())])
+        if params["wide_crop"]:  # the union over the frames the script pairs up
+            wide = union_box([self._box(m, i, threshold, mask_path) for i, (_, m) in enumerate(self._pairs(job))])
         written = dropped = 0
-        pairs = itertools.zip_longest(FileVideo(video_path).iter_frames(), FileVideo(mask_path).iter_frames())
-        for i, (img, mask) in enumerate(pairs):
-            if img is None or mask is None:
-                raise VideoReadError(video_path, f"the video and its mask {mask_path} have different lengths "
-                                                 f"(one ends at frame {i})")
+        lengths = [0, 0]
+        for i, (img, mask) in enumerate(self._pairs(job, lengths)):
             box = wide if wide is not None else self._box(mask, i, threshold, mask_path)
             crop = crop_box(img, square_box(box))
             if crop.size == 0:
@@ -130,7 +128,21 @@ class FaceForensics(Recipe):
             written += 1
         if not written:
             raise VideoReadError(video_path, "no frame left: every face box fell outside the frame")
-        return {"dropped_frames": dropped}
+        return {"dropped_frames": dropped, "lengths": lengths}
+
+    @staticmethod
+    def _pairs(job, lengths=None):
+        """(video frame, mask frame) up to the shorter of the two; ``lengths`` gets both frame counts."""
+        video, mask = FileVideo(job.files["video"]).iter_frames(), FileVideo(job.files["mask"]).iter_frames()
+        n = 0
+        while True:
+            img, m = next(video, None), next(mask, None)
+            if img is None or m is None:
+                break
+            yield img, m
+            n += 1
+        if lengths is not None:  # the rest of the longer one is counted, not used
+            lengths[:] = [n + (img is not None) + sum(1 for _ in video), n + (m is not None) + sum(1 for _ in mask)]
 
     @staticmethod
     def _box(mask, i, threshold, mask_path):
