@@ -14,7 +14,7 @@
   ``%06d``.
 
 Frames are decoded with PyAV. The scripts decode with moviepy 1.0.3 (``clip.iter_frames(fps=clip.fps)``), whose
-pixels are the same (``scripts/check_moviepy_timeline.py`` on 13 files: identical frames) but whose frame count
+pixels are the same (``scripts/compare_decoders.py`` on 13 files: identical frames) but whose frame count
 is not that of the file: ``moviepy_timeline_quirk`` (default true) reproduces it (:func:`moviepy_timeline`):
 moviepy yields ``len(arange(0, duration, 1 / fps))`` frames, with the container's duration rounded to 1/100 s as
 ffmpeg prints it and the fps as ffmpeg prints its ``tbr`` (2 decimals; 23.98, 29.97, ... -> x * 1000/1001), cutting
