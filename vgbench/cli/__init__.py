@@ -3,8 +3,8 @@
 Every command is a thin layer over :mod:`vgbench.api`, in one module per family, each listing its commands in
 ``COMMANDS``: :mod:`.setup` (demo, weights, protocols), :mod:`.measure` (inspect, features, stats, fvd, fid, is),
 :mod:`.face` (identity, lia), :mod:`.models` (models, eval, check, invert), :mod:`.train` (train), :mod:`.results`
-(compare), :mod:`.diagnostics` (fvd-lengths, motion); the leaderboard group lives in :mod:`vgbench.leaderboard.cli`.
-Shared options and helpers are in :mod:`.options`.
+(compare), :mod:`.diagnostics` (fvd-lengths, motion, report); the leaderboard group lives in
+:mod:`vgbench.leaderboard.cli`. Shared options and helpers are in :mod:`.options`.
 
 Errors are mapped here, once for every command (:func:`clean_errors`): a :class:`~vgbench.errors.VgbenchError`
 or a missing file ends the command with its one-line message (exit code 1, no traceback); Ctrl-C prints what was

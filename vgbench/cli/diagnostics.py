@@ -1,5 +1,6 @@
-"""Commands that look behind one FVD number: ``fvd-lengths`` (FVD over clip length, with an SVG figure) and
-``motion`` (the motion-collapse diagnostic), both in :mod:`vgbench.temporal`."""
+"""Commands that look behind one FVD number: ``fvd-lengths`` (FVD over clip length, with an SVG figure), ``motion``
+(the motion-collapse diagnostic), both in :mod:`vgbench.temporal`, and ``report`` (the per-video HTML report,
+:mod:`vgbench.report`)."""
 from __future__ import annotations
 
 import json
@@ -80,4 +81,41 @@ def motion(real, fake, features, num_frames, window, max_videos, device, as_json
                    + ", ".join(fmt(r) for r in res["window_ratios"]))
 
 
-COMMANDS = (fvd_lengths, motion)
+@click.command("report", context_settings=CONTEXT)
+@click.argument("real")
+@click.argument("fake")
+@click.option("--protocol", default="fvd16", show_default=True, help="FVD protocol name or .toml path")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="write the page (worst and best fake videos with thumbnails) here")
+@click.option("--top", type=click.IntRange(1), default=8, show_default=True, help="videos shown at each end")
+@click.option("--ridge", type=click.FloatRange(min=0), default=1e-3, show_default=True,
+              help="covariance regulariser, in units of tr(S)/D")
+@click.option("--overwrite", is_flag=True, help="replace the --html file if it exists")
+@click.option("--json", "as_json", is_flag=True, help="print every fake video's distances as JSON")
+@common_compute_options
+def report(real, fake, protocol, html_path, top, ridge, overwrite, as_json, device, batch_size, num_workers,
+           worker_processes, skip_bad, progress):
+    """Per-video report: each fake video's Mahalanobis distance to the real features and its nearest real video.
+    REAL and FAKE are videos or FVD statistics files (thumbnails need videos)."""
+    from ..report import per_video_report
+
+    if html_path:
+        guard_overwrite(Path(html_path), overwrite)
+    res = per_video_report(real, fake, protocol, top=top, html=html_path, ridge=ridge, device=device,
+                           batch_size=batch_size, num_workers=num_workers, worker_processes=worker_processes,
+                           skip_bad=skip_bad, progress=progress)
+    if as_json:
+        click.echo(json.dumps(res, indent=2, sort_keys=True))
+        return
+    v = res["videos"]
+    click.echo(f"{res['protocol']['name']}: {fmt(res['fvd'])}; {res['counts']['fake']} fake videos, Mahalanobis "
+               f"median of the real ones {fmt(res['real_mahalanobis_median'], '.3f')}")
+    for label, rows in (("worst", v[:top]), ("best", v[::-1][:top])):
+        for x in rows:
+            click.echo(f"  {label}: {x['id']}  Mahalanobis {x['mahalanobis']:.3f}  nearest real {x['nearest_real']} "
+                       f"({x['nearest_distance']:.3f})")
+    if html_path:
+        click.echo(f"report written to {html_path}")
+
+
+COMMANDS = (fvd_lengths, motion, report)
