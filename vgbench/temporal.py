@@ -120,8 +120,7 @@ def length_svg(curves: dict[str, list[dict]], title: str = "FVD over clip length
                            f'y2="{py(r["high"]):.1f}" stroke="{color}"/>')
             out.append(f'<circle cx="{x:.1f}" cy="{py(r["value"]):.1f}" r="3" fill="{color}"><title>'
                        f'{escape(label)} {escape(r["protocol"])}: {r["value"]:.4g}</title></circle>')
-        out.append(f'<text x="{width - right - 4}" y="{top + 14 * (i + 1)}" text-anchor="end" fill="{color}">'
-                   f'{escape(label)}</text>')
+        out.append(f'<text x="{left + 8}" y="{top + 14 * (i + 1)}" fill="{color}">{escape(label)}</text>')  # legend
     if missing:
         out.append(f'<text x="{left}" y="{height - 8}">{missing} length(s) without a value (too few long '
                    f'videos) are not drawn</text>')
