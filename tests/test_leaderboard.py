@@ -435,3 +435,38 @@ def test_import_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_measured_intervals_become_cells_and_error_bars(lbdir, tmp_path):
+    """A record's ci95 reaches the measured cell, the HTML cell (data-ci95) and the plot (asymmetric error bars)."""
+    from vgbench.leaderboard import plots
+
+    rec = record(41.5)
+    rec["metrics"]["fvd16"]["ci95"] = {"low": 39.0, "high": 45.0, "method": "basic bootstrap", "B": 500, "seed": 0}
+    rec["metrics"]["fvd128"] = {**rec["metrics"]["fvd16"], "value": 120.0,
+                                "protocol": {"name": "fvd128", "version": "1.0.0", "params_sha256": "ef" * 32},
+                                "ci95": {"unavailable": "statistics without per-video features"}}
+    res = invoke("add", write_jsonl(tmp_path / "r.jsonl", rec), "--leaderboard-dir", lbdir)
+    assert res.exit_code == 0, res.output
+    (row,) = tomllib.loads((lbdir / "measured" / "ffs.toml").read_text())["rows"]
+    assert row["fvd16"] == {"value": 41.5, "ci95": [39.0, 45.0]} and row["fvd128"] == 120.0
+    lbm = load_leaderboards(lbdir)
+    (m,) = lbm.benchmarks["ffs"].measured
+    assert m.cells["fvd16"].ci95 == (39.0, 45.0) and m.cells["fvd128"].ci95 is None
+    page = render(lbm, ["ffs"], "html")
+    assert 'data-value="41.5" data-ci95="39.0 45.0" title="95% bootstrap interval [39.00, 45.00]"' in page
+    assert '<span class="ci"> [39.00, 45.00]</span>' in page
+
+    table = build_table(lbm, ["ffs"])
+    pts = plots._points(table, "ffs", "fvd16", "fvd128")
+    fig = plots.figure(pts, "x", "y", "t", log=True)
+    (bars,) = [c for c in fig.axes[0].containers if type(c).__name__ == "ErrorbarContainer"]
+    _, _, (xbars,) = bars  # only x has an interval: one LineCollection
+    (seg,) = xbars.get_segments()
+    assert seg.tolist() == [[39.0, 120.0], [45.0, 120.0]]
+    published_only = [p for p in pts if p[3] == "published"]
+    assert not [c for c in plots.figure(published_only, "x", "y", "t", log=True).axes[0].containers
+                if type(c).__name__ == "ErrorbarContainer"]
+    for bad, msg in (([1.0], "two finite numbers"), ([5.0, 4.0], "is above high")):
+        with pytest.raises(ValueError, match=msg):
+            parse_cell({"value": 4.5, "ci95": bad})

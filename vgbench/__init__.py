@@ -22,6 +22,7 @@ _LAZY = {
     "compute_stats": "metrics.fvd", "load_stats": "metrics.stats", "VideoStats": "metrics.stats",
     "FVDResult": "metrics.fvd", "MetricResult": "metrics.base", "load_protocol": "protocols",
     "list_protocols": "protocols", "VgbenchError": "errors", "compare": "comparison",
+    "fvd_lengths": "temporal", "motion_collapse": "temporal", "per_video_report": "report",
 }
 # The metrics' standalone functions (``fvd``, ``fid``, ``inception_score``, ``identity``, ``lia``) come from the
 # metric registry (each metric's MetricSpec names them), so a new metric needs no line here; ``__all__`` too is

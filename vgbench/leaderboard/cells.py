@@ -4,7 +4,8 @@ Published cells are strings exactly as the paper prints them, so that the file c
 paper by eye and by test, and the printed precision survives: ``"47.41"``, ``"23.94 ± 0.73"``,
 ``"0.97±0.018"``, ``"7.5 + 9"`` (two-stage training cost, where allowed) and the missing markers ``"N/A"``,
 ``"n/a"``, ``"-"``, ``"—"`` and ``"unreadable"`` (the cell could not be read from the source text).
-Measured cells are plain TOML numbers or ``{ value = .., std = .. }`` tables.
+Measured cells are plain TOML numbers or ``{ value = .., std = .., ci95 = [low, high] }`` tables (``ci95``: the
+95% bootstrap interval of a Fréchet result, docs/confidence.md; the HTML page draws it as an error bar).
 A missing cell is never a number; a 0 in the data is a real 0.
 """
 
@@ -31,6 +32,7 @@ class Cell:
     std_text: str = ""
     missing: str | None = None  # the missing marker as written, when value is None
     decimals: int | None = None
+    ci95: tuple[float, float] | None = None  # measured Fréchet cells: the bootstrap interval (low, high)
 
     @property
     def is_missing(self) -> bool:
@@ -57,6 +59,17 @@ def _decimals(literal: str) -> int:
     return len(literal.split(".")[1]) if "." in literal else 0
 
 
+def _interval(raw) -> tuple[float, float] | None:
+    if raw is None:
+        return None
+    if not (isinstance(raw, (list, tuple)) and len(raw) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in raw)):
+        raise ValueError(f"'ci95' must be [low, high], two finite numbers, got {raw!r}")
+    if raw[0] > raw[1]:
+        raise ValueError(f"'ci95' low {raw[0]} is above high {raw[1]}")
+    return float(raw[0]), float(raw[1])
+
+
 def parse_cell(raw, allow_sum: bool = False) -> Cell:
     """Parse a cell; raises ``ValueError`` with a human-readable reason when it is malformed."""
     if isinstance(raw, bool):
@@ -66,9 +79,9 @@ def parse_cell(raw, allow_sum: bool = False) -> Cell:
             raise ValueError(f"non-finite value {raw!r}")
         return Cell(float(raw))
     if isinstance(raw, dict):
-        extra = set(raw) - {"value", "std"}
+        extra = set(raw) - {"value", "std", "ci95"}
         if extra or "value" not in raw:
-            raise ValueError("a table cell must have 'value' and optionally 'std', got keys "
+            raise ValueError("a table cell must have 'value' and optionally 'std' and 'ci95', got keys "
                              + ", ".join(sorted(raw)))
         inner = parse_cell(raw["value"])
         std = raw.get("std")
@@ -76,7 +89,7 @@ def parse_cell(raw, allow_sum: bool = False) -> Cell:
             if isinstance(std, bool) or not isinstance(std, (int, float)) or not math.isfinite(std) or std < 0:
                 raise ValueError(f"'std' must be a finite non-negative number, got {std!r}")
             std = float(std)
-        return Cell(inner.value, std, inner.text, "", inner.missing, inner.decimals)
+        return Cell(inner.value, std, inner.text, "", inner.missing, inner.decimals, _interval(raw.get("ci95")))
     if not isinstance(raw, str):
         raise ValueError(f"expected a string like \"47.41\" or a number, got {type(raw).__name__}")
     text = raw.strip()

@@ -2,7 +2,8 @@
 
 Each record becomes one row of ``measured/<benchmark>.toml`` carrying every metric of the record that maps
 to a leaderboard column, and the full provenance: protocol name/version/params sha256 and detector
-name/weights/sha256 per metric, sample counts, checkpoint sha256, vgbench version and git commit, seeds.
+name/weights/sha256 per metric, sample counts, checkpoint sha256, vgbench version and git commit, seeds; a cell
+keeps the metric's ``std`` and its ``ci95`` interval (``[low, high]``) when the record has them.
 A record is identified by the sha256 of its canonical JSON, so adding the same record twice is a no-op.
 All records of a file are checked before anything is written; each measured file is replaced atomically.
 Published files are never opened for writing.
@@ -133,9 +134,13 @@ def record_to_row(rec: dict, line: int, path: Path, lb: Leaderboards, method: st
         if column.key in cells:
             fail(f"metrics {prov_metrics[column.key]['record_key']!r} and {key!r} both map to the "
                  f"{column.key!r} column")
-        std = m.get("std")
-        cells[column.key] = {"value": float(value), "std": float(std)} if isinstance(std, (int, float)) and \
-            not isinstance(std, bool) and math.isfinite(std) else float(value)
+        cell = {"value": float(value)}
+        std, ci = m.get("std"), m.get("ci95") or {}
+        if isinstance(std, (int, float)) and not isinstance(std, bool) and math.isfinite(std):
+            cell["std"] = float(std)
+        if all(isinstance(ci.get(k), (int, float)) and math.isfinite(ci[k]) for k in ("low", "high")):
+            cell["ci95"] = [float(ci["low"]), float(ci["high"])]  # an unavailable interval has no low/high
+        cells[column.key] = cell if len(cell) > 1 else float(value)
         counts = m.get("counts") or {}
         complete = m.get("protocol_complete")
         if complete is False:

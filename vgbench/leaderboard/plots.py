@@ -2,6 +2,8 @@
 
 * FVD16 vs FVD128 per benchmark: does a method that is good on short clips stay good on long ones?
 * Training cost (GPU-days) vs FVD16: the idea of the StyleGAN-V paper's Fig. 3 (quality against price).
+
+Measured points whose cells carry a ``ci95`` interval get it as (asymmetric) error bars.
 """
 
 from __future__ import annotations
@@ -20,11 +22,22 @@ def _points(table: Table, bench: str, x: str, y: str):
         cx = r.cells.get(f"{bench}.{x}") or r.cells.get(x)
         cy = r.cells.get(f"{bench}.{y}") or r.cells.get(y)
         if cx is not None and cy is not None and cx.value is not None and cy.value is not None:
-            pts.append((cx.value, cy.value, r.label, r.origin))
+            pts.append((cx.value, cy.value, r.label, r.origin, cx.ci95, cy.ci95))
     return pts
 
 
-def _scatter(pts, xlabel: str, ylabel: str, title: str, log: bool) -> bytes:
+def _errors(sel, axis: int):
+    """Asymmetric error bars [[below], [above]] of the points ``sel`` on ``axis`` (0: x, 1: y) from their ci95, or
+    None when no point has one (a point without an interval gets a zero-length bar)."""
+    if not any(p[4 + axis] for p in sel):
+        return None
+    return [[p[axis] - p[4 + axis][0] if p[4 + axis] else 0.0 for p in sel],
+            [p[4 + axis][1] - p[axis] if p[4 + axis] else 0.0 for p in sel]]
+
+
+def figure(pts, xlabel: str, ylabel: str, title: str, log: bool):
+    """The matplotlib Figure of a scatter: published and measured points, measured ones with their ci95 as error
+    bars."""
     require("matplotlib")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -38,7 +51,11 @@ def _scatter(pts, xlabel: str, ylabel: str, title: str, log: bool) -> bytes:
         if sel:
             ax.scatter([p[0] for p in sel], [p[1] for p in sel], marker=marker, s=60 if marker == "*" else 36,
                        color=color, label=name, zorder=3)
-    for x, y, label, _ in pts:
+            xerr, yerr = _errors(sel, 0), _errors(sel, 1)
+            if xerr is not None or yerr is not None:
+                ax.errorbar([p[0] for p in sel], [p[1] for p in sel], xerr=xerr, yerr=yerr, fmt="none",
+                            ecolor=color, elinewidth=1, capsize=3, zorder=2, label="_95% bootstrap interval")
+    for x, y, label, *_ in pts:
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     if log:
         ax.set_xscale("log")
@@ -49,6 +66,11 @@ def _scatter(pts, xlabel: str, ylabel: str, title: str, log: bool) -> bytes:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
+    return fig
+
+
+def _scatter(pts, xlabel: str, ylabel: str, title: str, log: bool) -> bytes:
+    fig = figure(pts, xlabel, ylabel, title, log)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

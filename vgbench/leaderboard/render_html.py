@@ -1,7 +1,8 @@
 """One self-contained HTML page with every benchmark: sortable tables, footnotes, protocols and plots.
 
 Nothing is loaded from the network: styles and the sorting script are inline and the matplotlib figures
-are embedded as base64 PNG data URIs, so the file can be mailed, archived or served as is. Opening the page
+are embedded as base64 PNG data URIs, so the file can be mailed, archived or served as is. Measured cells with a
+bootstrap interval show it beside the value (``data-ci95``) and as error bars in the plots. Opening the page
 with ``#selftest`` makes the script sort every table by its first metric column and record the outcome in
 ``<body data-selftest=...>`` (used by the headless-browser test).
 """
@@ -35,7 +36,7 @@ tr.measured td{background:#fff6e6} tr.kind-reference td{color:#666;font-style:it
 ol.notes,ul.notes{font-size:.82rem;color:#444} figure{display:inline-block;margin:.5rem 1rem .5rem 0}
 figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:.8rem;color:#555}
 details{margin:.5rem 0} dl.protocols dt{font-weight:600;margin-top:.8rem} dl.protocols dd{margin-left:1rem}
-.meta{color:#666;font-size:.85rem}
+.meta{color:#666;font-size:.85rem} span.ci{color:#777;font-size:.75rem}
 """
 
 _JS = r"""
@@ -132,6 +133,12 @@ def table_html(table: Table, table_id: str) -> str:
             text = _e(cell.display(col.metric.decimals))
             if col.key in r.best:
                 text = f"<strong>{text}</strong>"
+            if cell.ci95 is not None:
+                lo, hi = (f"{x:.{col.metric.decimals}f}" for x in cell.ci95)
+                out.append(f'<td data-value="{cell.value!r}" data-ci95="{cell.ci95[0]!r} {cell.ci95[1]!r}" '
+                           f'title="95% bootstrap interval [{lo}, {hi}]">{text}'
+                           f'<span class="ci"> [{lo}, {hi}]</span></td>')
+                continue
             out.append(f'<td data-value="{cell.value!r}">{text}</td>')
         out.append(f'<td class="src">{_e(r.source)}{_sup(r.source_marks)}</td></tr>')
     out.append("</tbody></table>")
