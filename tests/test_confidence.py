@@ -255,3 +255,29 @@ def test_interval_coverage_over_1000_data_sets():
     coverage = _closed_form_coverage(1000, B=200, seed=11)
     print(f"coverage of the closed-form distance: {coverage:.3f} over 1000 data sets")
     assert 0.93 <= coverage <= 0.97, coverage
+
+
+def test_cli_bootstrap_options_reach_the_entry(tmp_path):
+    """`vgbench fvd --bootstrap B --bootstrap-seed S` (and B = 0: no interval) on two statistics files."""
+    from click.testing import CliRunner
+    from conftest import MeanColorDetector
+
+    from vgbench.cli import main
+    from vgbench.metrics.fvd import compute_stats
+    from vgbench.protocols import load_protocol
+
+    rng = np.random.default_rng(3)
+    sha = load_protocol("fvd16")["detector"]["weights_sha256"]
+    paths = []
+    for role, shift in (("real", 0), ("fake", 25)):
+        x = (rng.integers(40, 160, (30, 1, 1, 1, 3)) + shift + rng.integers(0, 60, (30, 16, 8, 8, 3)))
+        st = compute_stats(x.clip(0, 255).astype(np.uint8), "fvd16", role, detector=MeanColorDetector(),
+                           progress=False)
+        st.manifest["detector"]["sha256"] = sha  # files that name the protocol's detector: no network is loaded
+        paths.append(str(st.save(tmp_path / f"{role}.npz")))
+    r = CliRunner().invoke(main, ["fvd", *paths, "--json", "--bootstrap", "40", "--bootstrap-seed", "7"])
+    assert r.exit_code == 0, r.output
+    ci = json.loads(r.output[r.output.index("{"):])["metrics"]["fvd16"]["ci95"]
+    assert (ci["B"], ci["seed"]) == (40, 7) and ci["low"] < ci["high"]
+    r = CliRunner().invoke(main, ["fvd", *paths, "--json", "--bootstrap", "0"])
+    assert "turned off" in json.loads(r.output[r.output.index("{"):])["metrics"]["fvd16"]["ci95"]["unavailable"]

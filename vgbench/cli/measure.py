@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .options import (CONTEXT, RegistryHelpOption, common_compute_options, emit_record, guard_overwrite,
-                      max_frame_pixels_option, protocol_help, record_options)
+from .options import (CONTEXT, RegistryHelpOption, bootstrap_options, common_compute_options, emit_record,
+                      guard_overwrite, max_frame_pixels_option, protocol_help, record_options)
 
 
 @click.command(context_settings=CONTEXT)
@@ -174,13 +174,15 @@ def _echo_frechet(res, describe_counts) -> None:
 @click.argument("real")
 @click.argument("fake")
 @_metric_options("fvd", "fvd16", "videos")
+@bootstrap_options
 def fvd(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, num_workers, worker_processes,
-        skip_bad, progress):
+        skip_bad, progress, bootstrap, bootstrap_seed):
     """FVD between REAL and FAKE. Each is a video input or a statistics file from `vgbench stats`."""
     from .. import api
 
     res = api.fvd(real, fake, protocol, strict=strict, device=device, batch_size=batch_size, num_workers=num_workers,
-                  worker_processes=worker_processes, skip_bad=skip_bad, progress=progress)
+                  worker_processes=worker_processes, skip_bad=skip_bad, progress=progress, bootstrap=bootstrap,
+                  bootstrap_seed=bootstrap_seed)
     if emit_record(res.record, out_jsonl, as_json):
         return
     _echo_frechet(res, lambda rc, fc: f"real: {rc['used']} used ({rc['skipped_short']} too short, "

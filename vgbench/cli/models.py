@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from .options import (CONTEXT, RegistryHelpOption, eval_options, fmt, model_help, parse_model_options,
-                      plain_errors_are_clean)
+from .options import (CONTEXT, RegistryHelpOption, bootstrap_options, eval_options, fmt, model_help,
+                      parse_model_options, plain_errors_are_clean)
 
 
 @click.group("models", context_settings=CONTEXT)
@@ -70,8 +70,9 @@ def models_labels(model, ckpt, num_videos, seed, condition, model_option):
 @click.option("--dry-run", is_flag=True, help="only run `vgbench check` on this setup")
 @click.option("--json", "as_json", is_flag=True, help="print the whole record")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@bootstrap_options
 def eval_cmd(model, ckpt, dataset, data, metrics, device, condition, model_option, num_fake, seed, repeats, out,
-             batch_size, gen_batch_size, num_workers, strict, dry_run, as_json, progress):
+             batch_size, gen_batch_size, num_workers, strict, dry_run, as_json, progress, bootstrap, bootstrap_seed):
     """Sample a generator and compute metrics against a dataset, with full provenance."""
     from .. import evaluate as E
 
@@ -83,7 +84,8 @@ def eval_cmd(model, ckpt, dataset, data, metrics, device, condition, model_optio
         return
     rec = E.evaluate(model, ckpt, dataset, data=data, metrics=metric_list, num_fake=num_fake, seed=seed,
                      device=device, batch_size=batch_size, gen_batch_size=gen_batch_size, num_workers=num_workers,
-                     strict=strict, progress=progress, out=out, model_options=options, repeats=repeats)
+                     strict=strict, progress=progress, out=out, model_options=options, repeats=repeats,
+                     bootstrap=bootstrap, bootstrap_seed=bootstrap_seed)
     if as_json:
         click.echo(json.dumps(rec, indent=2, sort_keys=True))
         return

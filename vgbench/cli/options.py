@@ -116,6 +116,16 @@ def common_compute_options(f):
     ])
 
 
+def bootstrap_options(f):
+    """--bootstrap B / --bootstrap-seed S: the replicates and seed of a Fréchet entry's ci95 (docs/confidence.md)."""
+    from ..metrics.confidence import DEFAULT_BOOTSTRAP, DEFAULT_SEED
+
+    f = click.option("--bootstrap-seed", type=int, default=DEFAULT_SEED, show_default=True,
+                     help="seed of the bootstrap resampling")(f)
+    return click.option("--bootstrap", type=click.IntRange(0), default=DEFAULT_BOOTSTRAP, show_default=True,
+                        help="bootstrap replicates of the Fréchet ci95 (0: no interval)")(f)
+
+
 def record_options(what: str):
     """--json / --out / --strict, shared by the metric commands (fvd, fid, is)."""
     def wrap(f):
