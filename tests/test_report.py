@@ -82,6 +82,13 @@ def test_report_ranks_the_outlier_and_writes_a_self_contained_page(tmp_path):
         compute_stats(fake, "fvd16", "fake", detector=MeanColorDetector(), progress=False).save(stats)
         again = per_video_report(real, stats, detector=MeanColorDetector(), html=tmp_path / "s.html", progress=False)
     assert again["videos"] == v and "no video" in (tmp_path / "s.html").read_text()
+    # a statistics file of other detector weights is refused, naming both
+    other = VideoStats.load(stats)
+    other.manifest["detector"]["sha256"] = "f" * 64
+    other.save(tmp_path / "other.npz")
+    from vgbench.protocols import ProtocolError
+    with pytest.raises(ProtocolError, match="different detector weights \\(None vs f{64}\\)"):
+        per_video_report(real, tmp_path / "other.npz", detector=MeanColorDetector(), progress=False)
 
 
 def test_clip_gif_frames_and_scale():

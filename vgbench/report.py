@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .metrics.base import is_stats_path
+from .protocols import ProtocolError
 from .metrics.stats import FeatureError, VideoStats
 
 __all__ = ["video_distances", "per_video_report", "report_html", "clip_gif"]
@@ -117,6 +118,10 @@ def per_video_report(real, fake, protocol="fvd16", *, top: int = 8, html: str | 
     kwargs = dict(kwargs, detector=detector, device=device or default_device())
     real_st, real_src = _stats(real, protocol, "real", kwargs)
     fake_st, fake_src = _stats(fake, protocol, "fake", kwargs)
+    shas = [st.manifest["detector"].get("sha256") for st in (real_st, fake_st)]
+    if shas[0] != shas[1]:
+        raise ProtocolError(f"the real and the fake features come from different detector weights ({shas[0]} vs "
+                            f"{shas[1]}): distances between them mean nothing")
     dist = video_distances(real_st, fake_st, ridge)
     value, _ = frechet_distance(real_st.mu, real_st.sigma, fake_st.mu, fake_st.sigma)
     order = np.argsort(-dist["mahalanobis"], kind="stable")
