@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import os
 
-__all__ = ["env", "init", "rank_world", "is_main", "all_gather", "agree", "barrier", "sharing", "TIMEOUT"]
+__all__ = ["env", "init", "rank_world", "is_main", "all_gather", "agree", "sharing", "TIMEOUT"]
 
 TIMEOUT = datetime.timedelta(hours=4)
 
@@ -88,9 +88,3 @@ def agree(value):
     """Rank 0's ``value`` on every rank (a decision all ranks must take alike, e.g. whether a cache file exists)."""
     return all_gather(value)[0] if sharing() else value
 
-
-def barrier() -> None:
-    if rank_world()[1] > 1:
-        import torch.distributed as dist
-
-        dist.barrier()

@@ -109,7 +109,7 @@ def compute_stats(
 
         return merge_stats(distributed.all_gather(part), [f"rank {r}" for r in range(world)])
     fingerprint = src.fingerprint() if content_hash is not None else None
-    work_src, work_spec, shard_info, plan = src, spec, None, None
+    work_src, work_spec, shard_info = src, spec, None
     if shard is not None:
         from .shards import ShardSource, make_plan
 
@@ -123,11 +123,7 @@ def compute_stats(
         share = plan.share(index, count)
         work_src = ShardSource(src, plan.indices[share.start:share.stop])
         work_spec = dataclasses.replace(spec, max_videos=None)  # the plan applied the cap
-        shard_info = {"index": index, "count": count, "plan_sha256": plan.sha256, "planned": len(plan.indices),
-                      "positions": [share.start, share.stop], "capped": plan.capped, "seen": plan.seen,
-                      "skipped_short": plan.skipped_short, "planning_bad": plan.bad,
-                      "min_videos": protocol["statistics"]["min_videos"],
-                      "wanted": protocol[role]["num_videos"] if role == "fake" else None}
+        shard_info = plan.part_info(index, count, protocol, role)
     key = {"protocol": protocol.params_sha256, "role": role, "detector": det_prov.get("sha256"),
            "source": desc, "content_hash": content_hash, "fingerprint": fingerprint, "clip": spec.to_dict(),
            **({"shard": [shard_info["index"], shard_info["count"], shard_info["plan_sha256"]]} if shard else {})}
@@ -215,20 +211,18 @@ def _fake_video_stats(ctx: EvalContext, detector, num_videos: int) -> VideoStats
         from .shards import ShardError
 
         raise ShardError(f"{world} ranks for {num_videos} fake videos: use at most {num_videos} processes")
-    start, stop = rank * num_videos // world, (rank + 1) * num_videos // world
-    src, spec = fake_clips(ctx.adapter, ctx.protocol, stop - start, ctx.seed, ctx.gen_batch_size, start=start)
+    from .shards import ShardPlan, merge_stats
+
+    plan = ShardPlan(list(range(num_videos)), [], seen=num_videos, skipped_short=0, bad=[], capped=False)
+    share = plan.share(rank, world)
+    src, spec = fake_clips(ctx.adapter, ctx.protocol, len(share), ctx.seed, ctx.gen_batch_size, start=share.start)
     part = compute_stats(src, ctx.protocol, "fake", detector=detector, device=ctx.device,
                          progress=ctx.progress and rank == 0, clip_spec=spec, batch_size=ctx.batch_size,
                          num_workers=ctx.num_workers, min_videos=1)
     whole = {"kind": "generator", "model": ctx.adapter.name, "seed": ctx.seed, "times": src.describe()["times"]}
     part.manifest["source"] = whole  # what one process records
     part.manifest["clip"] = dataclasses.replace(spec, max_videos=num_videos).to_dict()
-    part.manifest["shard"] = {
-        "index": rank, "count": world, "plan_sha256": sha256_json([whole, num_videos]), "planned": num_videos,
-        "positions": [start, stop], "capped": False, "seen": num_videos, "skipped_short": 0, "planning_bad": [],
-        "min_videos": ctx.protocol["statistics"]["min_videos"], "wanted": ctx.protocol["fake"]["num_videos"]}
-    from .shards import merge_stats
-
+    part.manifest["shard"] = plan.part_info(rank, world, ctx.protocol, "fake", sha256_json([whole, num_videos]))
     return merge_stats(distributed.all_gather(part), [f"rank {r}" for r in range(world)])
 
 

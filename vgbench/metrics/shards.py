@@ -67,6 +67,16 @@ class ShardPlan:
         n = len(self.indices)
         return range(index * n // count, (index + 1) * n // count)
 
+    def part_info(self, index: int, count: int, protocol, role: str, plan_sha256: str | None = None) -> dict:
+        """The ``shard`` record of part ``index`` of ``count`` (what :func:`merge_stats` reads); ``plan_sha256``
+        replaces the plan's own hash (a generator's parts hash what they render)."""
+        share = self.share(index, count)
+        return {"index": index, "count": count, "plan_sha256": plan_sha256 or self.sha256,
+                "planned": len(self.indices), "positions": [share.start, share.stop], "capped": self.capped,
+                "seen": self.seen, "skipped_short": self.skipped_short, "planning_bad": self.bad,
+                "min_videos": protocol["statistics"]["min_videos"],
+                "wanted": protocol[role]["num_videos"] if role == "fake" else None}
+
 
 def make_plan(src: VideoSource, spec: ClipSpec, *, skip_bad: bool = False) -> ShardPlan:
     """Walk ``src`` reading frame counts only, as :func:`vgbench.features.extract_features` walks it."""
