@@ -117,3 +117,76 @@ def test_cli_shard_option_errors_before_any_work(tmp_path, data):
     assert not (tmp_path / "p.npz").exists()
     r = CliRunner().invoke(main, ["stats", "--help"])
     assert r.exit_code == 0 and "merge" in r.output
+
+
+# ------------------------------------------------------------------------------------------ FID's frame statistics
+
+
+def _fid_proto(tmp_path, real_lines: str):
+    """fid_video with extra [real] settings (a frame budget, a video cap), as a protocol file of its own."""
+    from pathlib import Path
+
+    from vgbench.protocols import load_protocol
+
+    text = Path(load_protocol("fid_video").path).read_text().replace('name = "fid_video"', 'name = "fidsmall"')
+    text = text.replace("[real]\n", f"[real]\n{real_lines}\n").replace("max_videos = 0 ", "# max_videos = 0 ")
+    folder = tmp_path / f"fid{abs(hash(real_lines))}"
+    folder.mkdir(exist_ok=True)
+    (folder / "fidsmall.toml").write_text(text)
+    return folder / "fidsmall.toml"
+
+
+def _close(a, b):
+    """Frame statistics merged by moment sums equal one process to float64 rounding."""
+    assert a.n == b.n and a.ids == b.ids
+    np.testing.assert_allclose(a.mu, b.mu, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a.sigma, b.sigma, rtol=1e-10, atol=1e-9)
+    assert a.manifest["counts"] == b.manifest["counts"]
+    assert a.manifest["bad_videos"] == b.manifest["bad_videos"]
+    assert a.manifest["protocol_complete"] == b.manifest["protocol_complete"]
+
+
+@pytest.mark.parametrize("real_lines", ["max_videos = 0", "max_videos = 9\nmax_frames = 150"])
+def test_fid_frame_statistics_in_shards_equal_one_process(tmp_path, data, real_lines):
+    from test_fid import FrameStats
+
+    from vgbench.metrics.fid import compute_frame_stats
+    from vgbench.metrics.frechet import frechet_distance
+
+    proto = _fid_proto(tmp_path, real_lines)
+
+    def run(**kw):
+        return compute_frame_stats(data, proto, "real", detector=FrameStats(), progress=False, frame_batch=7, **kw)
+
+    one = run()
+    if "max_frames" in real_lines:  # the budget ends inside a video: the plan gives that video only part of it
+        assert one.n == 150 and one.manifest["counts"]["used"] < 9
+    fake = run(max_frames=60)
+    for count in (1, 2, 3, 5):
+        parts = [run(shard=(i, count)) for i in range(count)]
+        assert all(p.manifest["shard"]["unit"] == "frame" for p in parts)
+        assert sum(p.n for p in parts) == one.n
+        merged = merge_stats(parts[::-1])
+        _close(merged, one)
+        d1 = frechet_distance(one.mu, one.sigma, fake.mu, fake.sigma)[0]
+        d2 = frechet_distance(merged.mu, merged.sigma, fake.mu, fake.sigma)[0]
+        assert d2 == pytest.approx(d1, rel=1e-9)
+    # the merged file loads and passes the statistics checks; parts of the FVD protocol are refused beside it
+    merged.save(tmp_path / "m.npz")
+    assert load_stats(tmp_path / "m.npz").n == one.n
+    with pytest.raises(ShardError, match="differ in 'protocol'"):
+        merge_stats([run(shard=(0, 2)), _stats(data, _proto(tmp_path, 100), shard=(1, 2))])
+
+
+def test_fid_shards_refuse_what_one_process_would_not_do(tmp_path, data):
+    from test_fid import FrameStats
+
+    from vgbench.metrics.fid import compute_frame_stats
+
+    proto = _fid_proto(tmp_path, "max_videos = 0")
+    parts = [compute_frame_stats(data, proto, "real", detector=FrameStats(), progress=False, shard=(i, 3))
+             for i in range(3)]
+    with pytest.raises(ShardError, match="shard\\(s\\) 2/3 missing"):
+        merge_stats(parts[:2])
+    with pytest.raises(ShardError, match="12 shards for 11 usable videos"):
+        compute_frame_stats(data, proto, "real", detector=FrameStats(), progress=False, shard=(0, 12))

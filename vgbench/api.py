@@ -37,15 +37,26 @@ def __getattr__(name: str):
 
 def stats(source, protocol: str = "fvd16", role: str = "real", out: str | Path | None = None,
           shard: str | tuple[int, int] | None = None, **kwargs) -> VideoStats:
-    """Statistics of ``source`` under ``protocol``; written to ``out`` (.npz + .json manifest) when given.
-    ``shard="i/N"`` (or ``(i, N)``) computes part ``i`` of ``N`` for :func:`merge_stats`."""
+    """Statistics of ``source`` under ``protocol`` (an FVD protocol: one clip per video; an FID protocol: every
+    selected frame); written to ``out`` (.npz + .json manifest) when given. ``shard="i/N"`` (or ``(i, N)``)
+    computes part ``i`` of ``N`` for :func:`merge_stats`."""
     from .metrics.shards import parse_shard
+    from .protocols import ProtocolError, load_protocol
 
     if isinstance(shard, str):
         shard = parse_shard(shard)
     from .distributed import is_main
 
-    st = compute_stats(source, protocol, role, shard=shard, **kwargs)
+    protocol = load_protocol(protocol)
+    if protocol.metric == "fid":
+        from .metrics.fid import compute_frame_stats
+
+        st = compute_frame_stats(source, protocol, role, shard=shard, **kwargs)
+    elif protocol.metric == "fvd":
+        st = compute_stats(source, protocol, role, shard=shard, **kwargs)
+    else:
+        raise ProtocolError(f"protocol {protocol.name} is a {protocol.metric!r} protocol: `vgbench stats` computes "
+                            f"the statistics of FVD and FID protocols only")
     if out is not None and is_main():  # under torchrun every rank holds the merged statistics; rank 0 writes them
         st.save(out)
     return st

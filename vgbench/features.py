@@ -192,12 +192,61 @@ class _Shards:
         self.next_index += 1
 
 
+#: the share of the free device memory that a batch of clips may take (the rest: other tensors, allocator slack)
+MEMORY_SHARE = 0.5
+#: the largest batch chosen from free memory
+MAX_AUTO_BATCH = 256
+
+
+def batch_for_memory(free_bytes: int, per_clip_bytes: int, limit: int = MAX_AUTO_BATCH) -> int:
+    """Clips per batch when each adds ``per_clip_bytes`` at its peak and ``free_bytes`` are free."""
+    return int(max(1, min(limit, MEMORY_SHARE * free_bytes // max(int(per_clip_bytes), 1))))
+
+
+def probe_batch_size(detector: Callable, clip: np.ndarray, device) -> int | None:
+    """On a CUDA device: run ``detector`` on one clip, measure the peak memory it adds and size batches to the free
+    memory (:func:`batch_for_memory`); None on other devices. The one-clip peak includes fixed workspace, so the
+    estimate errs on the small side; a batch that still runs out of memory is split (:func:`run_in_halves`)."""
+    import torch
+
+    if device is None or not str(device).startswith("cuda") or not torch.cuda.is_available():
+        return None
+    dev = torch.device(device)
+    torch.cuda.synchronize(dev)
+    base = torch.cuda.memory_allocated(dev)
+    torch.cuda.reset_peak_memory_stats(dev)
+    detector([clip])
+    torch.cuda.synchronize(dev)
+    free, _total = torch.cuda.mem_get_info(dev)
+    return batch_for_memory(free, torch.cuda.max_memory_allocated(dev) - base)
+
+
+def run_in_halves(detector: Callable, batch: list, splits: list | None = None) -> np.ndarray:
+    """``detector(batch)`` as float32; when the device runs out of memory the batch is run as two halves (down to
+    single clips, which then fail for real). Each split appends the failed batch size to ``splits``."""
+    import torch
+
+    try:
+        return np.asarray(detector(batch), np.float32)
+    except torch.OutOfMemoryError:
+        if len(batch) == 1:
+            raise
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if splits is not None:
+            splits.append(len(batch))
+        half = len(batch) // 2
+        return np.concatenate([run_in_halves(detector, batch[:half], splits),
+                               run_in_halves(detector, batch[half:], splits)])
+
+
 def extract_features(
     source,
     detector: Callable,
     spec: ClipSpec,
     *,
-    batch_size: int = 8,
+    batch_size: int | str = 8,
+    device=None,
     num_workers: int = 2,
     worker_processes: bool = False,
     skip_bad: bool = False,
@@ -212,7 +261,10 @@ def extract_features(
 
     Clips are sent to ``detector`` in batches of up to ``batch_size`` clips of the same shape (a clip of another
     size or length starts a new batch), and of at most ``max_batch_bytes`` decoded bytes (large frames go in
-    smaller batches, so memory stays bounded). With ``shard_dir``, finished work is saved every ``shard_size`` videos and
+    smaller batches, so memory stays bounded). ``batch_size="auto"`` sizes batches to the free memory of a CUDA
+    ``device`` from the first clip (:func:`probe_batch_size`; 8 elsewhere); a batch that runs out of device memory
+    is split in halves and later batches are kept at the size that worked (``timing["oom_splits"]``).
+    With ``shard_dir``, finished work is saved every ``shard_size`` videos and
     when the run is interrupted (Ctrl-C or any error), and a later call with the same ``shard_key`` resumes after
     the last saved video; the result is the same as that of an uninterrupted run.
     """
@@ -258,13 +310,18 @@ def extract_features(
 
     clock = {"detector": 0.0, "input_wait": 0.0, "start": time.perf_counter()}
 
+    splits: list[int] = []
+
     def flush():
+        nonlocal batch_size
         if not batch:
             return
         try:
             t = time.perf_counter()
-            out = np.asarray(detector(batch), np.float32)
+            out = run_in_halves(detector, batch, splits)
             clock["detector"] += time.perf_counter() - t
+            if splits and batch_size > max(1, min(splits) // 2):
+                batch_size = max(1, min(splits) // 2)  # the size that last worked
         except ValueError as e:  # e.g. a clip too short for the detector: say which videos
             raise ValueError(f"videos {[m[0] for m in batch_meta]}: {e}") from e
         if out.shape != (len(batch), dim):
@@ -303,7 +360,7 @@ def extract_features(
                 continue
             yield v
 
-    window = max(2 * batch_size, 4)
+    window = max(2 * (batch_size if isinstance(batch_size, int) else 8), 4)  # clips decoded ahead
     done = target is not None and len(ids) >= target
     if not done:
         gen = _waited(_ordered(jobs(), spec, num_workers, window, worker_processes), clock)
@@ -325,6 +382,8 @@ def extract_features(
                     bad.append({"id": video.id, "path": video.path, "error": payload})
                 else:
                     clip, start = payload
+                    if batch_size == "auto":
+                        batch_size = probe_batch_size(detector, clip, device) or 8
                     if batch and clip.shape != batch[0].shape:
                         flush()  # one batch holds clips of one shape
                     resolutions[f"{clip.shape[1]}x{clip.shape[2]}"] += 1
@@ -355,7 +414,8 @@ def extract_features(
     result_counts["resolutions"] = dict(resolutions)
     arr = np.stack(feats).astype(np.float32) if feats else np.zeros((0, dim), np.float32)
     timing = {"detector": round(clock["detector"], 4), "input_wait": round(clock["input_wait"], 4),
-              "total": round(time.perf_counter() - clock["start"], 4)}
+              "total": round(time.perf_counter() - clock["start"], 4),
+              "batch_size": batch_size if batch_size != "auto" else None, "oom_splits": len(splits)}
     return ExtractResult(arr, ids, offsets, result_counts, bad, timing)
 
 

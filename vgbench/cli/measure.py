@@ -90,8 +90,9 @@ class _StatsGroup(click.Group):
 
 @click.group(cls=_StatsGroup, context_settings=CONTEXT)
 def stats():
-    """FVD statistics: `vgbench stats INPUT -o OUT [--shard I/N]` computes them (all of them, or shard I of N);
-    `vgbench stats merge PARTS... -o OUT` joins the shards into the file one process would have written."""
+    """FVD or FID statistics: `vgbench stats INPUT -o OUT [--protocol P] [--shard I/N]` computes them (all of them,
+    or shard I of N); `vgbench stats merge PARTS... -o OUT` joins the shards into the file one process would have
+    written."""
 
 
 def _out_npz(out) -> Path:
@@ -101,7 +102,8 @@ def _out_npz(out) -> Path:
 
 def _echo_stats(out: Path, st) -> None:
     c = st.manifest["counts"]
-    click.echo(f"{out}: {st.n} videos ({c['seen']} seen, {c['skipped_short']} too short, {c['skipped_bad']} "
+    what = f"{st.n} frames of {c['used']} videos" if "frames" in c else f"{st.n} videos"
+    click.echo(f"{out}: {what} ({c['seen']} seen, {c['skipped_short']} too short, {c['skipped_bad']} "
                f"unreadable); protocol {st.manifest['protocol']['name']}@{st.manifest['protocol']['version']}")
 
 

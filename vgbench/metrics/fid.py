@@ -12,6 +12,7 @@ fid_video`` runs. Nothing holds more than one decoded chunk of one video plus on
 from __future__ import annotations
 
 import collections
+import dataclasses
 import time
 
 import numpy as np
@@ -53,10 +54,12 @@ def frame_spec(protocol: Protocol, role: str, num_videos: int | None = None) -> 
     return spec, p.get("max_frames") or None
 
 
-def _frames(src, spec: ClipSpec, max_frames: int | None, skip_bad: bool, counts, bad, resolutions, ids):
-    """Yield uint8 frame chunks in source order; fill counts/bad/resolutions/ids as it goes (runs in a thread)."""
+def _frames(src, spec: ClipSpec, max_frames: int | None, skip_bad: bool, counts, bad, resolutions, ids,
+            takes: list[int] | None = None):
+    """Yield uint8 frame chunks in source order; fill counts/bad/resolutions/ids as it goes (runs in a thread).
+    ``takes``: a shard's planned frames per video (replacing the budget, which the plan applied)."""
     budget = max_frames
-    for video in src:
+    for k, video in enumerate(src):
         if spec.max_videos is not None and counts["used"] >= spec.max_videos:
             return
         if budget is not None and budget <= 0:
@@ -71,6 +74,7 @@ def _frames(src, spec: ClipSpec, max_frames: int | None, skip_bad: bool, counts,
                 counts["skipped_short"] += 1
                 continue
             idx = sel[0] if budget is None else sel[0][:budget]
+            idx = idx if takes is None else idx[:takes[k]]
             step = len(idx) if isinstance(video, FileVideo) else _CHUNK
             chunks = [video.read(idx[i:i + step]) for i in range(0, len(idx), step)] if step else []
         except VideoReadError as e:
@@ -106,13 +110,17 @@ def compute_frame_stats(
     batch_size: int | None = None,
     worker_processes: bool | None = None,
     resume_dir=None,
+    shard: tuple[int, int] | None = None,
+    min_frames: int | None = None,
 ) -> VideoStats:
     """Inception statistics of the frames ``protocol`` selects from ``source`` as its ``role`` set.
 
     ``clip_spec``/``max_frames`` replace the protocol's frame selection (e.g. generated videos rendered only at the
     protocol's times). ``batch_size`` is accepted as an alias of ``frame_batch``; ``worker_processes`` and
     ``resume_dir`` are accepted for call compatibility with FVD and ignored (decoding runs in one background
-    thread; frame statistics are not resumable).
+    thread; frame statistics are not resumable). ``shard=(i, n)`` computes part ``i`` of ``n`` for
+    :func:`~vgbench.metrics.shards.merge_stats` (``min_frames`` replaces the protocol's minimum: a part needs one
+    frame); under torchrun each rank computes its shard and every rank merges them.
     """
     if role not in ("real", "fake"):
         raise ValueError(f"role must be 'real' or 'fake', got {role!r}")
@@ -133,6 +141,32 @@ def compute_frame_stats(
         budget = max_frames
     src = open_source(source)
     desc, content_hash = describe_source(src)
+    from .. import distributed
+
+    kw = dict(detector=detector, device=device, frame_batch=frame_batch, num_workers=num_workers, skip_bad=skip_bad,
+              clip_spec=clip_spec, max_frames=max_frames)
+    if shard is None and content_hash is not None and distributed.sharing():
+        rank, world = distributed.rank_world()
+        part = compute_frame_stats(src, protocol, role, progress=progress and rank == 0, shard=(rank, world), **kw)
+        from .shards import merge_stats
+
+        return merge_stats(distributed.all_gather(part), [f"rank {r}" for r in range(world)])
+    takes = shard_info = None
+    work_src, work_spec, work_budget = src, spec, budget
+    if shard is not None:
+        from .shards import ShardError, ShardSource, make_plan
+
+        index, count = shard
+        plan = make_plan(src, spec, skip_bad=skip_bad, max_frames=budget, frames=True)
+        if count > len(plan.indices):
+            raise ShardError(f"{count} shards for {len(plan.indices)} usable videos: use at most "
+                             f"{len(plan.indices)} shards")
+        share = plan.share(index, count)
+        work_src = ShardSource(src, plan.indices[share.start:share.stop])
+        work_spec, work_budget = dataclasses.replace(spec, max_videos=None), None  # the plan applied both caps
+        takes = plan.shard_takes(index, count)
+        wanted = (budget if budget is not None else spec.max_videos * spec.num_frames) if role == "fake" else None
+        shard_info = plan.part_info(index, count, protocol, role, wanted_frames=wanted)
     counts: collections.Counter = collections.Counter()
     resolutions: collections.Counter = collections.Counter()
     bad: list[dict] = []
@@ -140,6 +174,8 @@ def compute_frame_stats(
     stats = FeatureStats(detector.feature_dim)
     want = budget if budget is not None else (spec.max_videos * spec.num_frames
                                               if spec.max_videos and spec.num_frames else None)
+    if takes is not None:
+        want = sum(takes)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=want, desc=f"{protocol.name} {role}", unit="frame", disable=not progress, dynamic_ncols=True)
@@ -158,7 +194,7 @@ def compute_frame_stats(
             rest = allf[take.shape[0]:]
             pending, npend = ([rest] if rest.shape[0] else []), rest.shape[0]
 
-    gen = _frames(src, spec, budget, skip_bad, counts, bad, resolutions, ids)
+    gen = _frames(work_src, work_spec, work_budget, skip_bad, counts, bad, resolutions, ids, takes)
     workers = 1 if num_workers is None else num_workers
     it = background(gen, depth=4) if workers > 0 else gen
     try:
@@ -172,7 +208,7 @@ def compute_frame_stats(
         flush(final=True)
     finally:
         bar.close()
-    need = protocol["statistics"]["min_frames"]
+    need = min_frames or (protocol["statistics"]["min_frames"] if shard is None else 1)  # a merge checks the whole
     if stats.n < need:
         raise NotEnoughVideos(f"too few frames for {protocol.name} ({role}): {stats.n} used from "
                               f"{counts['used']} videos, need at least {need} ({counts['seen']} seen, "
@@ -200,6 +236,8 @@ def compute_frame_stats(
         "runtime": {"seconds": round(time.time() - t0, 3), "device": str(device), "frame_batch": frame_batch},
         "env": environment(device),
     }
+    if shard_info is not None:
+        manifest["shard"] = shard_info
     return VideoStats(mu, sigma, stats.n, manifest, ids, [])
 
 
@@ -229,10 +267,17 @@ def _fake_frames(ctx: EvalContext, detector, num_videos: int) -> VideoStats:
     """Fake statistics from the adapter: generated videos rendered at the protocol's times ``0, s, ...``."""
     protocol = ctx.protocol
     budget = protocol["fake"].get("max_frames") or None  # fewer videos (--num-fake) stay below it: incomplete
-    kw = dict(detector=detector, device=ctx.device, progress=ctx.progress, num_workers=ctx.num_workers,
-              frame_batch=ctx.batch_size or 64, max_frames=budget)
+    kw = dict(detector=detector, device=ctx.device, num_workers=ctx.num_workers, frame_batch=ctx.batch_size or 64)
+    from .. import distributed
+
+    if distributed.sharing() and ctx.adapter.name != "folder":  # torchrun: the ranks split the videos by index
+        from .shards import generator_part
+
+        return generator_part(ctx, num_videos, lambda src, spec, part_budget, progress: compute_frame_stats(
+            src, protocol, "fake", clip_spec=spec, max_frames=part_budget, progress=progress, min_frames=1, **kw),
+            frames=True, max_frames=budget)
     src, spec = fake_clips(ctx.adapter, protocol, num_videos, ctx.seed, ctx.gen_batch_size)
-    return compute_frame_stats(src, protocol, "fake", clip_spec=spec, **kw)
+    return compute_frame_stats(src, protocol, "fake", clip_spec=spec, progress=ctx.progress, max_frames=budget, **kw)
 
 
 def _compute(ctx: EvalContext) -> dict:

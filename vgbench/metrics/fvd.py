@@ -86,9 +86,9 @@ def compute_stats(
     spec = clip_spec or ClipSpec.from_protocol(protocol, role)
     src = open_source(source)
     desc, content_hash = describe_source(src)
-    if batch_size is None:
-        batch_size = max(1, 128 // spec.num_frames) if spec.num_frames else 1
     on_gpu = str(device).startswith("cuda")
+    if batch_size is None:  # on a GPU, as many clips as its free memory holds (the first clip is measured)
+        batch_size = "auto" if on_gpu else (max(1, 128 // spec.num_frames) if spec.num_frames else 1)
     if num_workers is None:  # on a GPU, decode in several processes so the detector never waits
         num_workers = min(4, os.cpu_count() or 1) if on_gpu else 1
     if worker_processes is None:
@@ -134,9 +134,9 @@ def compute_stats(
         resume_dir = (home() / "partial" / f"{protocol.name}-{role}-{sha256_json(key)[:16]}"
                       if fingerprint is not None else None)
     t0 = time.time()
-    res = extract_features(work_src, detector, work_spec, batch_size=batch_size, num_workers=num_workers,
-                           worker_processes=worker_processes, skip_bad=skip_bad, shard_dir=resume_dir,
-                           shard_key=key, progress=progress, desc=f"{protocol.name} {role}")
+    res = extract_features(work_src, detector, work_spec, batch_size=batch_size, device=device,
+                           num_workers=num_workers, worker_processes=worker_processes, skip_bad=skip_bad,
+                           shard_dir=resume_dir, shard_key=key, progress=progress, desc=f"{protocol.name} {role}")
     if auto_resume and resume_dir is not None:
         shutil.rmtree(resume_dir, ignore_errors=True)
     need = min_videos or (protocol["statistics"]["min_videos"] if shard is None else 1)  # a merge checks the whole
@@ -164,7 +164,8 @@ def compute_stats(
         "counts": c,
         "bad_videos": res.bad,
         "protocol_complete": complete,
-        "runtime": {"seconds": round(time.time() - t0, 3), "device": str(device), "batch_size": batch_size,
+        "runtime": {"seconds": round(time.time() - t0, 3), "device": str(device),
+                    "batch_size": res.timing["batch_size"], "oom_splits": res.timing["oom_splits"],
                     "num_workers": num_workers, "worker_processes": worker_processes,
                     # where the time went: in the detector, and waiting for decoded clips (the detector idle)
                     "detector_seconds": res.timing["detector"], "input_wait_seconds": res.timing["input_wait"]},
@@ -207,23 +208,11 @@ def _fake_video_stats(ctx: EvalContext, detector, num_videos: int) -> VideoStats
         src, spec = fake_clips(ctx.adapter, ctx.protocol, num_videos, ctx.seed, ctx.gen_batch_size)
         return compute_stats(src, ctx.protocol, "fake", detector=detector, device=ctx.device, progress=ctx.progress,
                              clip_spec=spec, batch_size=ctx.batch_size, num_workers=ctx.num_workers)
-    if num_videos < world:
-        from .shards import ShardError
+    from .shards import generator_part
 
-        raise ShardError(f"{world} ranks for {num_videos} fake videos: use at most {num_videos} processes")
-    from .shards import ShardPlan, merge_stats
-
-    plan = ShardPlan(list(range(num_videos)), [], seen=num_videos, skipped_short=0, bad=[], capped=False)
-    share = plan.share(rank, world)
-    src, spec = fake_clips(ctx.adapter, ctx.protocol, len(share), ctx.seed, ctx.gen_batch_size, start=share.start)
-    part = compute_stats(src, ctx.protocol, "fake", detector=detector, device=ctx.device,
-                         progress=ctx.progress and rank == 0, clip_spec=spec, batch_size=ctx.batch_size,
-                         num_workers=ctx.num_workers, min_videos=1)
-    whole = {"kind": "generator", "model": ctx.adapter.name, "seed": ctx.seed, "times": src.describe()["times"]}
-    part.manifest["source"] = whole  # what one process records
-    part.manifest["clip"] = dataclasses.replace(spec, max_videos=num_videos).to_dict()
-    part.manifest["shard"] = plan.part_info(rank, world, ctx.protocol, "fake", sha256_json([whole, num_videos]))
-    return merge_stats(distributed.all_gather(part), [f"rank {r}" for r in range(world)])
+    return generator_part(ctx, num_videos, lambda src, spec, _budget, progress: compute_stats(
+        src, ctx.protocol, "fake", detector=detector, device=ctx.device, progress=progress, clip_spec=spec,
+        batch_size=ctx.batch_size, num_workers=ctx.num_workers, min_videos=1))
 
 
 def _compute(ctx: EvalContext) -> dict:

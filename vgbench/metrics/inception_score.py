@@ -12,6 +12,7 @@ to start (before generating anything) when the C3D weights, which no package reg
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -69,8 +70,11 @@ def require_c3d_weights() -> None:
 def class_probabilities(source, protocol: str | Protocol = "is_ucf101", *, detector=None, device=None,
                         batch_size: int | None = None, num_workers: int | None = None, skip_bad: bool = False,
                         progress: bool = True, clip_spec: ClipSpec | None = None, num_videos: int | None = None,
-                        **_ignored):
-    """(probabilities [N, 101], counts, ids, detector provenance, source description, content hash)."""
+                        shard_index: int | None = None, **_ignored):
+    """(probabilities [N, 101], counts, ids, detector provenance, source description, content hash).
+
+    Under torchrun the ranks split the videos (:func:`_split`); ``shard_index`` says that ``source`` is this rank's
+    share of a generator's videos, starting at that video index."""
     protocol = load_protocol(protocol)
     from ..detectors import default_device, detector_for
 
@@ -83,14 +87,51 @@ def class_probabilities(source, protocol: str | Protocol = "is_ucf101", *, detec
                                  num_videos or f["num_videos"], short_is_error=True)
     src = open_source(source)
     desc, content_hash = describe_source(src)
-    res = extract_features(src, detector, spec, batch_size=batch_size or 8,
-                           num_workers=1 if num_workers is None else num_workers, skip_bad=skip_bad,
-                           progress=progress, desc=f"{protocol.name} C3D")
-    if len(res) < protocol["score"]["num_splits"]:
-        raise NotEnoughVideos(f"{protocol.name}: {len(res)} usable videos, need at least "
+    from .. import distributed
+
+    def run(s, sp, show):
+        return extract_features(s, detector, sp, batch_size=batch_size or 8,
+                                num_workers=1 if num_workers is None else num_workers, skip_bad=skip_bad,
+                                progress=show, desc=f"{protocol.name} C3D")
+
+    if shard_index is not None or (distributed.sharing() and content_hash is not None):
+        probs, counts, ids = _split(src, spec, run, skip_bad, progress, shard_index)
+    else:
+        res = run(src, spec, progress)
+        probs, counts, ids = res.features, res.counts, res.ids
+    if len(ids) < protocol["score"]["num_splits"]:
+        raise NotEnoughVideos(f"{protocol.name}: {len(ids)} usable videos, need at least "
                               f"{protocol['score']['num_splits']} (one per split)")
     prov = dict(getattr(detector, "provenance", {"name": getattr(detector, "name", "custom")}))
-    return res.features, res.counts, res.ids, prov, desc, content_hash
+    return probs, counts, ids, prov, desc, content_hash
+
+
+def _split(src, spec: ClipSpec, run, skip_bad: bool, progress: bool, start: int | None):
+    """Class probabilities under torchrun: rank ``r`` of ``W`` runs the C3D on its share and every rank joins the
+    parts in order (the rows one process computes). A listable source is split by its plan
+    (:mod:`vgbench.metrics.shards`); a generator's videos (``start``: this rank's first video index, already
+    rendered by the caller) by index."""
+    from .. import distributed
+    from .shards import ShardSource, make_plan, merge_resolutions, refuse_replaced_videos
+
+    rank, world = distributed.rank_world()
+    plan = None
+    if start is None:
+        plan = make_plan(src, spec, skip_bad=skip_bad)
+        share = plan.share(rank, world)
+        src, spec = ShardSource(src, plan.indices[share.start:share.stop]), dataclasses.replace(spec, max_videos=None)
+    res = run(src, spec, progress and rank == 0)
+    parts = distributed.all_gather((res.features, res.ids, res.counts, res.bad))
+    probs = np.concatenate([p[0] for p in parts])
+    ids = [i for p in parts for i in p[1]]
+    bad = [b for p in parts for b in p[3]]
+    keys = ("seen", "used", "skipped_short", "skipped_bad")
+    counts = {k: sum(int(p[2][k]) for p in parts) for k in keys}
+    if plan is not None:
+        refuse_replaced_videos(plan.capped, bad)
+        counts.update(seen=plan.seen, skipped_short=plan.skipped_short, skipped_bad=len(plan.bad) + len(bad))
+    counts["resolutions"] = merge_resolutions(p[2] for p in parts)
+    return probs, counts, ids
 
 
 def _entry(probs, counts, prov, protocol, wanted: int, strict: bool, seconds: float) -> dict:
@@ -131,15 +172,27 @@ def _compute(ctx: EvalContext) -> dict:
                        ctx.strict, time.time() - t0)
         entry["fake"] = {"source": desc, "source_content_hash": content_hash, "created": utc_now()}
         return entry
-    require_c3d_weights()  # before anything is generated
+    if ctx.detector is None:
+        require_c3d_weights()  # before anything is generated
     from ..detectors import detector_for
 
-    detector = detector_for(protocol, ctx.device)
+    detector = detector_for(protocol, ctx.device, ctx.detector)
     f = protocol["fake"]
-    src, spec = fake_clips(ctx.adapter, protocol, ctx.num_fake or f["num_videos"], ctx.seed, ctx.gen_batch_size)
+    n = ctx.num_fake or f["num_videos"]
+    from .. import distributed
+
+    share = range(n)
+    if distributed.sharing() and ctx.adapter.name != "folder":  # torchrun: rank r renders its share of the videos
+        from .shards import ShardError, ShardPlan
+
+        if n < distributed.rank_world()[1]:
+            raise ShardError(f"{distributed.rank_world()[1]} ranks for {n} fake videos: use at most {n} processes")
+        share = ShardPlan(list(range(n)), [], n, 0, [], False).share(*distributed.rank_world())
+    src, spec = fake_clips(ctx.adapter, protocol, len(share), ctx.seed, ctx.gen_batch_size, start=share.start)
     probs, counts, _ids, prov, _desc, _h = class_probabilities(
         src, protocol, detector=detector, device=ctx.device, batch_size=ctx.batch_size,
-        num_workers=ctx.num_workers, progress=ctx.progress, clip_spec=spec)
+        num_workers=ctx.num_workers, progress=ctx.progress, clip_spec=spec,
+        shard_index=share.start if len(share) < n else None)
     return _entry(probs, counts, prov, protocol, f["num_videos"], ctx.strict, time.time() - t0)
 
 
