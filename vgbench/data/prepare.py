@@ -8,6 +8,12 @@ files, every source that could not be used (file and problem), and ``listing_con
 video listing that the statistics cache keys on (:meth:`~vgbench.io.base.VideoSource.content_hash` of
 ``ROOT`` opened as a frames folder), so a cached statistic can be traced back to its preparation.
 
+A recipe with subsets (UTD-MHAD's split) writes ``ROOT/<subset>/<video>/<%06d.jpg>`` instead: each subset folder is
+a frames folder of its own, ``listing_content_hash`` is ``{subset: hash}``, the manifest lists ``subsets``, and
+what the recipe knows about each video (``about``: e.g. its action and subject) is in its manifest entry. Files the
+recipe writes beside the videos (:meth:`~.recipes.Recipe.side_files`, e.g. ``ROOT/train/dataset.json``) are written
+once all jobs are done, and their sha256 is recorded under ``files`` and re-checked by ``verify``.
+
 Work is split in jobs (one per raw video), run in ``workers`` processes. A job writes its frames into
 ``ROOT/.vgbench-partial/<job>/<video>/``; when it is complete its record is written (atomically) to
 ``ROOT/.vgbench-prepare/<job>.json`` and only then are its folders renamed into ``ROOT``. A run that is killed
@@ -128,7 +134,7 @@ def _run_job(recipe_name: str, params: dict, job: Job, out: str) -> dict:
                 notes = dict(stop.value or {})
                 break
             if name not in videos:
-                (tmp / name).mkdir()
+                (tmp / name).mkdir(parents=True)
                 videos[name] = {"frames": 0, "size": list(img.size)}
                 digests[name] = []
             elif list(img.size) != videos[name]["size"]:
@@ -158,6 +164,7 @@ def _finish(out: Path, record: dict) -> None:
     tmp = out / PARTIAL / record["job"]
     for name in record["videos"]:
         if not (out / name).exists() and (tmp / name).is_dir():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
             os.rename(tmp / name, out / name)
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -173,6 +180,9 @@ def prepare(card: str, source, out, *, sets: dict | None = None, workers: int = 
         raise PrepareError(f"dataset card {card!r} has no [prepare] recipe"
                            + (f": {info['notes']}" if info.get("notes") else ""))
     recipe = get_recipe(spec["recipe"])
+    if zip_output and recipe.subsets:
+        raise PrepareError(f"--zip writes one StyleGAN-V zip of a single frames folder; {card}'s output is split into "
+                           f"{' and '.join(recipe.subsets)} folders (use them as they are)")
     sets = dict(sets or {})
     params = recipe.resolve(spec.get("params", {}), sets)
     source, out = Path(source), Path(out)
@@ -184,8 +194,7 @@ def prepare(card: str, source, out, *, sets: dict | None = None, workers: int = 
         _check_zip(out)
     jobs = recipe.jobs(source, params)
     names = {v for rec in records.values() for v in rec["videos"]}
-    for stray in sorted(p.name for p in out.iterdir() if p.is_dir() and p.name not in names
-                        and p.name not in (STATE, PARTIAL)) if out.exists() else ():
+    for stray in sorted(_folders(out, recipe.subsets) - names) if out.exists() else ():
         raise PrepareError(f"{out / stray} was not written by this preparation (no record names it); move it away")
     (out / STATE).mkdir(parents=True, exist_ok=True)
     with atomic_write(out / STATE / "recipe.json") as f:
@@ -200,6 +209,41 @@ def prepare(card: str, source, out, *, sets: dict | None = None, workers: int = 
         with atomic_write(out / MANIFEST) as f:
             json.dump(manifest, f, indent=1, sort_keys=True)
     return manifest
+
+
+def _folders(out: Path, subsets) -> set[str]:
+    """The folders in ``out`` that are (or would be) videos: ``<video>``, or ``<subset>/<video>`` for a recipe with
+    subsets (any other top folder is listed as it is, as a stray)."""
+    names = set()
+    for p in out.iterdir():
+        if not p.is_dir() or p.name in (STATE, PARTIAL):
+            continue
+        if p.name in subsets:
+            names |= {f"{p.name}/{q.name}" for q in p.iterdir() if q.is_dir()}
+        else:
+            names.add(p.name)
+    return names
+
+
+def _listing_hash(out: Path, subsets, videos) -> str | dict | None:
+    """The stats cache's listing hash of ``out`` opened as a frames folder; per subset folder for a split."""
+    if not videos:
+        return None
+    if not subsets:
+        return FrameFolderSource(out).content_hash()
+    return {s: FrameFolderSource(out / s).content_hash() for s in sorted({n.split("/")[0] for n in videos})}
+
+
+def _write_side_files(out: Path, files: dict) -> dict:
+    """Write the recipe's side files (JSON, atomically); ``{relative path: sha256}``."""
+    digests = {}
+    for rel, value in sorted(files.items()):
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as f:
+            json.dump(value, f, indent=1, sort_keys=True)
+        digests[rel] = sha256_file(path)
+    return digests
 
 
 def _zip_path(out: Path) -> Path:
@@ -271,16 +315,22 @@ def _run_all(recipe_name, params, todo, out, records, workers, progress, card) -
 
 def _write_manifest(out, identity, recipe, spec, sets, records, bad) -> dict:
     shutil.rmtree(out / PARTIAL, ignore_errors=True)
-    videos = {name: {**v, "job": job, "sources": rec["sources"]}
+    videos = {name: {**v, **rec.get("about", {}), "job": job, "sources": rec["sources"]}
               for job, rec in sorted(records.items()) for name, v in rec["videos"].items()}
+    videos = dict(sorted(videos.items()))
+    files = _write_side_files(out, recipe.side_files(videos))
     manifest = {
         "format": FORMAT, **identity, "recipe_description": recipe.description,
         "quirk_meaning": recipe.quirks, "overrides": sets, "unstated": spec.get("unstated", []),
         "created": utc_now(), "libraries": _libraries(),
-        "jobs": dict(sorted(records.items())), "videos": dict(sorted(videos.items())),
+        "jobs": dict(sorted(records.items())), "videos": videos,
         "num_videos": len(videos), "bad_sources": sorted(bad, key=lambda b: b["job"]),
-        "listing_content_hash": FrameFolderSource(out).content_hash() if videos else None,
+        "listing_content_hash": _listing_hash(out, recipe.subsets, videos),
     }
+    if recipe.subsets:
+        manifest["subsets"] = list(recipe.subsets)
+    if files:
+        manifest["files"] = files
     with atomic_write(out / MANIFEST) as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
     shutil.rmtree(out / STATE, ignore_errors=True)
@@ -300,7 +350,8 @@ def verify(root) -> dict:
     if manifest.get("format") != FORMAT:
         raise PrepareError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
     problems = []
-    on_disk = {p.name for p in root.iterdir() if p.is_dir()}
+    subsets = manifest.get("subsets", [])
+    on_disk = _folders(root, subsets)
     for name in sorted(on_disk - set(manifest["videos"])):
         problems.append(f"{name}: a folder the manifest does not list")
     for name, v in manifest["videos"].items():
@@ -318,8 +369,13 @@ def verify(root) -> dict:
                                 f"{v['size'][0]}x{v['size'][1]}")
         if _frames_digest((n, sha256_file(folder / n)) for n in frames) != v["frames_sha256"]:
             problems.append(f"{name}: frame files differ from those written (digest mismatch)")
+    for rel, digest in manifest.get("files", {}).items():
+        if not (root / rel).is_file():
+            problems.append(f"{rel}: missing (the manifest records it)")
+        elif sha256_file(root / rel) != digest:
+            problems.append(f"{rel}: its sha256 differs from the manifest's")
     if not problems and manifest["videos"]:
-        listing = FrameFolderSource(root).content_hash()
+        listing = _listing_hash(root, subsets, manifest["videos"])
         if listing != manifest["listing_content_hash"]:
             problems.append(f"listing content hash {listing} differs from the manifest's "
                             f"{manifest['listing_content_hash']}")

@@ -8,11 +8,15 @@ them; everything is recorded in the manifest.
 
 A recipe lists its *jobs* (one per raw video, or per pair of files) and turns one job into frames:
 :meth:`Recipe.frames` yields ``(output video name, PIL image)`` in frame order and returns a dict with ``drop``
-(output videos to discard, e.g. an incomplete last chunk) and anything else to record for the job. A source it
+(output videos to discard, e.g. an incomplete last chunk), ``about`` (facts about the job's videos, such as an action
+label, copied into each of its videos' manifest entries) and anything else to record for the job. A source it
 cannot use raises :class:`~vgbench.io.base.VideoReadError` naming the file: the job is skipped and recorded.
+A recipe with ``subsets`` names its videos ``<subset>/<video>`` (a split: ``ROOT/train/<video>``, ``ROOT/test/<video>``,
+each a StyleGAN-V frames folder of its own) and may write :meth:`Recipe.side_files` such as their ``dataset.json``.
 
 The recipe families are in :mod:`.recipes_video` (video files or frame folders -> frames; one long video ->
-chunks) and :mod:`.recipes_ffs` (FaceForensics with its masks); :data:`RECIPES` finds them lazily.
+chunks), :mod:`.recipes_ffs` (FaceForensics with its masks) and :mod:`.recipes_utd` (UTD-MHAD with its split);
+:data:`RECIPES` finds them lazily.
 """
 from __future__ import annotations
 
@@ -50,6 +54,8 @@ class Recipe:
     choices: dict = {}
     #: quirk -> what it reproduces (each a boolean parameter, default true = as the authors' scripts did)
     quirks: dict = {}
+    #: the split folders of a recipe whose output is ``ROOT/<subset>/<video>`` (e.g. train, test); empty: ``ROOT/<video>``
+    subsets: tuple = ()
 
     def resolve(self, card_params: dict, sets: dict) -> dict:
         """Defaults, then the card's values, then ``--set`` overrides (strings parsed to the default's type)."""
@@ -70,6 +76,11 @@ class Recipe:
 
     def frames(self, job: Job, params: dict) -> Iterator[tuple[str, Image.Image]]:
         raise NotImplementedError
+
+    def side_files(self, videos: dict) -> dict:
+        """Files to write beside the videos once all jobs are done, ``{path relative to ROOT: JSON value}`` (e.g. the
+        class labels of a split), from the manifest's ``videos``; their sha256 is recorded and verified."""
+        return {}
 
 
 def parse_value(key: str, text: str, default):
@@ -94,6 +105,7 @@ RECIPES = {
     "video_frames": "vgbench.data.recipes_video:VideoFrames",
     "video_chunks": "vgbench.data.recipes_video:VideoChunks",
     "ffs_masks": "vgbench.data.recipes_ffs:FaceForensics",
+    "utd_mhad": "vgbench.data.recipes_utd:UTDMHAD",
 }
 
 

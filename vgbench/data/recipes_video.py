@@ -170,8 +170,13 @@ class VideoFrames(Recipe):
     def jobs(self, source, params):
         return _unique_jobs(_walk(source, params["include"]), params["naming"], source)
 
+    def video_name(self, job, params) -> str:
+        """The output video of a job (a subclass may put it in a subset folder)."""
+        return job.id
+
     def frames(self, job, params):
         size, mode = params["target_size"], params["mode"]
+        name = self.video_name(job, params)
         timeline = "video" in job.files and params["moviepy_timeline_quirk"]
         count = moviepy_timeline(job.files["video"])[0] if timeline else None
         n = 0
@@ -183,7 +188,7 @@ class VideoFrames(Recipe):
                 img = steps.resize_square(steps.center_crop_square(img), size)
             elif mode == "squash":
                 img = steps.resize_square(img, size)
-            yield job.id, img
+            yield name, img
             n += 1
         if not n:
             raise VideoReadError(next(iter(job.files.values())), "no frames could be decoded")
