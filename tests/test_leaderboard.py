@@ -467,6 +467,24 @@ def test_measured_intervals_become_cells_and_error_bars(lbdir, tmp_path):
     published_only = [p for p in pts if p[3] == "published"]
     assert not [c for c in plots.figure(published_only, "x", "y", "t", log=True).axes[0].containers
                 if type(c).__name__ == "ErrorbarContainer"]
+
+    # the text formats print it after the value (and explain it once); csv gets two columns
+    md = render(lbm, ["ffs"], "md")
+    assert _md_rows(md)["MoStGAN-V"]["FVD16 ↓"] == "41.50 [39.00, 45.00]"
+    assert "; [low, high] after a measured value = its 95% bootstrap interval (docs/confidence.md)." in md
+    assert "| MoStGAN-V<sup>h</sup>        | 41.50 [39.00, 45.00] |     120.00 |        — |" in md
+    assert "bootstrap interval" not in render(lb_published := load_leaderboards(LB_DIR), ["ffs"], "md")
+    rows = list(csv.DictReader(io.StringIO(render(lbm, ["ffs"], "csv"))))
+    assert list(rows[0])[6:11] == ["fvd16", "fvd16_ci95_low", "fvd16_ci95_high", "fvd128", "fid"]
+    (meas,) = [r for r in rows if r["origin"] == "measured"]
+    assert (meas["fvd16"], meas["fvd16_ci95_low"], meas["fvd16_ci95_high"]) == ("41.5", "39.0", "45.0")
+    assert all(r["fvd16_ci95_low"] == r["fvd16_ci95_high"] == "" for r in rows if r["origin"] != "measured")
+    assert "ci95" not in render(lb_published, ["ffs"], "csv")
+    tex = render(lbm, ["ffs"], "latex")
+    assert ("MoStGAN-V\\textsuperscript{h} & 41.50 [39.00, 45.00] & 120.00 & --- & --- & measured with vgbench 0.1.0 "
+            "@abc123d \\\\") in tex
+    assert "[low, high] after a measured value = its 95\\% bootstrap interval" in tex
+
     for bad, msg in (([1.0], "two finite numbers"), ([5.0, 4.0], "is above high")):
         with pytest.raises(ValueError, match=msg):
             parse_cell({"value": 4.5, "ci95": bad})

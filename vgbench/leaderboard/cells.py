@@ -5,7 +5,9 @@ paper by eye and by test, and the printed precision survives: ``"47.41"``, ``"23
 ``"0.97±0.018"``, ``"7.5 + 9"`` (two-stage training cost, where allowed) and the missing markers ``"N/A"``,
 ``"n/a"``, ``"-"``, ``"—"`` and ``"unreadable"`` (the cell could not be read from the source text).
 Measured cells are plain TOML numbers or ``{ value = .., std = .., ci95 = [low, high] }`` tables (``ci95``: the
-95% bootstrap interval of a Fréchet result, docs/confidence.md; the HTML page draws it as an error bar).
+95% bootstrap interval of a Fréchet result, docs/confidence.md): every output format prints it after the value as
+``41.50 [39.00, 45.00]`` (:meth:`Cell.interval_text`), CSV as ``_ci95_low``/``_ci95_high`` columns, and the HTML
+page also draws it as an error bar.
 A missing cell is never a number; a 0 in the data is a real 0.
 """
 
@@ -47,6 +49,14 @@ class Cell:
             return v
         s = self.std_text or _fmt(self.std, default_decimals)
         return f"{v} ± {s}"
+
+    def interval_text(self, default_decimals: int = 2) -> str:
+        """The ``ci95`` interval as printed after the value, ``[39.00, 45.00]`` at the metric's decimals; "" when the
+        cell has none."""
+        if self.ci95 is None:
+            return ""
+        lo, hi = (f"{x:.{default_decimals}f}" for x in self.ci95)
+        return f"[{lo}, {hi}]"
 
 
 def _fmt(x: float, decimals: int) -> str:

@@ -134,10 +134,9 @@ def table_html(table: Table, table_id: str) -> str:
             if col.key in r.best:
                 text = f"<strong>{text}</strong>"
             if cell.ci95 is not None:
-                lo, hi = (f"{x:.{col.metric.decimals}f}" for x in cell.ci95)
+                ci = cell.interval_text(col.metric.decimals)
                 out.append(f'<td data-value="{cell.value!r}" data-ci95="{cell.ci95[0]!r} {cell.ci95[1]!r}" '
-                           f'title="95% bootstrap interval [{lo}, {hi}]">{text}'
-                           f'<span class="ci"> [{lo}, {hi}]</span></td>')
+                           f'title="95% bootstrap interval {ci}">{text}<span class="ci"> {ci}</span></td>')
                 continue
             out.append(f'<td data-value="{cell.value!r}">{text}</td>')
         out.append(f'<td class="src">{_e(r.source)}{_sup(r.source_marks)}</td></tr>')

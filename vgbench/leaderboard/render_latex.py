@@ -2,13 +2,15 @@
 
 The default output is a ``table`` float to paste into a paper (needs ``\\usepackage{booktabs}``); with
 ``standalone=True`` it is a complete document that compiles with pdflatex as is. Several benchmarks get a
-two-level header (benchmark over its metrics, with ``\\cmidrule``), as in the papers' tables.
+two-level header (benchmark over its metrics, with ``\\cmidrule``), as in the papers' tables. A measured value with a
+95% bootstrap interval is followed by it, as in Markdown: ``41.50 [39.00, 45.00]``.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
+from .render_text import INTERVAL_LEGEND
 from .table import Table
 
 _SPECIAL = {
@@ -51,7 +53,9 @@ def _cell(table: Table, row, col) -> str:
     if cell is None or cell.is_missing:
         return "---"
     text = escape(cell.display(col.metric.decimals))
-    return r"\textbf{" + text + "}" if col.key in row.best else text
+    if col.key in row.best:
+        text = r"\textbf{" + text + "}"
+    return text + " " + cell.interval_text(col.metric.decimals) if cell.ci95 is not None else text
 
 
 def to_latex(table: Table, standalone: bool = False, label: str | None = None) -> str:
@@ -80,7 +84,8 @@ def to_latex(table: Table, standalone: bool = False, label: str | None = None) -
         lines.append(" & ".join(cells) + r" \\")
     lines.append(r"\bottomrule")
     lines.append(r"\end{tabular}")
-    caption = (escape(table.title) + ". Best value per column in bold; --- = not reported. "
+    legend = escape(INTERVAL_LEGEND) if table.has_intervals else ""
+    caption = (escape(table.title) + ". Best value per column in bold; --- = not reported" + legend + ". "
                + "".join(r" \textsuperscript{" + m + "}" + escape(t) for m, t in table.footnotes if m)
                + "".join(" " + escape(t) for m, t in table.footnotes if not m))
     lines.append(r"\caption[" + escape(table.title) + "]{" + caption + "}")

@@ -68,6 +68,11 @@ class Table:
     def multi(self) -> bool:
         return len(self.benchmarks) > 1
 
+    @property
+    def has_intervals(self) -> bool:
+        """Whether any cell carries a ``ci95`` interval (the text formats then explain ``[low, high]``)."""
+        return any(c.ci95 is not None for r in self.rows for c in r.cells.values())
+
     def column_title(self, col: Column, with_benchmark: bool | None = None) -> str:
         with_benchmark = self.multi if with_benchmark is None else with_benchmark
         title = col.metric.label
