@@ -200,7 +200,8 @@ def test_old_stats_files_load_and_say_why_there_is_no_interval(tmp_path):
             out[key]["unavailable"]
     fid_like = _video_stats(x, keep=False)
     fid_like.manifest["clip"] = {"unit": "frame"}
-    assert "per frame (FID)" in frechet_uncertainty(new, fid_like, 1.0)["ci95"]["unavailable"]
+    assert "keep no per-frame features" in frechet_uncertainty(new, fid_like, 1.0)["ci95"]["unavailable"]
+    assert frechet_uncertainty(new, fid_like, 1.0, B=0)["ci95"]["unavailable"].startswith("not requested: FID's")
     both = frechet_uncertainty(new, _video_stats(x), 1.0, B=20)
     assert both["ci95"]["B"] == 20 and "value" in both["extrapolated"]
     few = frechet_uncertainty(_video_stats(x[:10]), _video_stats(x[10:20]), 1.0, B=20)

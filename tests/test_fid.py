@@ -254,6 +254,39 @@ def test_fid_statistics_files_roundtrip_and_refusal(tmp_path):
     assert VideoStats.load(p).manifest["counts"]["frames"] == 18
 
 
+def test_fid_bootstrap_resamples_fake_videos_on_request(tmp_path):
+    """FID's ci95 only when asked: the fake videos resampled (every frame with its video), the real statistics fixed;
+    fake statistics keep the per-frame features (and each frame's video) with keep_features, through a file too."""
+    from vgbench.metrics.confidence import FRAME_BOOTSTRAP_METHOD
+
+    det = FrameStats()
+    real, fake = _videos(0, 5, 7), _videos(1, 30, 16)  # 30 fake videos x 16 frames, 12-d features
+    kw = dict(detector=det, device="cpu", progress=False)
+    with pytest.warns(IncompleteProtocolWarning):
+        plain = fid(real, fake, "fid_video", **kw)
+        r = fid(real, fake, "fid_video", bootstrap=40, bootstrap_seed=3, **kw)
+    assert plain["ci95"]["unavailable"].startswith("not requested: FID's interval is computed on request")
+    ci = r["ci95"]
+    assert r.value == plain.value and ci["low"] < r.value < ci["high"] and "unavailable" in r["extrapolated"]
+    assert (ci["B"], ci["seed"], ci["resampled"], ci["method"]) == (40, 3, "fake", FRAME_BOOTSTRAP_METHOD)
+    st = compute_frame_stats(fake, "fid_video", "fake", keep_features=True, **kw)
+    assert np.array_equal(st.features, det(fake[:, :16].reshape(-1, 12, 10, 3)))
+    assert np.array_equal(st.frame_videos, np.repeat(np.arange(30), 16))
+    assert compute_frame_stats(fake, "fid_video", "fake", **kw).features is None  # not by default
+    path = st.save(tmp_path / "fake.npz")
+    with pytest.warns(IncompleteProtocolWarning):
+        again = fid(real, path, "fid_video", bootstrap=40, bootstrap_seed=3, **kw)
+    assert again["ci95"] == {**ci, "seconds": again["ci95"]["seconds"]}  # the same interval from the file
+    st.features, st.frame_videos = None, None
+    with pytest.warns(IncompleteProtocolWarning):
+        bare = fid(real, st.save(tmp_path / "bare.npz"), "fid_video", bootstrap=40, **kw)
+    assert "the fake statistics keep no per-frame features" in bare["ci95"]["unavailable"]
+    st = VideoStats.load(path)
+    st.frame_videos = st.frame_videos[::-1].copy()  # frames of a video must stay together, in order
+    with pytest.raises(ProtocolError, match="bad.npz: the video index of the per-frame features does not fit"):
+        VideoStats.load(st.save(tmp_path / "bad.npz"))
+
+
 def test_fid50k_full_frame_budget():
     p = load_protocol("fid50k_full")
     assert p["fake"]["num_videos"] * p["fake"]["num_frames"] == p["fake"]["max_frames"] == 50_000

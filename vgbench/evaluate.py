@@ -54,9 +54,10 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
              device: str | None = None, batch_size: int | None = None, gen_batch_size: int = 4,
              num_workers: int | None = None, strict: bool = False, progress: bool = True,
              out: str | Path | None = None, model_options: dict | None = None, bootstrap: int = DEFAULT_BOOTSTRAP,
-             bootstrap_seed: int = DEFAULT_SEED, repeats: int = 1) -> dict:
+             bootstrap_seed: int = DEFAULT_SEED, repeats: int = 1, fid_bootstrap: int = 0) -> dict:
     """Evaluate ``model`` (loaded from ``ckpt``) on ``dataset``; returns (and appends to ``out``) the record.
-    ``bootstrap``/``bootstrap_seed``: the replicates and seed of the Fréchet metrics' ``ci95`` (0: none).
+    ``bootstrap``/``bootstrap_seed``: the replicates and seed of the Fréchet metrics' ``ci95`` (0: none);
+    ``fid_bootstrap``: FID's replicates (default 0: none, they cost seconds each on a CPU; docs/confidence.md).
     ``repeats``: measure every metric with the fake seeds ``seed .. seed+repeats-1`` (see the module docstring)."""
     from .detectors import default_device
     from .models import get_adapter
@@ -78,7 +79,7 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
     contexts = {name: EvalContext(protocol, device, adapter=adapter, card=card, data=data, num_fake=num_fake,
                                   seed=seed, gen_batch_size=gen_batch_size, batch_size=batch_size,
                                   num_workers=num_workers, strict=strict, progress=progress, bootstrap=bootstrap,
-                                  bootstrap_seed=bootstrap_seed)
+                                  bootstrap_seed=bootstrap_seed, fid_bootstrap=fid_bootstrap)
                 for name, protocol in protocols.items()}
     specs = {name: metric_spec(ctx.protocol.metric) for name, ctx in contexts.items()}
     for name, ctx in contexts.items():  # refuse up front: never generate for a metric that cannot finish
@@ -125,7 +126,7 @@ def seed_spread(compute, ctx: EvalContext, first: dict, repeats: int) -> dict:
     seeds = [ctx.seed + k for k in range(repeats)]
     values = [first["value"]]
     for s in seeds[1:]:
-        values.append(compute(dataclasses.replace(ctx, seed=s, bootstrap=0))["value"])
+        values.append(compute(dataclasses.replace(ctx, seed=s, bootstrap=0, fid_bootstrap=0))["value"])
     out = {"K": repeats, "seeds": seeds, "values": values, "mean": None, "std": None,
            "method": "the metric measured with the sampling seeds seed..seed+K-1 (video i of repeat k: "
                      "SeedSequence([seed+k, i, ...]); no video shared between repeats), the same real set; "

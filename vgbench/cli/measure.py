@@ -1,10 +1,13 @@
 """Commands that read videos and measure them: ``inspect``, ``features``, ``stats``, ``fvd``, ``fid`` and ``is``."""
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import click
+
+from ..metrics.confidence import FID_DEFAULT_BOOTSTRAP
 
 from .options import (CONTEXT, RegistryHelpOption, bootstrap_options, common_compute_options, emit_record,
                       guard_overwrite, max_frame_pixels_option, protocol_help, record_options)
@@ -196,14 +199,18 @@ def fvd(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, nu
 @click.argument("real")
 @click.argument("fake")
 @_metric_options("fid", "fid_video", "frames")
+@functools.partial(bootstrap_options, default=FID_DEFAULT_BOOTSTRAP,
+                   what="FID's ci95: the fake set's videos resampled, the real set fixed; seconds per replicate on a "
+                        "CPU, so 0 (none) unless asked")
 def fid(real, fake, protocol, as_json, out_jsonl, strict, device, batch_size, num_workers, worker_processes,
-        skip_bad, progress):
+        skip_bad, progress, bootstrap, bootstrap_seed):
     """FID between REAL and FAKE (every frame one sample). Real: every frame of every video; fake: the first 16
     frames of the protocol's number of videos. Each side is a video input or FID statistics (.npz)."""
     from .. import api
 
     res = api.fid(real, fake, protocol, strict=strict, device=device, frame_batch=batch_size or 64,
-                  num_workers=num_workers, skip_bad=skip_bad, progress=progress)
+                  num_workers=num_workers, skip_bad=skip_bad, progress=progress, bootstrap=bootstrap,
+                  bootstrap_seed=bootstrap_seed)
     if emit_record(res.record, out_jsonl, as_json):
         return
     _echo_frechet(res, lambda rc, fc: f"real: {rc['frames']} frames of {rc['used']} videos "

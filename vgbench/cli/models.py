@@ -71,8 +71,12 @@ def models_labels(model, ckpt, num_videos, seed, condition, model_option):
 @click.option("--json", "as_json", is_flag=True, help="print the whole record")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @bootstrap_options
+@click.option("--fid-bootstrap", type=click.IntRange(0), default=0, show_default=True,
+              help="bootstrap replicates of FID's ci95 (fake videos resampled, real set fixed; seconds each on a CPU, "
+                   "so 0: none unless asked)")
 def eval_cmd(model, ckpt, dataset, data, metrics, device, condition, model_option, num_fake, seed, repeats, out,
-             batch_size, gen_batch_size, num_workers, strict, dry_run, as_json, progress, bootstrap, bootstrap_seed):
+             batch_size, gen_batch_size, num_workers, strict, dry_run, as_json, progress, bootstrap, bootstrap_seed,
+             fid_bootstrap):
     """Sample a generator and compute metrics against a dataset, with full provenance."""
     from .. import evaluate as E
 
@@ -85,7 +89,7 @@ def eval_cmd(model, ckpt, dataset, data, metrics, device, condition, model_optio
     rec = E.evaluate(model, ckpt, dataset, data=data, metrics=metric_list, num_fake=num_fake, seed=seed,
                      device=device, batch_size=batch_size, gen_batch_size=gen_batch_size, num_workers=num_workers,
                      strict=strict, progress=progress, out=out, model_options=options, repeats=repeats,
-                     bootstrap=bootstrap, bootstrap_seed=bootstrap_seed)
+                     bootstrap=bootstrap, bootstrap_seed=bootstrap_seed, fid_bootstrap=fid_bootstrap)
     if as_json:
         click.echo(json.dumps(rec, indent=2, sort_keys=True))
         return

@@ -116,14 +116,14 @@ def common_compute_options(f):
     ])
 
 
-def bootstrap_options(f):
+def bootstrap_options(f, default: int | None = None, what: str = "the Fréchet ci95 (0: no interval)"):
     """--bootstrap B / --bootstrap-seed S: the replicates and seed of a Fréchet entry's ci95 (docs/confidence.md)."""
     from ..metrics.confidence import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 
     f = click.option("--bootstrap-seed", type=int, default=DEFAULT_SEED, show_default=True,
                      help="seed of the bootstrap resampling")(f)
-    return click.option("--bootstrap", type=click.IntRange(0), default=DEFAULT_BOOTSTRAP, show_default=True,
-                        help="bootstrap replicates of the Fréchet ci95 (0: no interval)")(f)
+    return click.option("--bootstrap", type=click.IntRange(0), show_default=True, help=f"bootstrap replicates of {what}",
+                        default=DEFAULT_BOOTSTRAP if default is None else default)(f)
 
 
 def record_options(what: str):

@@ -177,6 +177,7 @@ class EvalContext:
     options: dict = dataclasses.field(default_factory=dict)  # a standalone function's further keyword arguments
     bootstrap: int = DEFAULT_BOOTSTRAP  # Fréchet metrics: replicates of the ci95 (0: none); see metrics.confidence
     bootstrap_seed: int = DEFAULT_SEED
+    fid_bootstrap: int = 0  # FID's replicates (0: none): seconds each on a CPU, so only on request
 
 
 class IncompleteProtocolWarning(UserWarning):
@@ -421,7 +422,7 @@ def frechet_compute(ctx: EvalContext, compute, fake_stats, unit: str | None = No
     value, info = frechet_distance(real.mu, real.sigma, fake.mu, fake.sigma,
                                    eps=protocol["distance"]["nonfinite_retry_eps"])
     entry = frechet_entry(value, info, protocol, real, fake, fake.manifest["detector"], unit)
-    entry.update(frechet_uncertainty(real, fake, value, ctx.bootstrap, ctx.bootstrap_seed))
+    entry.update(frechet_uncertainty(real, fake, value, ctx.bootstrap, ctx.bootstrap_seed, ctx.device))
     if ctx.fake is None and not entry["protocol_complete"]:  # a generator's set: flagged once, on the whole
         wanted = (f"{fake.n} fake frames of {fake.manifest['counts'].get('frames_required')}" if unit == "frames"
                   else f"{fake.n} fake videos of {protocol['fake']['num_videos']}")

@@ -12,9 +12,15 @@ the extrapolation on one busy CPU thread (docs/confidence.md has the measurement
 * :func:`extrapolate` is the N→∞ value of Chong & Forsyth, "Effectively Unbiased FID and Inception Score and where
   to find them" (CVPR 2020): the distance on random subsets of both sets (same fraction of each, without
   replacement) fitted by least squares as ``d(N) = d∞ + k/N``; ``d∞`` is the intercept.
+* FID (:class:`FixedRealFrames`, :func:`frame_bootstrap_interval`): the samples are frames and the frames of one
+  video are correlated, so the fake set is resampled by video (every frame of a drawn video counted as often as it
+  was drawn); the real statistics (every frame of the dataset) are held fixed, so the interval is the noise of
+  the fake set alone (``"resampled": "fake"``). A replicate is a 2048-d Gram over the fake frames and a 2048-d
+  eigendecomposition, seconds on a CPU: computed only on request (``FID_DEFAULT_BOOTSTRAP = 0``), from the fake
+  frames' features kept for it (``compute_frame_stats(keep_features=True)``). No N→∞ extrapolation for FID.
 * :func:`frechet_uncertainty` is what a metric entry records: ``ci95`` and ``extrapolated``, or for each a
-  ``{"unavailable": reason}`` when the statistics carry no per-video features (an older statistics file, FID's
-  per-frame statistics). No interval is ever made up.
+  ``{"unavailable": reason}`` when the statistics carry no features (an older statistics file, FID statistics made
+  without ``keep_features``) or FID's interval was not asked for. No interval is ever made up.
 """
 from __future__ import annotations
 
@@ -23,10 +29,11 @@ import warnings
 
 import numpy as np
 
-from .frechet import frechet_distance_eigh
+from .frechet import covariance_root, frechet_distance_eigh, frechet_from_parts
 
-__all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_SEED", "BOOTSTRAP_METHOD", "EXTRAPOLATION_METHOD", "bootstrap_replicates",
-           "interval_from_replicates", "bootstrap_interval", "extrapolate", "frechet_uncertainty",
+__all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_SEED", "BOOTSTRAP_METHOD", "EXTRAPOLATION_METHOD", "FID_DEFAULT_BOOTSTRAP",
+           "FRAME_BOOTSTRAP_METHOD", "FixedRealFrames", "resample", "bootstrap_replicates", "interval_from_replicates",
+           "bootstrap_interval", "frame_bootstrap_interval", "extrapolate", "frechet_uncertainty", "is_per_frame",
            "missing_features_reason", "warn_small_sample"]
 
 #: bootstrap replicates by default: the endpoints then move by about 6% of the interval's half-width from one seed
@@ -34,6 +41,12 @@ __all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_SEED", "BOOTSTRAP_METHOD", "EXTRAPOLATI
 DEFAULT_BOOTSTRAP = 500
 DEFAULT_SEED = 0
 BOOTSTRAP_METHOD = "basic bootstrap over videos of both sets, replicates centred on their mean"
+FRAME_BOOTSTRAP_METHOD = ("basic bootstrap over the fake set's videos (all frames of a video together), real "
+                          "statistics held fixed, replicates centred on their mean")
+#: FID's interval is computed on request only: a replicate is a D x D eigendecomposition and a Gram over ~N frames
+FID_DEFAULT_BOOTSTRAP = 0
+FRAME_BOOTSTRAP_OFF = ("not requested: FID's interval is computed on request (vgbench fid --bootstrap B, vgbench eval "
+                       "--fid-bootstrap B), at seconds per replicate on a CPU (docs/confidence.md)")
 EXTRAPOLATION_METHOD = "least-squares fit d(N) = d_inf + k/N over random subsets of both sets (Chong & Forsyth 2020)"
 
 
@@ -71,20 +84,24 @@ def _distance(real: _Moments, rc: np.ndarray, fake: _Moments, fc: np.ndarray) ->
     return frechet_distance_eigh(mu1, r1.T @ r1, mu2, sigma2)
 
 
+def resample(distance, sizes: tuple[int, ...], B: int, seed: int) -> np.ndarray:
+    """``B`` values of ``distance(counts_1, counts_2, ...)``, each ``counts_k`` how often each of the ``sizes[k]``
+    units of set k is drawn (``sizes[k]`` draws with replacement; numpy PCG64 from ``seed``, sets in order)."""
+    if B < 2:
+        raise ValueError(f"the bootstrap needs at least 2 replicates, got B={B}")
+    rng = np.random.Generator(np.random.PCG64(seed))
+    reps = np.empty(B)
+    for b in range(B):
+        reps[b] = distance(*(np.bincount(rng.integers(0, n, n), minlength=n) for n in sizes))
+    return reps
+
+
 def bootstrap_replicates(real: np.ndarray, fake: np.ndarray, B: int = DEFAULT_BOOTSTRAP,
                          seed: int = DEFAULT_SEED) -> np.ndarray:
     """``B`` Fréchet distances of the feature sets ``real`` [N_r, D] and ``fake`` [N_f, D] (one row per video),
     each with the videos of both sets drawn with replacement; the same seed gives the same replicates."""
-    if B < 2:
-        raise ValueError(f"the bootstrap needs at least 2 replicates, got B={B}")
     rm, fm = _Moments(real), _Moments(fake)
-    rng = np.random.Generator(np.random.PCG64(seed))
-    reps = np.empty(B)
-    for b in range(B):
-        rc = np.bincount(rng.integers(0, rm.n, rm.n), minlength=rm.n)
-        fc = np.bincount(rng.integers(0, fm.n, fm.n), minlength=fm.n)
-        reps[b] = _distance(rm, rc, fm, fc)
-    return reps
+    return resample(lambda rc, fc: _distance(rm, rc, fm, fc), (rm.n, fm.n), B, seed)
 
 
 def interval_from_replicates(reps: np.ndarray, value: float, level: float = 0.95) -> tuple[float, float]:
@@ -101,9 +118,13 @@ def bootstrap_interval(real: np.ndarray, fake: np.ndarray, value: float, B: int 
     """A ``level`` interval for the Fréchet value ``value`` of ``real`` and ``fake`` at these N (see the module
     docstring), as the ``ci95`` entry of a record."""
     reps = bootstrap_replicates(real, fake, B, seed)
+    return _interval_entry(reps, value, BOOTSTRAP_METHOD, "real and fake", seed, level)
+
+
+def _interval_entry(reps: np.ndarray, value: float, method: str, resampled: str, seed: int, level: float) -> dict:
     low, high = interval_from_replicates(reps, value, level)
-    return {"low": low, "high": high, "method": BOOTSTRAP_METHOD, "B": int(B), "seed": int(seed),
-            "sd": float(reps.std(ddof=1)), "replicate_mean_minus_value": float(reps.mean() - value)}
+    return {"low": low, "high": high, "method": method, "resampled": resampled, "B": int(len(reps)),
+            "seed": int(seed), "sd": float(reps.std(ddof=1)), "replicate_mean_minus_value": float(reps.mean() - value)}
 
 
 def extrapolate(real: np.ndarray, fake: np.ndarray, points: int = 15, min_fraction: float = 0.5,
@@ -134,14 +155,93 @@ def extrapolate(real: np.ndarray, fake: np.ndarray, points: int = 15, min_fracti
             "method": EXTRAPOLATION_METHOD, "seed": int(seed)}
 
 
+class FixedRealFrames:
+    """The Fréchet distance of a fake *frame* set resampled by video against fixed real statistics (FID's bootstrap).
+
+    ``frames`` [N, D] are the fake set's per-frame features, ``videos`` [N] the video (0 .. V-1) of each frame; a
+    call with ``counts`` [V] (how often each video is drawn) weights every frame of video v by ``counts[v]``. With
+    ``Σ_r = L Lᵀ`` (:func:`~vgbench.metrics.frechet.covariance_root`), ``tr (Σ_r Σ_f)^½ = Σ √λ(Lᵀ Σ_f L)`` and
+    ``Lᵀ Σ_f L`` is the weighted Gram of the projected frames ``Y = (X − c) L`` minus ``ȳȳᵀ``: ``Y`` is made once
+    (N·D² flops) and a replicate costs one weighted Gram over the frames of the videos it draws (float32 on CPU,
+    float64 on CUDA) and one D x D symmetric eigendecomposition (float64), in torch on ``device``; means and
+    traces come from per-video sums (float64).
+    """
+
+    def __init__(self, mu_real, sigma_real, frames: np.ndarray, videos: np.ndarray, device: str = "cpu",
+                 chunk: int = 4096):
+        import torch
+
+        self.torch, dev = torch, torch.device(device)
+        self.dtype = torch.float64 if dev.type == "cuda" else torch.float32
+        videos = np.asarray(videos, np.int64)
+        x = np.asarray(frames)
+        if x.ndim != 2 or videos.shape != (x.shape[0],) or x.shape[0] == 0 or videos.min() < 0:
+            raise ValueError(f"frames {x.shape} and their video indices {videos.shape} do not fit together")
+        n, dim = x.shape
+        self.n_videos = int(videos.max()) + 1
+        self.mu_real, self.tr_real = np.asarray(mu_real, np.float64), float(np.trace(sigma_real))
+        root = torch.from_numpy(covariance_root(np.asarray(sigma_real, np.float64))).to(dev)
+        self.center = x.mean(axis=0, dtype=np.float64)
+        centre = torch.from_numpy(self.center).to(dev)
+        self.videos = torch.from_numpy(videos).to(dev)
+        self.frames_per_video = torch.bincount(self.videos, minlength=self.n_videos).double()
+        self.y = torch.empty((n, dim), dtype=self.dtype, device=dev)
+        self.sum_x = torch.zeros((self.n_videos, dim), dtype=torch.float64, device=dev)  # per video, centred
+        self.sum_y = torch.zeros_like(self.sum_x)
+        self.sum_sq = torch.zeros(self.n_videos, dtype=torch.float64, device=dev)
+        for i in range(0, n, chunk):
+            xc = torch.from_numpy(np.asarray(x[i:i + chunk], np.float64)).to(dev) - centre
+            yc = xc @ root
+            v = self.videos[i:i + chunk]
+            self.sum_x.index_add_(0, v, xc)
+            self.sum_y.index_add_(0, v, yc)
+            self.sum_sq.index_add_(0, v, (xc * xc).sum(1))
+            self.y[i:i + chunk] = yc.to(self.dtype)
+
+    def __call__(self, counts: np.ndarray) -> float:
+        torch = self.torch
+        c = torch.as_tensor(np.asarray(counts, np.float64), device=self.y.device)
+        w = c / (c @ self.frames_per_video)  # weight of each frame of video v
+        w_frame = w[self.videos]
+        used = torch.nonzero(w_frame).squeeze(1)
+        a = self.y[used] * w_frame[used].sqrt().to(self.dtype)[:, None]
+        y_mean, x_mean = w @ self.sum_y, w @ self.sum_x
+        m = (a.T @ a).double() - torch.outer(y_mean, y_mean)
+        trace_sqrt = float(torch.linalg.eigvalsh((m + m.T) * 0.5).clamp_min(0.0).sqrt().sum())
+        tr_fake = float(w @ self.sum_sq - x_mean @ x_mean)
+        return frechet_from_parts(self.mu_real - self.center - x_mean.cpu().numpy(), self.tr_real, tr_fake,
+                                  trace_sqrt)
+
+
+def frame_bootstrap_interval(mu_real, sigma_real, frames: np.ndarray, videos: np.ndarray, value: float,
+                             B: int, seed: int = DEFAULT_SEED, level: float = 0.95, device: str = "cpu") -> dict:
+    """FID's ``ci95`` entry: the fake frames resampled by video (:class:`FixedRealFrames`), the real statistics
+    held fixed, the basic interval about ``value`` as for FVD."""
+    model = FixedRealFrames(mu_real, sigma_real, frames, videos, device)
+    reps = resample(model, (model.n_videos,), B, seed)
+    return _interval_entry(reps, value, FRAME_BOOTSTRAP_METHOD, "fake", seed, level)
+
+
+def _frame_uncertainty(real, fake, value: float, B: int, seed: int, device: str) -> dict:
+    """The ``ci95`` and ``extrapolated`` entries of FID (per-frame statistics)."""
+    ext = {"unavailable": "no N→∞ extrapolation for FID (per-frame statistics): not implemented"}
+    if B <= 0:
+        return {"ci95": {"unavailable": FRAME_BOOTSTRAP_OFF}, "extrapolated": ext}
+    if fake.features is None or fake.frame_videos is None:
+        return {"ci95": {"unavailable": "the fake statistics keep no per-frame features (FID statistics saved "
+                                        "without keep_features): compute the fake side from videos with the "
+                                        "bootstrap on (docs/confidence.md)"}, "extrapolated": ext}
+    t0 = time.time()
+    ci = frame_bootstrap_interval(real.mu, real.sigma, fake.features, fake.frame_videos, value, B, seed,
+                                  device=str(device or "cpu"))
+    return {"ci95": dict(ci, seconds=round(time.time() - t0, 2)), "extrapolated": ext}
+
+
 def missing_features_reason(stats, role: str) -> str | None:
     """Why ``stats`` (a :class:`~vgbench.metrics.stats.VideoStats`) cannot be resampled by video, or None."""
     if stats.features is not None:
         return None
     m = stats.manifest
-    if (m.get("clip") or {}).get("unit") == "frame":
-        return (f"the {role} statistics are per frame (FID) and keep no per-video features: a video bootstrap of "
-                f"2048-d Inception features over every frame is not implemented (docs/confidence.md)")
     schema = m.get("schema")
     from ..provenance import STATS_SCHEMA
 
@@ -151,8 +251,17 @@ def missing_features_reason(stats, role: str) -> str | None:
     return f"the {role} statistics carry no per-video features"
 
 
-def frechet_uncertainty(real, fake, value: float, B: int = DEFAULT_BOOTSTRAP, seed: int = DEFAULT_SEED) -> dict:
-    """The ``ci95`` and ``extrapolated`` entries of a Fréchet metric for the statistics ``real`` and ``fake``."""
+def is_per_frame(stats) -> bool:
+    """Whether ``stats`` are FID's per-frame statistics (every frame one sample)."""
+    return (stats.manifest.get("clip") or {}).get("unit") == "frame"
+
+
+def frechet_uncertainty(real, fake, value: float, B: int = DEFAULT_BOOTSTRAP, seed: int = DEFAULT_SEED,
+                        device: str = "cpu") -> dict:
+    """The ``ci95`` and ``extrapolated`` entries of a Fréchet metric for the statistics ``real`` and ``fake``
+    (FID's per-frame statistics: :func:`frame_bootstrap_interval` on ``device``)."""
+    if is_per_frame(fake):
+        return _frame_uncertainty(real, fake, value, B, seed, device)
     reason = missing_features_reason(real, "real") or missing_features_reason(fake, "fake")
     if reason is not None:
         return {"ci95": {"unavailable": reason}, "extrapolated": {"unavailable": reason}}

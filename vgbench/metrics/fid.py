@@ -32,7 +32,7 @@ from .base import (
     metric_protocol,
     register_metric,
 )
-from .confidence import DEFAULT_BOOTSTRAP, DEFAULT_SEED
+from .confidence import DEFAULT_SEED, FID_DEFAULT_BOOTSTRAP
 from .stats import FeatureStats, VideoStats
 
 __all__ = ["FIDResult", "compute_frame_stats", "fid", "frame_spec"]
@@ -56,8 +56,9 @@ def frame_spec(protocol: Protocol, role: str, num_videos: int | None = None) -> 
 
 def _frames(src, spec: ClipSpec, max_frames: int | None, skip_bad: bool, counts, bad, resolutions, ids,
             takes: list[int] | None = None):
-    """Yield uint8 frame chunks in source order; fill counts/bad/resolutions/ids as it goes (runs in a thread).
-    ``takes``: a shard's planned frames per video (replacing the budget, which the plan applied)."""
+    """Yield (video index, uint8 frame chunk) in source order, the index being the video's position in ``ids``; fill
+    counts/bad/resolutions/ids as it goes (runs in a thread). ``takes``: a shard's planned frames per video
+    (replacing the budget, which the plan applied)."""
     budget = max_frames
     for k, video in enumerate(src):
         if spec.max_videos is not None and counts["used"] >= spec.max_videos:
@@ -91,7 +92,7 @@ def _frames(src, spec: ClipSpec, max_frames: int | None, skip_bad: bool, counts,
             counts["frames"] += c.shape[0]
             if budget is not None:
                 budget -= c.shape[0]
-            yield c
+            yield len(ids) - 1, c
 
 
 def compute_frame_stats(
@@ -112,6 +113,7 @@ def compute_frame_stats(
     resume_dir=None,
     shard: tuple[int, int] | None = None,
     min_frames: int | None = None,
+    keep_features: bool = False,
 ) -> VideoStats:
     """Inception statistics of the frames ``protocol`` selects from ``source`` as its ``role`` set.
 
@@ -120,7 +122,9 @@ def compute_frame_stats(
     ``resume_dir`` are accepted for call compatibility with FVD and ignored (decoding runs in one background
     thread; frame statistics are not resumable). ``shard=(i, n)`` computes part ``i`` of ``n`` for
     :func:`~vgbench.metrics.shards.merge_stats` (``min_frames`` replaces the protocol's minimum: a part needs one
-    frame); under torchrun each rank computes its shard and every rank merges them.
+    frame); under torchrun each rank computes its shard and every rank merges them. ``keep_features`` keeps every
+    frame's feature (float32) and its video in the statistics, for FID's bootstrap interval (memory and file: frames
+    x 2048 x 4 B, 268 MB for fid_video's fake side); shards and torchrun ranks keep none (their merge adds moments).
     """
     if role not in ("real", "fake"):
         raise ValueError(f"role must be 'real' or 'fake', got {role!r}")
@@ -182,6 +186,8 @@ def compute_frame_stats(
     t0 = time.time()
     pending: list[np.ndarray] = []
     npend = 0
+    frame_videos: list[np.ndarray] = []  # the video of every frame, in feature order (keep_features)
+    kept: list[np.ndarray] = []
 
     def flush(final: bool = False):
         nonlocal pending, npend
@@ -190,6 +196,8 @@ def compute_frame_stats(
             take = allf[:frame_batch] if npend >= frame_batch else allf
             feats = np.asarray(detector(take), np.float32)
             stats.append(feats, where=f"{protocol.name} {role} features")
+            if keep_features:
+                kept.append(feats)
             bar.update(take.shape[0])
             rest = allf[take.shape[0]:]
             pending, npend = ([rest] if rest.shape[0] else []), rest.shape[0]
@@ -198,7 +206,9 @@ def compute_frame_stats(
     workers = 1 if num_workers is None else num_workers
     it = background(gen, depth=4) if workers > 0 else gen
     try:
-        for chunk in it:
+        for video_index, chunk in it:
+            if keep_features:
+                frame_videos.append(np.full(chunk.shape[0], video_index, np.int64))
             # frames of different sizes cannot share a batch: flush before the size changes
             if pending and pending[0].shape[1:] != chunk.shape[1:]:
                 flush(final=True)
@@ -238,23 +248,27 @@ def compute_frame_stats(
     }
     if shard_info is not None:
         manifest["shard"] = shard_info
-    return VideoStats(mu, sigma, stats.n, manifest, ids, [])
+    features = videos = None
+    if keep_features:
+        features, videos = np.concatenate(kept), np.concatenate(frame_videos)
+    return VideoStats(mu, sigma, stats.n, manifest, ids, [], features, videos)
 
 
 def fid(real, fake, protocol: str | Protocol = "fid_video", *, strict: bool = False, detector=None,
-        device: str | None = None, bootstrap: int = DEFAULT_BOOTSTRAP, bootstrap_seed: int = DEFAULT_SEED,
+        device: str | None = None, bootstrap: int = FID_DEFAULT_BOOTSTRAP, bootstrap_seed: int = DEFAULT_SEED,
         **kwargs) -> FIDResult:
     """FID between ``real`` and ``fake``: each a video source (path, array, ``builtin:NAME``...) or FID statistics
     (a ``.npz`` written by :meth:`VideoStats.save` of :func:`compute_frame_stats`). Extra keyword arguments go to
-    :func:`compute_frame_stats` (frame_batch, num_workers, skip_bad, progress...). ``bootstrap`` and
-    ``bootstrap_seed`` are those of :func:`~vgbench.metrics.fvd.fvd`; FID's per-frame statistics keep no per-video
-    features, so its entry's ``ci95`` says why it is unavailable (docs/confidence.md)."""
+    :func:`compute_frame_stats` (frame_batch, num_workers, skip_bad, progress...). ``bootstrap`` replicates of the
+    ``ci95`` (the fake set's videos resampled, the real statistics fixed; default 0: none, as it costs seconds per
+    replicate on a CPU) with ``bootstrap_seed``; a fake side given as statistics needs them made with
+    ``keep_features`` (docs/confidence.md)."""
     protocol = metric_protocol(protocol, "fid", "an FID")
     from ..detectors import default_device
 
     device = device or default_device()
     ctx = EvalContext(protocol, device, real=real, fake=fake, strict=strict, detector=detector, options=kwargs,
-                      bootstrap=bootstrap, bootstrap_seed=bootstrap_seed)
+                      fid_bootstrap=bootstrap, bootstrap_seed=bootstrap_seed)
     entry = _compute(ctx)
     record = make_record({protocol.name: entry}, device=device, headline={"fid": entry["value"]})
     return MetricResult(entry["value"], record)
@@ -276,12 +290,21 @@ def _fake_frames(ctx: EvalContext, detector, num_videos: int) -> VideoStats:
         return generator_part(ctx, num_videos, lambda src, spec, part_budget, progress: compute_frame_stats(
             src, protocol, "fake", clip_spec=spec, max_frames=part_budget, progress=progress, min_frames=1, **kw),
             frames=True, max_frames=budget)
+    kw["keep_features"] = ctx.bootstrap > 0  # for FID's interval (one process only: a merge keeps no features)
     src, spec = fake_clips(ctx.adapter, protocol, num_videos, ctx.seed, ctx.gen_batch_size)
     return compute_frame_stats(src, protocol, "fake", clip_spec=spec, progress=ctx.progress, max_frames=budget, **kw)
 
 
+def _frame_stats(source, protocol, role, **kwargs) -> VideoStats:
+    """:func:`compute_frame_stats` of a given source; a fake side keeps its frames' features for the bootstrap."""
+    return compute_frame_stats(source, protocol, role, keep_features=role == "fake", **kwargs)
+
+
 def _compute(ctx: EvalContext) -> dict:
-    return frechet_compute(ctx, compute_frame_stats, _fake_frames, unit="frames")
+    """FID's entry; its interval has its own number of replicates (``ctx.fid_bootstrap``, default none)."""
+    ctx = dataclasses.replace(ctx, bootstrap=ctx.fid_bootstrap)
+    return frechet_compute(ctx, _frame_stats if ctx.bootstrap > 0 else compute_frame_stats, _fake_frames,
+                           unit="frames")
 
 
 register_metric(MetricSpec(

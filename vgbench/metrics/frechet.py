@@ -8,7 +8,9 @@ the computation is repeated with ``eps·I`` added to both covariances, and the r
 any ``R`` with ``Σ₁ = RRᵀ``); it is only for the hundreds of replicates of a bootstrap or a bias fit
 (:mod:`vgbench.metrics.confidence`), where it is several times faster than ``sqrtm``. Every reported value is
 :func:`frechet_distance`; the two agree to 1e-9 relative (1e-6 for singular covariances, where ``sqrtm`` loses
-digits; tests/test_confidence.py).
+digits; tests/test_confidence.py). FID's bootstrap (:class:`vgbench.metrics.confidence.FixedRealFrames`) uses the
+same identity with the real covariance's root (:func:`covariance_root`) applied once to every fake frame, and
+:func:`frechet_from_parts` for the sum.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import scipy.linalg
 
 from ..errors import VgbenchError
 
-__all__ = ["frechet_distance", "frechet_distance_eigh", "FrechetError"]
+__all__ = ["frechet_distance", "frechet_distance_eigh", "covariance_root", "frechet_from_parts", "FrechetError"]
 
 
 class FrechetError(VgbenchError, ValueError):
@@ -81,13 +83,22 @@ def frechet_distance_eigh(mu1, sigma1, mu2, sigma2, root1=None, root2=None) -> f
     if root1 is not None and root2 is not None:
         trace_sqrt = float(np.linalg.svd(root1.T @ root2, compute_uv=False).sum())
     else:
-        if root1 is None:
-            try:
-                root1 = np.linalg.cholesky(sigma1)
-            except np.linalg.LinAlgError:
-                w, u = np.linalg.eigh(sigma1)
-                root1 = u * np.sqrt(np.clip(w, 0.0, None))
+        root1 = covariance_root(sigma1) if root1 is None else root1
         m = root1.T @ sigma2 @ root1
         trace_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) * 0.5), 0.0, None)).sum())
-    diff = mu1 - mu2
+    return frechet_from_parts(mu1 - mu2, tr1, tr2, trace_sqrt)
+
+
+def covariance_root(sigma: np.ndarray) -> np.ndarray:
+    """``R`` with ``sigma = R Rᵀ``: the Cholesky factor, or the eigen-root when ``sigma`` is singular."""
+    try:
+        return np.linalg.cholesky(sigma)
+    except np.linalg.LinAlgError:
+        w, u = np.linalg.eigh(sigma)
+        return u * np.sqrt(np.clip(w, 0.0, None))
+
+
+def frechet_from_parts(diff, tr1: float, tr2: float, trace_sqrt: float) -> float:
+    """``‖μ₁ − μ₂‖² + tr Σ₁ + tr Σ₂ − 2 tr (Σ₁Σ₂)^½`` from its parts (``diff`` = μ₁ − μ₂)."""
+    diff = np.asarray(diff, np.float64)
     return float(diff @ diff + tr1 + tr2 - 2.0 * trace_sqrt)

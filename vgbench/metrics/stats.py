@@ -8,7 +8,9 @@ verifies the checksum, the count and that sigma is a covariance.
 
 Schema ``vgbench.stats/3`` files of FVD also keep ``features`` (float32 [n, D], one row per video, 2048 x 400 x 4 B =
 3.3 MB for FVD16): the bootstrap interval and the N→∞ extrapolation (:mod:`vgbench.metrics.confidence`) resample
-them. Files of schema /2 and /1, and FID's per-frame statistics, have none and load as before (``features`` None).
+them. FID's fake statistics keep per-frame ``features`` and ``frame_videos`` (each row's video) only when made with
+``keep_features`` (FID's bootstrap: 32,768 x 2048 x 4 B = 268 MB for fid_video, so not by default). Files of schema
+/2 and /1, and other FID statistics, have none and load as before (``features`` None).
 """
 from __future__ import annotations
 
@@ -74,7 +76,8 @@ class VideoStats:
     manifest: dict
     ids: list[str] = dataclasses.field(default_factory=list)
     offsets: list[int] = dataclasses.field(default_factory=list)
-    features: np.ndarray | None = None  # float32 [n, D], one row per video (FVD), or None
+    features: np.ndarray | None = None  # float32 [n, D], one row per video (FVD) or per frame (FID), or None
+    frame_videos: np.ndarray | None = None  # per-frame features (FID): the index into ``ids`` of each row's video
 
     def save(self, path: str | Path) -> Path:
         """Write ``path`` (.npz: mu, sigma, n, ids, offsets, manifest, the per-video ``features`` when kept, and a
@@ -88,6 +91,8 @@ class VideoStats:
                   "offsets": np.asarray(self.offsets, np.int64), "manifest": np.asarray(manifest)}
         if self.features is not None:
             arrays["features"] = np.asarray(self.features, np.float32)
+        if self.frame_videos is not None:
+            arrays["frame_videos"] = np.asarray(self.frame_videos, np.int64)
         checksum = stats_checksum(arrays)
         with atomic_write(path, "wb") as f:
             np.savez(f, **arrays, checksum=np.asarray(checksum))
@@ -126,7 +131,7 @@ class VideoStats:
                           f"consistency only. Recompute them to get a verifiable file.", UserWarning, stacklevel=3)
         st = cls(arrays["mu"], arrays["sigma"], int(arrays["n"]), manifest,
                  [str(s) for s in arrays.get("ids", [])], arrays["offsets"].tolist() if "offsets" in arrays else [],
-                 arrays.get("features"))
+                 arrays.get("features"), arrays.get("frame_videos"))
         st.validate(str(path))
         return st
 
@@ -142,7 +147,7 @@ class VideoStats:
         if self.n < 1 or (expected_n is not None and expected_n != self.n):
             raise ProtocolError(f"{where}: n = {self.n} samples, but the manifest counts {expected_n}: the statistics "
                                 f"are empty or inconsistent")
-        if self.features is not None:
+        if self.features is not None or self.frame_videos is not None:
             self._validate_features(where)
         scale = float(np.abs(sigma).max()) if sigma.size else 0.0
         if float(np.abs(sigma - sigma.T).max(initial=0.0)) > 1e-9 * max(scale, 1e-300):
@@ -159,12 +164,19 @@ class VideoStats:
                                "n": np.int64(self.n)})
 
     def _validate_features(self, where: str) -> None:
-        """Kept per-video features must be the rows mu was made from (their mean, to float32 rounding)."""
+        """Kept features must be the rows mu was made from (their mean, to float32 rounding); per-frame features
+        name a video of ``ids`` for each row, with every frame of a video together."""
+        if self.frame_videos is not None:
+            v = np.asarray(self.frame_videos)
+            if self.features is None or v.shape != (self.n,) or (self.n and (v.min() < 0 or v.max() >= len(self.ids)
+                                                                               or np.any(np.diff(v) < 0))):
+                raise ProtocolError(f"{where}: the video index of the per-frame features does not fit the "
+                                    f"{self.n} frames of {len(self.ids)} videos (or the features are missing)")
         x = np.asarray(self.features)
         if x.shape != (self.n, np.asarray(self.mu).size):
             raise ProtocolError(f"{where}: features {x.shape} do not fit n = {self.n} and mu {np.shape(self.mu)}")
         if not np.isfinite(x).all():
-            raise ProtocolError(f"{where}: NaN or inf in the per-video features")
+            raise ProtocolError(f"{where}: NaN or inf in the kept features")
         mean = x.astype(np.float64).mean(axis=0)
         scale = max(float(np.abs(x).max(initial=0.0)), 1e-30)
         if float(np.abs(mean - self.mu).max(initial=0.0)) > 1e-5 * scale:
