@@ -321,11 +321,15 @@ def test_eval_fid_with_the_metric_plugin(tmp_path, monkeypatch):
         assert m["counts"]["real"]["frames"] == m["counts"]["real_used"] > 0
         assert np.isfinite(m["value"]) and not m["protocol_complete"]
         assert list((tmp_path / "stats").glob("tiny-fid_video-*.npz"))
-        with pytest.warns(IncompleteProtocolWarning):
+        assert m["ci95"]["unavailable"].startswith("not requested")  # FVD's --bootstrap does not reach FID
+        with pytest.warns(IncompleteProtocolWarning):  # the generator's frames kept for FID's interval
             rec2 = evaluate.evaluate("stylegan_v", "tests/fixtures/stylegan_v_tiny.pkl", "tiny",
-                                     metrics=["fid_video"], num_fake=3, progress=False, device="cpu")
+                                     metrics=["fid_video"], num_fake=3, progress=False, device="cpu",
+                                     fid_bootstrap=30)
         assert rec2["metrics"]["fid_video"]["value"] == pytest.approx(m["value"], rel=1e-9)
         assert rec2["metrics"]["fid_video"]["real_stats"]["file"] == m["real_stats"]["file"]
+        ci = rec2["metrics"]["fid_video"]["ci95"]
+        assert (ci["B"], ci["resampled"]) == (30, "fake") and np.isfinite([ci["low"], ci["high"]]).all()
     finally:
         detectors.get_detector.cache_clear()
 

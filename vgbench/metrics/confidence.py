@@ -163,8 +163,8 @@ class FixedRealFrames:
     ``Σ_r = L Lᵀ`` (:func:`~vgbench.metrics.frechet.covariance_root`), ``tr (Σ_r Σ_f)^½ = Σ √λ(Lᵀ Σ_f L)`` and
     ``Lᵀ Σ_f L`` is the weighted Gram of the projected frames ``Y = (X − c) L`` minus ``ȳȳᵀ``: ``Y`` is made once
     (N·D² flops) and a replicate costs one weighted Gram over the frames of the videos it draws (float32 on CPU,
-    float64 on CUDA) and one D x D symmetric eigendecomposition (float64), in torch on ``device``; means and
-    traces come from per-video sums (float64).
+    through numpy's BLAS syrk; float64 on CUDA) and one D x D symmetric eigendecomposition (float64), in torch on
+    ``device``; means and traces come from per-video sums (float64).
     """
 
     def __init__(self, mu_real, sigma_real, frames: np.ndarray, videos: np.ndarray, device: str = "cpu",
@@ -206,7 +206,12 @@ class FixedRealFrames:
         used = torch.nonzero(w_frame).squeeze(1)
         a = self.y[used] * w_frame[used].sqrt().to(self.dtype)[:, None]
         y_mean, x_mean = w @ self.sum_y, w @ self.sum_x
-        m = (a.T @ a).double() - torch.outer(y_mean, y_mean)
+        if a.device.type == "cpu":  # numpy sees Aᵀ A and calls BLAS syrk: half of torch's gemm (2.0 s vs 4.2 s)
+            a = a.numpy()
+            gram = torch.from_numpy(a.T @ a)
+        else:
+            gram = a.T @ a
+        m = gram.double() - torch.outer(y_mean, y_mean)
         trace_sqrt = float(torch.linalg.eigvalsh((m + m.T) * 0.5).clamp_min(0.0).sqrt().sum())
         tr_fake = float(w @ self.sum_sq - x_mean @ x_mean)
         return frechet_from_parts(self.mu_real - self.center - x_mean.cpu().numpy(), self.tr_real, tr_fake,
