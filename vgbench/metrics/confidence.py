@@ -164,14 +164,15 @@ class FixedRealFrames:
     ``Lᵀ Σ_f L`` is the weighted Gram of the projected frames ``Y = (X − c) L`` minus ``ȳȳᵀ``: ``Y`` is made once
     (N·D² flops) and a replicate costs one weighted Gram over the frames of the videos it draws (float32 on CPU,
     through numpy's BLAS syrk; float64 on CUDA) and one D x D symmetric eigendecomposition (float64), in torch on
-    ``device``; means and traces come from per-video sums (float64).
+    ``device`` when it is CUDA, else on the CPU; means and traces come from per-video sums (float64).
     """
 
     def __init__(self, mu_real, sigma_real, frames: np.ndarray, videos: np.ndarray, device: str = "cpu",
                  chunk: int = 4096):
         import torch
 
-        self.torch, dev = torch, torch.device(device)
+        dev = torch.device(device)
+        self.torch, dev = torch, dev if dev.type == "cuda" else torch.device("cpu")  # float64 sums: CUDA or CPU
         self.dtype = torch.float64 if dev.type == "cuda" else torch.float32
         videos = np.asarray(videos, np.int64)
         x = np.asarray(frames)
