@@ -14,22 +14,28 @@ MediaPipe's public graphs (``mediapipe/modules/pose_detection``, ``pose_landmark
 2. region of interest: detection keypoint 0 (mid-hip) is the centre, twice its distance to keypoint 1 the side,
    the angle of the vector between them (target 90°) the rotation; the square is enlarged 1.25x.
 3. landmarks ``pose_landmark_full.tflite`` on the rotated 256x256 crop of that square (bilinear, replicated border,
-   values in [0, 1]): 39 rows of (x, y, z, visibility, presence) in crop pixels, mapped back to the frame; a pose
-   flag (``Identity_1``, a probability) < 0.5 means no person.
+   values in [0, 1]): 39 rows of (x, y, z, visibility logit, presence logit) in crop pixels, each x, y refined on
+   the model's 64x64 heatmaps (``Identity_3``: sigmoid-weighted mean cell of a 7x7 window when its peak is at
+   least 0.5), mapped back to the frame; a pose flag (``Identity_1``, a probability) < 0.5 means no person.
 4. video: like MediaPipe's tracking mode, the next frame's region comes from this frame's two auxiliary landmarks
    (rows 33, 34: mid-hip and scale point) with the same rule; the detector runs again only after a frame without a
-   person. MediaPipe's landmark smoothing filter and heatmap refinement are not applied.
+   person. MediaPipe's landmark smoothing filter (video mode) is not applied.
 
 Output per frame: COCO-17 keypoints ``[17, 3]`` (:data:`COCO_FROM_BLAZEPOSE` picks them out of the 33 BlazePose
-landmarks, see https://ai.google.dev/edge/mediapipe/solutions/vision/pose_landmarker), x and y in continuous pixel
-coordinates of the frame (pixel ``i`` spans ``[i, i + 1)``), score ``sigmoid(visibility logit)``. A frame without a
-person gives zeros and ``person=False``. Frames are RGB uint8 ``[H, W, 3]``.
+landmarks, see https://ai.google.dev/edge/mediapipe/solutions/vision/pose_landmarker), x and y in pixels of the
+frame, score ``sigmoid(visibility logit)``. A frame without a person gives zeros and ``person=False``. Frames are
+RGB uint8 ``[H, W, 3]``.
+
+Coordinates follow MediaPipe (its normalised landmark times the frame size): pixel-index coordinates, the centre of
+pixel column ``c`` is ``x = c``. With these conventions the keypoints of the ``astronaut`` photo match MediaPipe
+0.10.21's own ``solutions.pose`` within a few pixels (tests/test_pose.py, tests/golden/blazepose_mediapipe.json).
 """
 from __future__ import annotations
 
 import importlib
 import math
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -37,6 +43,7 @@ from .. import weights
 from ..errors import VgbenchError
 
 __all__ = ["PoseDependencyError", "BlazePose", "load_blazepose", "model_provenance", "ssd_anchors", "warp_crop",
+           "refine_from_heatmap", "to_coco",
            "COCO_FROM_BLAZEPOSE", "WEIGHTS", "EXTRA_HINT"]
 
 EXTRA_HINT = "pip install 'vgbench[pose]'"
@@ -55,6 +62,7 @@ MIN_DETECTION_SCORE = 0.5  # pose_detection_cpu.pbtxt, min_score_thresh
 MIN_PRESENCE = 0.5  # tensors_to_pose_landmarks_and_segmentation.pbtxt, ThresholdingCalculator
 NMS_IOU = 0.3
 ROI_SCALE = 1.25  # pose_detection_to_roi.pbtxt / pose_landmarks_to_roi.pbtxt, RectTransformationCalculator
+HEATMAP_KERNEL = 7  # tensors_to_pose_landmarks_and_segmentation.pbtxt, RefineLandmarksFromHeatmapCalculator
 
 
 class PoseDependencyError(VgbenchError, ImportError):
@@ -125,8 +133,9 @@ def ssd_anchors() -> np.ndarray:
 
 
 def _roi_matrix(center, side: float, angle: float, size: int) -> np.ndarray:
-    """2x3 affine map from crop pixel coordinates (``size`` x ``size``) to frame pixel coordinates for a square of
-    side ``side`` centred at ``center``, rotated by ``angle`` radians (MediaPipe's rotated sub-rect)."""
+    """2x3 affine map from crop coordinates (``size`` x ``size``) to frame coordinates for a square of side ``side``
+    centred at ``center``, rotated by ``angle`` radians (MediaPipe's rotated sub-rect: crop point ``(0, 0)`` is the
+    square's corner, ``(size/2, size/2)`` its centre)."""
     c, s = math.cos(angle), math.sin(angle)
     k = side / size
     rot = np.array([[c, -s], [s, c]]) * k
@@ -134,13 +143,14 @@ def _roi_matrix(center, side: float, angle: float, size: int) -> np.ndarray:
 
 
 def warp_crop(frame: np.ndarray, m: np.ndarray, size: int, border: str) -> np.ndarray:
-    """Bilinear crop ``[size, size, 3]`` float32 (0-255) of ``frame`` where crop point ``p`` samples frame point
-    ``m @ [p, 1]`` (continuous coordinates, pixel centres at +0.5; OpenCV's ``warpAffine`` with ``INTER_LINEAR``).
-    ``border``: ``'zero'`` (black outside the frame) or ``'replicate'`` (the nearest edge pixel)."""
+    """Bilinear crop ``[size, size, 3]`` float32 (0-255) of ``frame``: crop pixel ``(col, row)`` samples the frame at
+    ``m @ [col, row, 1]`` in pixel-index coordinates (the centre of frame pixel ``(c, r)`` is the point ``(c, r)``),
+    like MediaPipe's OpenCV warp with ``INTER_LINEAR``. ``border``: ``'zero'`` (black outside the frame) or
+    ``'replicate'`` (the nearest edge pixel)."""
     h, w = frame.shape[:2]
-    g = np.arange(size, dtype=np.float32) + 0.5
-    x = (m[0, 0] * g[None, :] + m[0, 1] * g[:, None] + m[0, 2] - 0.5).astype(np.float32)
-    y = (m[1, 0] * g[None, :] + m[1, 1] * g[:, None] + m[1, 2] - 0.5).astype(np.float32)
+    g = np.arange(size, dtype=np.float32)
+    x = (m[0, 0] * g[None, :] + m[0, 1] * g[:, None] + m[0, 2]).astype(np.float32)
+    y = (m[1, 0] * g[None, :] + m[1, 1] * g[:, None] + m[1, 2]).astype(np.float32)
     if border == "replicate":  # clamping the point is the same as clamping each tap
         np.clip(x, 0, w - 1, out=x)
         np.clip(y, 0, h - 1, out=y)
@@ -171,6 +181,27 @@ def _roi_from_points(center: np.ndarray, scale_point: np.ndarray) -> tuple[np.nd
     return center, side, angle
 
 
+def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray, kernel: int = HEATMAP_KERNEL) -> np.ndarray:
+    """MediaPipe's RefineLandmarksFromHeatmapCalculator: each landmark (``xy`` normalised to the crop, ``[K, 2]``)
+    becomes the sigmoid-weighted mean cell (column / width, row / height) of its ``kernel`` x ``kernel`` window of
+    the heatmap ``[h, w, K]`` (logits), when the window's largest sigmoid is at least 0.5; landmarks outside the
+    heatmap stay as they are."""
+    h, w, _ = heatmap.shape
+    out = np.array(xy, np.float64)
+    r = (kernel - 1) // 2
+    for k, (x, y) in enumerate(xy):
+        col, row = int(x * w), int(y * h)  # truncation toward zero, as the C++ cast
+        if not (0 <= col < w and 0 <= row < h):
+            continue
+        r0, r1, c0, c1 = max(0, row - r), min(h, row + r + 1), max(0, col - r), min(w, col + r + 1)
+        conf = _sigmoid(heatmap[r0:r1, c0:c1, k].astype(np.float64))
+        total = conf.sum()
+        if conf.max() >= 0.5 and total > 0:
+            out[k, 0] = (conf.sum(0) @ np.arange(c0, c1)) / w / total
+            out[k, 1] = (conf.sum(1) @ np.arange(r0, r1)) / h / total
+    return out
+
+
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.clip(x, -100.0, 100.0)))
 
@@ -193,7 +224,7 @@ class BlazePose:
         self._det_boxes, self._det_scores = outs[(2254, 12)], outs[(2254, 1)]
         self._lm_in = self.landmark.get_input_details()[0]["index"]
         names = {d["name"]: d["index"] for d in self.landmark.get_output_details()}
-        self._lm_out, self._lm_flag = names["Identity"], names["Identity_1"]
+        self._lm_out, self._lm_flag, self._lm_heat = names["Identity"], names["Identity_1"], names["Identity_3"]
         self.anchors = ssd_anchors()
         self.provenance = provenance or {}
         self.invocations = 0
@@ -239,11 +270,13 @@ class BlazePose:
         self.invocations += 1
         flag = float(self.landmark.get_tensor(self._lm_flag).reshape(-1)[0])
         lm = self.landmark.get_tensor(self._lm_out).reshape(39, 5).astype(np.float64)
-        lm[:, :2] = _apply(m, lm[:, :2])
+        lm[:, :2] = refine_from_heatmap(lm[:, :2] / LANDMARK_SIZE, self.landmark.get_tensor(self._lm_heat)[0])
+        lm[:, :2] = _apply(m, lm[:, :2] * LANDMARK_SIZE)
         return flag, lm
 
-    def _track(self, frame: np.ndarray, roi) -> tuple[np.ndarray | None, object]:
-        """Keypoints of ``frame`` (COCO-17 ``[17, 3]`` or None) and the region for the next frame."""
+    def _step(self, frame: np.ndarray, roi) -> tuple[np.ndarray | None, object]:
+        """The 39 landmark rows of ``frame`` (None: no person) in ``roi`` (None: from the detector) and the region
+        for the next frame from the auxiliary landmarks as they are (see :meth:`track` for the smoothed ones)."""
         if roi is None:
             det = self.detect(frame)
             if det is None:
@@ -252,24 +285,74 @@ class BlazePose:
         flag, lm = self.landmarks(frame, roi)
         if flag < MIN_PRESENCE:
             return None, None
-        kp = np.empty((17, 3), np.float32)
-        sel = lm[list(COCO_FROM_BLAZEPOSE)]
-        kp[:, :2] = sel[:, :2]
-        kp[:, 2] = _sigmoid(sel[:, 3])
-        return kp, _roi_from_points(lm[33, :2], lm[34, :2])
+        return lm, _roi_from_points(lm[33, :2], lm[34, :2])
+
+    def track(self, frames, fps: float = 30.0) -> Iterator[np.ndarray | None]:
+        """Per frame: the 39 landmark rows ``[39, 5]`` in frame pixels, or None without a person. MediaPipe's video
+        mode: the detector runs on the first frame and after a frame without a person; otherwise the region comes
+        from the previous frame's auxiliary landmarks (33, 34) after MediaPipe's one-euro filter (min cutoff 0.01,
+        beta 10, derivative cutoff 1, values scaled by the object size; its solutions API assumes 30 frames/s)."""
+        roi, smooth = None, _OneEuro(fps)
+        for frame in frames:
+            lm, _ = self._step(_check_frame(frame), roi)
+            if lm is None:
+                roi = None
+                smooth.reset()
+            else:
+                object_scale = 2.0 * float(np.hypot(*(lm[34, :2] - lm[33, :2])))
+                aux = smooth(lm[33:35, :2], object_scale)
+                roi = _roi_from_points(aux[0], aux[1])
+            yield lm
 
     def keypoints(self, frame: np.ndarray) -> np.ndarray | None:
         """COCO-17 keypoints ``[17, 3]`` of the person in one image (detector + landmarks), or None."""
-        return self._track(_check_frame(frame), None)[0]
+        lm = self._step(_check_frame(frame), None)[0]
+        return None if lm is None else to_coco(lm)
 
     def video(self, frames) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints ``[T, 17, 3]`` (zeros where no person) and ``person`` ``[T]`` for a sequence of frames."""
-        kps, person, roi = [], [], None
-        for frame in frames:
-            kp, roi = self._track(_check_frame(frame), roi)
-            person.append(kp is not None)
-            kps.append(kp if kp is not None else np.zeros((17, 3), np.float32))
-        return np.stack(kps) if kps else np.zeros((0, 17, 3), np.float32), np.asarray(person, bool)
+        lms = list(self.track(frames))
+        kps = [np.zeros((17, 3), np.float32) if lm is None else to_coco(lm) for lm in lms]
+        person = np.array([lm is not None for lm in lms], bool)
+        return (np.stack(kps) if kps else np.zeros((0, 17, 3), np.float32)), person
+
+
+def to_coco(lm: np.ndarray) -> np.ndarray:
+    """COCO-17 keypoints ``[17, 3]`` (x, y, sigmoid of the visibility logit) from the BlazePose landmark rows."""
+    kp = np.empty((17, 3), np.float32)
+    sel = lm[list(COCO_FROM_BLAZEPOSE)]
+    kp[:, :2] = sel[:, :2]
+    kp[:, 2] = _sigmoid(sel[:, 3])
+    return kp
+
+
+class _OneEuro:
+    """MediaPipe's OneEuroFilter (util/filtering/one_euro_filter.cc) on an array of values, one filter per value,
+    with the LandmarksSmoothingCalculator's value scale 1 / object size; frames ``1 / fps`` seconds apart."""
+
+    def __init__(self, fps: float, min_cutoff: float = 0.01, beta: float = 10.0, derivative_cutoff: float = 1.0):
+        self.freq, self.min_cutoff, self.beta, self.d_cutoff = fps, min_cutoff, beta, derivative_cutoff
+        self.reset()
+
+    def reset(self):
+        self.x = self.raw = self.dx = None
+
+    def _alpha(self, cutoff):
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau * self.freq)
+
+    def __call__(self, value: np.ndarray, object_scale: float) -> np.ndarray:
+        value = np.asarray(value, np.float64)
+        if self.x is None or object_scale < 1e-6:
+            dvalue = np.zeros_like(value)
+        else:
+            dvalue = (value - self.raw) / object_scale * self.freq
+        a = self._alpha(self.d_cutoff)
+        self.dx = dvalue if self.dx is None else a * dvalue + (1 - a) * self.dx
+        a = self._alpha(self.min_cutoff + self.beta * np.abs(self.dx))
+        self.x = value if self.x is None else a * value + (1 - a) * self.x
+        self.raw = value
+        return self.x
 
 
 def _check_frame(frame: np.ndarray) -> np.ndarray:
