@@ -30,7 +30,8 @@ def action():
 def pose(videos, out, overwrite, skip_bad, max_videos, no_cache, threads, as_json, progress):
     """Keypoints (COCO-17, x and y in pixels, score) of the person in every frame of VIDEOS, with BlazePose run
     offline (`pip install 'vgbench[pose]'`; its weights come with `vgbench weights fetch blazepose_detector
-    blazepose_landmark_full`, or on first use). Cached per video, so running it again is instant."""
+    blazepose_landmark_full`, or on first use). Cached per video: running it again only decodes and hashes the
+    videos."""
     from .. import api
 
     guard_overwrite(out, overwrite)
