@@ -3,7 +3,8 @@
 Every command is a thin layer over :mod:`vgbench.api`, in one module per family, each listing its commands in
 ``COMMANDS``: :mod:`.setup` (demo, weights, protocols), :mod:`.measure` (inspect, features, stats, fvd, fid, is),
 :mod:`.face` (identity, lia), :mod:`.models` (models, eval, check, invert), :mod:`.train` (train), :mod:`.results`
-(compare), :mod:`.data` (data prepare, data verify), :mod:`.diagnostics` (fvd-lengths, motion, report); the
+(compare), :mod:`.data` (data prepare, data verify), :mod:`.diagnostics` (fvd-lengths, motion, report),
+:mod:`.action` (action train, action eval); the
 leaderboard group lives in :mod:`vgbench.leaderboard.cli`. Shared options and helpers are in :mod:`.options`.
 
 Errors are mapped here, once for every command (:func:`clean_errors`): a :class:`~vgbench.errors.VgbenchError`
@@ -21,7 +22,7 @@ import click
 from .. import __version__
 from ..errors import VgbenchError
 from ..leaderboard.cli import leaderboard
-from . import data, diagnostics, face, measure, models, results, setup, train
+from . import action, data, diagnostics, face, measure, models, results, setup, train
 from .options import CONTEXT, parse_model_options, show_warnings
 
 __all__ = ["main", "entry_point", "sigterm_interrupts", "clean_errors", "parse_model_options"]
@@ -98,7 +99,7 @@ def sigterm_interrupts() -> None:
 
 
 def _register() -> None:
-    for module in (setup, measure, face, models, train, results, data, diagnostics):
+    for module in (setup, measure, face, models, train, results, data, diagnostics, action):
         for command in module.COMMANDS:
             main.add_command(command)
     main.add_command(leaderboard)
