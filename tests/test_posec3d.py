@@ -52,6 +52,10 @@ def test_logits_match_mmaction2(ref, mmaction_checkpoint):
         logits = net(torch.from_numpy(formula.formula_input())).numpy()
     assert np.abs(ref["small_logits"]).max() > 5  # the formula weights give logits that depend on the input
     assert np.abs(logits - ref["small_logits"]).max() <= 1e-4
+    fast = torch.channels_last_3d  # the layout ActionRecognizer runs in
+    with torch.no_grad():
+        logits_cl = net.to(memory_format=fast)(torch.from_numpy(formula.formula_input()).to(memory_format=fast))
+    assert np.abs(logits_cl.numpy() - ref["small_logits"]).max() <= 1e-4
 
 
 def test_heatmap_pipeline_matches_mmaction2(ref):

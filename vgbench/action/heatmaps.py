@@ -74,14 +74,15 @@ def _flip_order(num_kp: int = 17) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------- frame sampling
 
 
-def _dense_or_segments(n: int, clip_len: int, rs) -> np.ndarray:
-    if n < 2 * clip_len:  # clip_len <= n < 2 clip_len
-        picks = rs.choice(clip_len + 1, n - clip_len, replace=False)
+def _uniform_clip(n: int, clip_len: int, choice, offsets) -> np.ndarray:
+    """One clip of ``UniformSampleFrames`` for ``n >= clip_len``: ``choice(k, m)`` draws ``m`` distinct values
+    below ``k``, ``offsets(sizes)`` one integer below each segment size."""
+    if n < 2 * clip_len:  # clip_len <= n < 2 clip_len: n - clip_len random one-frame skips
         offset = np.zeros(clip_len + 1, dtype=np.int64)
-        offset[picks] = 1
+        offset[choice(clip_len + 1, n - clip_len)] = 1
         return np.arange(clip_len) + np.cumsum(offset)[:-1]
     bids = np.array([i * n // clip_len for i in range(clip_len + 1)])
-    return bids[:clip_len] + rs.randint(np.diff(bids))
+    return bids[:clip_len] + offsets(np.diff(bids))
 
 
 def test_indices(n: int, clip_len: int, num_clips: int, seed: int = 255) -> np.ndarray:
@@ -93,7 +94,7 @@ def test_indices(n: int, clip_len: int, num_clips: int, seed: int = 255) -> np.n
             start = i if n < num_clips else i * n // num_clips
             out.append(np.arange(start, start + clip_len))
         else:
-            out.append(_dense_or_segments(n, clip_len, rs))
+            out.append(_uniform_clip(n, clip_len, lambda k, m: rs.choice(k, m, replace=False), rs.randint))
     return np.mod(np.concatenate(out), n)
 
 
@@ -102,13 +103,7 @@ def train_indices(n: int, clip_len: int, rng: np.random.Generator) -> np.ndarray
     if n < clip_len:
         start = int(rng.integers(0, n))
         return np.mod(np.arange(start, start + clip_len), n)
-    if n < 2 * clip_len:
-        picks = rng.choice(clip_len + 1, n - clip_len, replace=False)
-        offset = np.zeros(clip_len + 1, dtype=np.int64)
-        offset[picks] = 1
-        return np.arange(clip_len) + np.cumsum(offset)[:-1]
-    bids = np.array([i * n // clip_len for i in range(clip_len + 1)])
-    return bids[:clip_len] + rng.integers(0, np.diff(bids))
+    return _uniform_clip(n, clip_len, lambda k, m: rng.choice(k, m, replace=False), lambda hi: rng.integers(0, hi))
 
 
 # ------------------------------------------------------------------------------------------ geometric transforms
@@ -208,7 +203,8 @@ def _person_heatmaps(out: np.ndarray, kp: np.ndarray, v: np.ndarray, sigma: floa
     h, w = out.shape[-2:]
     size = int(np.ceil(6 * sigma)) + 2  # no window is wider than this
     mx, my = kp[..., 0], kp[..., 1]
-    # window bounds as mmaction2 computes them: Python int() (toward zero) of mu -/+ 3 sigma in float64
+    # window bounds as mmaction2 computes them: Python int() (toward zero) of mu -/+ 3 sigma, in float64 as under
+    # the NumPy 1.x that mmaction2 needs (its PoseCompact uses np.Inf, removed in NumPy 2)
     st_x = np.maximum(np.trunc(mx.astype(np.float64) - 3 * sigma), 0)
     ed_x = np.minimum(np.trunc(mx.astype(np.float64) + 3 * sigma) + 1, w)
     st_y = np.maximum(np.trunc(my.astype(np.float64) - 3 * sigma), 0)
