@@ -156,6 +156,32 @@ def test_metrics_closed_form():
         topk_accuracy(scores, np.array([1, 1, 3, 0]), 1)
 
 
+def test_training_refuses_bad_input():
+    s, labels = synthetic_set(1, seed=3, prefix="bad")
+    with pytest.raises(VgbenchError, match=r"labels must lie in \[0, 3\]"):
+        rec.train(s, labels + 1, num_classes=4, preset="tiny")
+    with pytest.raises(VgbenchError, match="4 videos but 3 labels"):
+        rec.train(s, labels[:3], num_classes=4, preset="tiny")
+    with pytest.raises(VgbenchError, match="unknown recogniser preset 'huge'"):
+        rec.train(s, labels, num_classes=4, preset="huge")
+    one = KeypointSet(s.keypoints, np.ones(4, int), np.eye(1, s.keypoints.shape[1], dtype=bool).repeat(4, 0),
+                      s.img_shape, s.ids)
+    with pytest.raises(VgbenchError, match="no video with at least two frames"):
+        rec.train(one, labels, num_classes=4, preset="tiny")
+
+
+def test_confusion_png(tmp_path):
+    from PIL import Image
+
+    from vgbench.metrics.action import confusion_png
+
+    path = confusion_png(np.array([[3, 1, 0], [0, 2, 0], [0, 0, 0]]), tmp_path / "cm.png", cell=10, title="t")
+    img = np.asarray(Image.open(path).convert("RGB"))
+    assert img.shape == (28 + 30 + 4, 28 + 30 + 4, 3)
+    diag, off, empty = img[28 + 15, 28 + 15], img[28 + 5, 28 + 15], img[28 + 25, 28 + 25]
+    assert diag.sum() < off.sum() < empty.sum() == 3 * 255  # darker = larger share of the row
+
+
 def test_label_files(tmp_path):
     ids = ["a01_s01", "a02_s01"]
     (tmp_path / "l.json").write_text(json.dumps({"labels": {"a01_s01": 0, "a02_s01": 26}}))
