@@ -23,7 +23,9 @@ What it writes (kilobytes; no weights: the test regenerates them with ``tests/po
   ``VIDEOS`` (formula keypoints through mmaction2's test pipeline, ``num_clips=10``, ``clip_len=48``, flip-doubled):
   ``<v>_inds`` (sampled frames), ``<v>_sums`` (heatmap sums per clip and channel), ``<v>_pos`` / ``<v>_val``
   (exact heatmap values at 600 flat positions, half of them nonzero), ``<v>_logits`` (clips 0 and 10: the first
-  clip and its mirror) and ``<v>_avg`` (mmaction2's ``average_clip`` of those two, ``average_clips='prob'``).
+  clip and its mirror) and ``<v>_avg`` (mmaction2's ``average_clip`` of those two, ``average_clips='prob'``);
+  ``train_sums`` / ``train_pos`` / ``train_val``: the train pipeline (``RandomResizedCrop``, ``Resize(56, 56)``,
+  ``Flip`` with the left/right swap) with its randomness pinned, on a 48-frame formula video.
 """
 from __future__ import annotations
 
@@ -62,6 +64,19 @@ TEST_PIPELINE = [
     dict(type="CenterCrop", crop_size=64),
     dict(type="GeneratePoseTarget", sigma=0.6, use_score=True, with_kp=True, with_limb=False, double=True,
          left_kp=LEFT, right_kp=RIGHT),
+    dict(type="FormatShape", input_format="NCTHW_Heatmap"),
+]
+
+TRAIN_HW = (300, 400)
+TRAIN_PIPELINE_PINNED = [
+    dict(type="UniformSampleFrames", clip_len=48),
+    dict(type="PoseDecode"),
+    dict(type="PoseCompact", hw_ratio=1., allow_imgpad=True),
+    dict(type="Resize", scale=(-1, 64)),
+    dict(type="RandomResizedCrop", area_range=(1.0, 1.0), aspect_ratio_range=(1.0, 1.0)),
+    dict(type="Resize", scale=(56, 56), keep_ratio=False),
+    dict(type="Flip", flip_ratio=1.0, left_kp=LEFT, right_kp=RIGHT),
+    dict(type="GeneratePoseTarget", sigma=0.6, use_score=True, with_kp=True, with_limb=False),
     dict(type="FormatShape", input_format="NCTHW_Heatmap"),
 ]
 
@@ -104,6 +119,19 @@ def main(out: Path):
         ref[f"{name}_logits"] = lg.numpy()
         ref[f"{name}_avg"] = model.cls_head.average_clip(lg, num_segs=2).numpy()
         print(name, heat.shape, "nonzero", nz.size, "logits", lg[:, :3].numpy().round(4).tolist())
+    # the train pipeline with its randomness pinned (n == clip_len: no random skips; a full-image crop; always
+    # flipped), which checks RandomResizedCrop's crop path, Resize to 56x56 and Flip with the left/right swap
+    train = Compose([TRANSFORMS.build(t) for t in TRAIN_PIPELINE_PINNED])
+    kp = formula_keypoints(48, TRAIN_HW, 5)
+    res = train(dict(keypoint=kp[None, ..., :2].copy(), keypoint_score=kp[None, ..., 2].copy(), img_shape=TRAIN_HW,
+                     total_frames=48, start_index=0, modality="Pose", label=0))
+    heat = res["imgs"].astype(np.float32)  # [1, 17, 48, 56, 56]
+    flat = heat.reshape(-1)
+    pos = np.concatenate([rng.choice(np.flatnonzero(flat), 300, replace=False),
+                          rng.choice(flat.size, 300, replace=False)])
+    ref["train_sums"] = heat.sum(axis=(2, 3, 4), dtype=np.float64)
+    ref["train_pos"], ref["train_val"] = pos.astype(np.int64), flat[pos]
+    print("train", heat.shape)
     np.savez_compressed(out / "reference.npz", **ref)
     print("wrote", out, sorted(ref))
 

@@ -69,6 +69,15 @@ def test_heatmap_pipeline_matches_mmaction2(ref):
         np.testing.assert_allclose(vol.reshape(-1)[ref[f"{name}_pos"]], ref[f"{name}_val"], rtol=0, atol=1e-6)
 
 
+def test_train_pipeline_with_pinned_randomness_matches_mmaction2(ref):
+    """A 48-frame video (no random skips), a full-image RandomResizedCrop, Resize(56, 56), always flipped."""
+    cfg = hm.PipelineConfig(area_range=(1.0, 1.0), aspect_range=(1.0, 1.0), flip_ratio=1.0)
+    vol = hm.train_volume(formula.formula_keypoints(48, (300, 400), 5), (300, 400), np.random.default_rng(0), cfg)
+    assert vol.shape == (17, 48, 56, 56)
+    np.testing.assert_allclose(vol.sum(axis=(1, 2, 3), dtype=np.float64), ref["train_sums"][0], rtol=1e-6)
+    np.testing.assert_allclose(vol.reshape(-1)[ref["train_pos"]], ref["train_val"], rtol=0, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_keypoints_to_logits_match_mmaction2(ref, mmaction_checkpoint):
     """Full-size clips (48x64x64) from keypoints through the network: the first clip and its mirror, and

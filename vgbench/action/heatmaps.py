@@ -56,6 +56,7 @@ class PipelineConfig:
     size: int = 64  # short side after Resize, and the CenterCrop
     train_size: int = 56  # train-time Resize after RandomResizedCrop
     area_range: tuple = (0.56, 1.0)
+    aspect_range: tuple = (3 / 4, 4 / 3)
     flip_ratio: float = 0.5
     sigma: float = 0.6
     use_score: bool = True
@@ -146,9 +147,10 @@ def resize(kp: np.ndarray, img_shape, new_hw) -> tuple[np.ndarray, tuple[int, in
 
 
 def crop(kp: np.ndarray, box) -> tuple[np.ndarray, tuple[int, int]]:
-    """Keypoints in the crop ``box = (left, top, right, bottom)`` (every coordinate shifted, as mmaction2 does)."""
+    """Keypoints in the crop ``box = (left, top, right, bottom)``: every coordinate shifted, and promoted to float64
+    as mmaction2's integer box makes them (later steps stay in float64 until the heatmaps' float32)."""
     left, top, right, bottom = box
-    return kp - np.array([left, top], dtype=np.float32), (bottom - top, right - left)
+    return kp - np.array([left, top], dtype=np.int64), (bottom - top, right - left)
 
 
 def center_crop_box(img_shape, size: int) -> tuple[int, int, int, int]:
@@ -255,7 +257,7 @@ def train_volume(video: np.ndarray, img_shape, rng: np.random.Generator,
     kp, score = kp[:, idx], score[:, idx]
     kp, hw = pose_compact(kp, hw, cfg.padding, cfg.threshold, cfg.hw_ratio)
     kp, hw = resize(kp, hw, cfg.size)
-    kp, hw = crop(kp, random_resized_crop_box(hw, rng, cfg.area_range))
+    kp, hw = crop(kp, random_resized_crop_box(hw, rng, cfg.area_range, cfg.aspect_range))
     kp, hw = resize(kp, hw, (cfg.train_size, cfg.train_size))
     if rng.random() < cfg.flip_ratio:
         kp, score = flip(kp, score, hw[1])

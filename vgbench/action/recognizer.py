@@ -6,7 +6,7 @@ base learning rate to 0 per iteration over ``epochs`` (24) passes of the trainin
 times. mmaction2 uses lr 0.2 for a total batch of 128 (8 GPUs x 16); vgbench scales it linearly to the batch it
 runs (``lr = 0.2 * batch_size / 128`` unless ``lr`` is given). Each sample is one augmented clip
 (:func:`vgbench.action.heatmaps.train_volume`). Preset ``tiny`` is a small CPU configuration for tests and smoke
-runs (8 base channels, one block per stage, 6-frame 24x24 clips, 8 epochs x 2 repeats).
+runs (8 base channels, one block per stage, 6-frame 24x24 clips, 12 epochs x 2 repeats).
 
 Everything random (clip sampling and augmentation from ``numpy.random.default_rng(seed)``, weight init and dropout
 from ``torch.manual_seed(seed)``, batch order) follows the seed: the same seed, data and torch build give the same
@@ -75,7 +75,7 @@ PRESETS = {
                     pipeline=PipelineConfig(), train=TrainConfig()),
     "tiny": dict(network=dict(base_channels=8, stage_blocks=(1, 1, 1), dropout=0.0),
                  pipeline=PipelineConfig(clip_len=6, num_clips=2, size=24, train_size=24),
-                 train=TrainConfig(epochs=8, repeat=2, batch_size=8, lr=0.1)),
+                 train=TrainConfig(epochs=12, repeat=2, batch_size=8, lr=0.1)),
 }
 
 
