@@ -4,7 +4,7 @@ Every command is a thin layer over :mod:`vgbench.api`, in one module per family,
 ``COMMANDS``: :mod:`.setup` (demo, weights, protocols), :mod:`.measure` (inspect, features, stats, fvd, fid, is),
 :mod:`.face` (identity, lia), :mod:`.models` (models, eval, check, invert), :mod:`.train` (train), :mod:`.results`
 (compare), :mod:`.data` (data prepare, data verify), :mod:`.diagnostics` (fvd-lengths, motion, report),
-:mod:`.action` (the ``action`` group: action pose); the
+:mod:`.action` (the ``action`` group: action pose, action train, action eval); the
 leaderboard group lives in :mod:`vgbench.leaderboard.cli`. Shared options and helpers are in :mod:`.options`.
 
 Errors are mapped here, once for every command (:func:`clean_errors`): a :class:`~vgbench.errors.VgbenchError`
