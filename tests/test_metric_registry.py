@@ -17,7 +17,7 @@ def test_each_kind_registers_its_own_spec(kind):
 
 
 def test_unknown_kind_is_a_clear_error():
-    with pytest.raises(ProtocolError, match="no metric of kind 'nope'; known: fid, fvd"):
+    with pytest.raises(ProtocolError, match="no metric of kind .nope.; known: action, fid, fvd"):
         base.metric_spec("nope")
 
 

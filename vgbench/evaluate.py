@@ -28,6 +28,8 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .data.cards import DatasetError, load_card, real_source
 from .errors import VgbenchError
 from .features import ClipSpec
@@ -54,11 +56,14 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
              device: str | None = None, batch_size: int | None = None, gen_batch_size: int = 4,
              num_workers: int | None = None, strict: bool = False, progress: bool = True,
              out: str | Path | None = None, model_options: dict | None = None, bootstrap: int = DEFAULT_BOOTSTRAP,
-             bootstrap_seed: int = DEFAULT_SEED, repeats: int = 1, fid_bootstrap: int = 0) -> dict:
+             bootstrap_seed: int = DEFAULT_SEED, repeats: int = 1, fid_bootstrap: int = 0,
+             action_classifier: str | Path | None = None) -> dict:
     """Evaluate ``model`` (loaded from ``ckpt``) on ``dataset``; returns (and appends to ``out``) the record.
     ``bootstrap``/``bootstrap_seed``: the replicates and seed of the Fréchet metrics' ``ci95`` (0: none);
     ``fid_bootstrap``: FID's replicates (default 0: none, they cost seconds each on a CPU; docs/confidence.md).
-    ``repeats``: measure every metric with the fake seeds ``seed .. seed+repeats-1`` (see the module docstring)."""
+    ``repeats``: measure every metric with the fake seeds ``seed .. seed+repeats-1`` (see the module docstring).
+    ``action_classifier``: the folder of ``vgbench action train`` that the ``action`` metric scores with; with
+    ``out``, its confusion matrix is also drawn next to ``out`` (``<out>.<protocol>.png``)."""
     from .detectors import default_device
     from .models import get_adapter
 
@@ -79,7 +84,8 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
     contexts = {name: EvalContext(protocol, device, adapter=adapter, card=card, data=data, num_fake=num_fake,
                                   seed=seed, gen_batch_size=gen_batch_size, batch_size=batch_size,
                                   num_workers=num_workers, strict=strict, progress=progress, bootstrap=bootstrap,
-                                  bootstrap_seed=bootstrap_seed, fid_bootstrap=fid_bootstrap)
+                                  bootstrap_seed=bootstrap_seed, fid_bootstrap=fid_bootstrap,
+                                  inputs={"action_classifier": action_classifier} if action_classifier else {})
                 for name, protocol in protocols.items()}
     specs = {name: metric_spec(ctx.protocol.metric) for name, ctx in contexts.items()}
     for name, ctx in contexts.items():  # refuse up front: never generate for a metric that cannot finish
@@ -113,9 +119,29 @@ def evaluate(model: str, ckpt: str | None, dataset: str, *, data: str | None = N
     if out is not None and is_main():  # under torchrun every rank holds the same record; rank 0 writes it
         import json
 
+        for name, entry in results.items():  # the action metric's confusion matrix as a picture beside ``out``
+            if isinstance(entry.get("action"), dict):
+                from .metrics.action import confusion_png
+
+                png = _free_path(Path(f"{out}.{name}.png"))
+                a = entry["action"]
+                confusion_png(np.asarray(a["confusion_matrix"]), png,
+                              title=f"{name}: top-1 {100 * a['top1']:.1f}%  top-3 {100 * a['top3']:.1f}%")
+                entry["confusion_png"] = str(png)
+
         with open(out, "a") as f:
             f.write(json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
     return record
+
+
+def _free_path(path: Path) -> Path:
+    """``path``, or ``path`` with ``-2``, ``-3``... before its suffix when it exists (earlier runs are kept)."""
+    k = 1
+    candidate = path
+    while candidate.exists():
+        k += 1
+        candidate = path.with_name(f"{path.stem}-{k}{path.suffix}")
+    return candidate
 
 
 def seed_spread(compute, ctx: EvalContext, first: dict, repeats: int) -> dict:

@@ -71,9 +71,12 @@ def _evaluate(clf, kps, labels, classifier_info: dict) -> dict:
 
 
 @action.command("train", context_settings=CONTEXT)
-@click.option("--keypoints", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="a folder of `vgbench data prepare utd-mhad`: trains on keypoints of ROOT/train and records the "
+                   "accuracy on ROOT/test (instead of --keypoints/--labels and --real-test-*)")
+@click.option("--keypoints", type=click.Path(exists=True, dir_okay=False), default=None,
               help="training keypoints (.npz from `vgbench action pose`)")
-@click.option("--labels", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False), default=None,
               help='labels JSON: {"labels": {"<video id>": class}} or [["<video>", class], ...]')
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="classifier folder to write")
 @click.option("--num-classes", type=int, default=27, show_default=True, help="27 for UTD-MHAD")
@@ -88,14 +91,23 @@ def _evaluate(clf, kps, labels, classifier_info: dict) -> dict:
               help="real test-split keypoints: the classifier's own accuracy is recorded with it")
 @click.option("--real-test-labels", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--overwrite", is_flag=True, help="replace an existing classifier in --out")
-def train(keypoints, labels, out, num_classes, preset, epochs, repeat, batch_size, lr, seed, real_test_keypoints,
-          real_test_labels, overwrite):
-    """Train the PoseC3D action recogniser on keypoints with labels; writes OUT/weights.pt and OUT/config.json."""
+def train(data, keypoints, labels, out, num_classes, preset, epochs, repeat, batch_size, lr, seed,
+          real_test_keypoints, real_test_labels, overwrite):
+    """Train the PoseC3D action recogniser on keypoints with labels (--keypoints/--labels, or the videos of a prepared
+    dataset: --data ROOT); writes OUT/weights.pt and OUT/config.json."""
     import dataclasses
 
     from ..action import recognizer
     from ..utils import sha256_file
 
+    if data is not None:
+        if keypoints or labels or real_test_keypoints or real_test_labels:
+            raise click.UsageError("--data replaces --keypoints, --labels and --real-test-*: give one or the other")
+        guard_overwrite(Path(out) / "config.json", overwrite)
+        return _train_on_prepared(data, out, num_classes, preset, dict(epochs=epochs, repeat=repeat,
+                                                                     batch_size=batch_size, lr=lr, seed=seed))
+    if not (keypoints and labels):
+        raise click.UsageError("give --data ROOT, or --keypoints and --labels")
     if bool(real_test_keypoints) != bool(real_test_labels):
         raise click.UsageError("--real-test-keypoints and --real-test-labels go together")
     guard_overwrite(Path(out) / "config.json", overwrite)
@@ -113,6 +125,43 @@ def train(keypoints, labels, out, num_classes, preset, epochs, repeat, batch_siz
                                      keypoints_sha256=sha256_file(real_test_keypoints))
         click.echo(f"real test split: top-1 {100 * r['top1']:.1f}%, top-3 {100 * r['top3']:.1f}% "
                    f"({r['videos']} videos)")
+    clf.save(out)
+    click.echo(f"wrote {out} (weights sha256 {json.loads((Path(out) / 'config.json').read_text())['weights_sha256']})")
+
+
+def _train_on_prepared(root, out, num_classes: int, preset: str, given: dict) -> None:
+    """``action train --data ROOT``: keypoints of ROOT/train and ROOT/test (cached per video), labels from the
+    preparation's manifest; the accuracy on ROOT/test is recorded with the classifier."""
+    import dataclasses
+
+    from ..action import recognizer
+    from ..action.dataset import split_videos
+    from ..action.extract import extract_keypoints
+
+    def subset(name):
+        videos = {v.id: v for v in split_videos(root, name)}
+        with plain_errors_are_clean():
+            kps = extract_keypoints(str(Path(root) / name), progress=True)  # a frames folder: ids = folder names
+        if set(kps.ids) != set(videos):
+            odd = sorted(set(kps.ids) ^ set(videos))[:5]
+            raise click.ClickException(f"{Path(root) / name}: its video folders and manifest.json differ ({odd}); "
+                                       f"check it with `vgbench data verify {root}`")
+        return kps, np.array([videos[i].cls for i in kps.ids]), list(videos.values())
+
+    kps, y, train_videos = subset("train")
+    cfg = dataclasses.replace(recognizer.PRESETS[preset]["train"], **{k: v for k, v in given.items() if v is not None})
+    clf = recognizer.train(kps, y, num_classes, preset, cfg, log=lambda m: click.echo(m, err=True))
+    manifest = Path(root) / "manifest.json"
+    from ..utils import sha256_file
+
+    clf.info["training_set"].update(data=str(Path(root).resolve()), subset="train", videos=len(train_videos),
+                                    manifest_sha256=sha256_file(manifest))
+    tk, ty, test_videos = subset("test")
+    r = _evaluate(clf, tk, ty, {})
+    clf.info["real_test"] = {k: r[k] for k in ("top1", "top3", "videos", "refused", "videos_without_person")}
+    clf.info["real_test"].update(data=str(Path(root).resolve()), subset="test",
+                                 pairs=sorted({(v.actor, v.cls) for v in test_videos}))
+    click.echo(f"real test split: top-1 {100 * r['top1']:.1f}%, top-3 {100 * r['top3']:.1f}% ({r['videos']} videos)")
     clf.save(out)
     click.echo(f"wrote {out} (weights sha256 {json.loads((Path(out) / 'config.json').read_text())['weights_sha256']})")
 

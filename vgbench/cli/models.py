@@ -74,9 +74,12 @@ def models_labels(model, ckpt, num_videos, seed, condition, model_option):
 @click.option("--fid-bootstrap", type=click.IntRange(0), default=0, show_default=True,
               help="bootstrap replicates of FID's ci95 (fake videos resampled, real set fixed; seconds each on a CPU, "
                    "so 0: none unless asked)")
+@click.option("--action-classifier", type=click.Path(exists=True, file_okay=False), default=None,
+              help="folder of `vgbench action train` for --metrics action (its confusion matrix is drawn next to "
+                   "--out)")
 def eval_cmd(model, ckpt, dataset, data, metrics, device, condition, model_option, num_fake, seed, repeats, out,
              batch_size, gen_batch_size, num_workers, strict, dry_run, as_json, progress, bootstrap, bootstrap_seed,
-             fid_bootstrap):
+             fid_bootstrap, action_classifier):
     """Sample a generator and compute metrics against a dataset, with full provenance."""
     from .. import evaluate as E
 
@@ -89,7 +92,8 @@ def eval_cmd(model, ckpt, dataset, data, metrics, device, condition, model_optio
     rec = E.evaluate(model, ckpt, dataset, data=data, metrics=metric_list, num_fake=num_fake, seed=seed,
                      device=device, batch_size=batch_size, gen_batch_size=gen_batch_size, num_workers=num_workers,
                      strict=strict, progress=progress, out=out, model_options=options, repeats=repeats,
-                     bootstrap=bootstrap, bootstrap_seed=bootstrap_seed, fid_bootstrap=fid_bootstrap)
+                     bootstrap=bootstrap, bootstrap_seed=bootstrap_seed, fid_bootstrap=fid_bootstrap,
+                     action_classifier=action_classifier)
     if as_json:
         click.echo(json.dumps(rec, indent=2, sort_keys=True))
         return
@@ -102,6 +106,14 @@ def eval_cmd(model, ckpt, dataset, data, metrics, device, condition, model_optio
         click.echo(f"  {name:<18} {value:>18}   {p['name']}@{p['version']} params {p['params_sha256'][:12]}; "
                    f"real {counts.get('real_used', '-')}, fake {counts.get('fake_used', '-')}"
                    + ("" if m["protocol_complete"] else "  [NOT protocol-complete]"))
+        if "top3" in m:  # the action metric: both accuracies, next to the classifier's own on the real test videos
+            real = (m.get("classifier") or {}).get("real_test")
+            fk = counts.get("fake", {})
+            click.echo(f"  {'':<18} top-1 {100 * m['top1']:.1f}%, top-3 {100 * m['top3']:.1f}% ("
+                       f"{fk.get('videos_without_person', 0)} videos and {fk.get('frames_without_person', 0)} frames "
+                       f"without a detected person)" + (f"; classifier on the real test videos: top-1 "
+                                                        f"{100 * real['top1']:.1f}%, top-3 {100 * real['top3']:.1f}%"
+                                                        if real else ""))
         if "repeats" in m:
             r = m["repeats"]
             click.echo(f"  {'':<18} {r['K']} repeats (seeds {r['seeds'][0]}..{r['seeds'][-1]}): mean {fmt(r['mean'])}, "

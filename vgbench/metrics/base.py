@@ -43,6 +43,7 @@ METRIC_MODULES: dict[str, str] = {
     "inception_score": "vgbench.metrics.inception_score",
     "identity": "vgbench.metrics.identity",
     "lia": "vgbench.metrics.lia",
+    "action": "vgbench.metrics.action",
 }
 
 
@@ -178,6 +179,7 @@ class EvalContext:
     bootstrap: int = DEFAULT_BOOTSTRAP  # Fréchet metrics: replicates of the ci95 (0: none); see metrics.confidence
     bootstrap_seed: int = DEFAULT_SEED
     fid_bootstrap: int = 0  # FID's replicates (0: none): seconds each on a CPU, so only on request
+    inputs: dict = dataclasses.field(default_factory=dict)  # further files a metric needs (action_classifier)
 
 
 class IncompleteProtocolWarning(UserWarning):
