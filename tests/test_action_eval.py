@@ -30,6 +30,7 @@ def prepared(root: Path) -> Path:
         write_frames_dataset(root / subset, {name: rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8)}, ".jpg")
         manifest["videos"][f"{subset}/{name}"] = {"frames": n, "size": [32, 32], "action": a, "subject": s,
                                                   "trial": t, "class": a - 1, "subset": subset}
+    manifest["params"] = {"test_pairs": "s4"}
     (root / "manifest.json").write_text(json.dumps(manifest))
     return root
 
@@ -106,7 +107,13 @@ def test_action_train_on_a_prepared_folder_records_the_real_test_accuracy(tmp_pa
     from vgbench.cli import main
 
     root = prepared(tmp_path / "utd")
-    r = CliRunner().invoke(main, ["action", "train", "--data", str(root), "--out", str(tmp_path / "clf"),
+    (tmp_path / "split.txt").write_text("# held out\ns4\n")
+    (tmp_path / "other.txt").write_text("a1_s2, a3_s1\n")
+    r = CliRunner().invoke(main, ["action", "train", "--data", str(root), "--split", str(tmp_path / "other.txt"),
+                                  "--out", str(tmp_path / "clf")])
+    assert r.exit_code == 1 and "prepared with the held-out set 's4'" in r.output and "a1_s2" in r.output
+    r = CliRunner().invoke(main, ["action", "train", "--dataset", "utd-mhad", "--data", str(root), "--split",
+                                  str(tmp_path / "split.txt"), "--out", str(tmp_path / "clf"),
                                   "--num-classes", "3", "--preset", "tiny", "--epochs", "1"])
     assert r.exit_code == 0, r.output
     clf = recognizer.load(tmp_path / "clf")

@@ -74,6 +74,11 @@ def _evaluate(clf, kps, labels, classifier_info: dict) -> dict:
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
               help="a folder of `vgbench data prepare utd-mhad`: trains on keypoints of ROOT/train and records the "
                    "accuracy on ROOT/test (instead of --keypoints/--labels and --real-test-*)")
+@click.option("--dataset", type=click.Choice(["utd-mhad"]), default="utd-mhad", show_default=True,
+              help="the dataset card of --data")
+@click.option("--split", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="with --data: a split file (held-out a<A>_s<S> / s<S> tokens); refused unless ROOT was prepared "
+                   "with that split")
 @click.option("--keypoints", type=click.Path(exists=True, dir_okay=False), default=None,
               help="training keypoints (.npz from `vgbench action pose`)")
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -91,7 +96,7 @@ def _evaluate(clf, kps, labels, classifier_info: dict) -> dict:
               help="real test-split keypoints: the classifier's own accuracy is recorded with it")
 @click.option("--real-test-labels", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--overwrite", is_flag=True, help="replace an existing classifier in --out")
-def train(data, keypoints, labels, out, num_classes, preset, epochs, repeat, batch_size, lr, seed,
+def train(data, dataset, split, keypoints, labels, out, num_classes, preset, epochs, repeat, batch_size, lr, seed,
           real_test_keypoints, real_test_labels, overwrite):
     """Train the PoseC3D action recogniser on keypoints with labels (--keypoints/--labels, or the videos of a prepared
     dataset: --data ROOT); writes OUT/weights.pt and OUT/config.json."""
@@ -104,10 +109,14 @@ def train(data, keypoints, labels, out, num_classes, preset, epochs, repeat, bat
         if keypoints or labels or real_test_keypoints or real_test_labels:
             raise click.UsageError("--data replaces --keypoints, --labels and --real-test-*: give one or the other")
         guard_overwrite(Path(out) / "config.json", overwrite)
+        if split is not None:
+            _check_split(data, split)
         return _train_on_prepared(data, out, num_classes, preset, dict(epochs=epochs, repeat=repeat,
                                                                      batch_size=batch_size, lr=lr, seed=seed))
     if not (keypoints and labels):
         raise click.UsageError("give --data ROOT, or --keypoints and --labels")
+    if split is not None:
+        raise click.UsageError("--split goes with --data (the split of a prepared folder)")
     if bool(real_test_keypoints) != bool(real_test_labels):
         raise click.UsageError("--real-test-keypoints and --real-test-labels go together")
     guard_overwrite(Path(out) / "config.json", overwrite)
@@ -127,6 +136,20 @@ def train(data, keypoints, labels, out, num_classes, preset, epochs, repeat, bat
                    f"({r['videos']} videos)")
     clf.save(out)
     click.echo(f"wrote {out} (weights sha256 {json.loads((Path(out) / 'config.json').read_text())['weights_sha256']})")
+
+
+def _check_split(root, split) -> None:
+    """Refuse a prepared folder whose held-out set is not the one the split file names."""
+    from ..data.recipes_utd import canonical_pairs, parse_test_pairs, split_file_tokens
+
+    want = canonical_pairs(*parse_test_pairs(split_file_tokens(split), str(split)))
+    try:
+        have = json.loads((Path(root) / "manifest.json").read_text())["params"]["test_pairs"]
+    except (OSError, ValueError, KeyError) as e:
+        raise click.ClickException(f"{root}: no usable manifest.json of `vgbench data prepare utd-mhad` ({e})") from None
+    if want != have:
+        raise click.ClickException(f"{root} was prepared with the held-out set {have!r}, but {split} names {want!r}; "
+                                   f"prepare it again with `vgbench data prepare utd-mhad --set split_file={split}`")
 
 
 def _train_on_prepared(root, out, num_classes: int, preset: str, given: dict) -> None:

@@ -73,6 +73,15 @@ def parse_test_pairs(text: str, where: str) -> tuple[frozenset, frozenset]:
     return frozenset(subjects), frozenset(p for p in pairs if p[1] not in subjects)
 
 
+def split_file_tokens(path: str | Path) -> str:
+    """The ``test_pairs`` tokens of a split file (``#`` starts a comment), as one line."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise PrepareError(f"{path}: cannot read the split file ({e})") from None
+    return " ".join(line.split("#")[0] for line in text.splitlines())
+
+
 def canonical_pairs(subjects, pairs) -> str:
     """The recorded form: ``s<S>`` tokens, then ``a<A>_s<S>`` by subject and action; ``none`` when empty."""
     tokens = [f"s{s}" for s in sorted(subjects)] + [f"a{a}_s{s}" for a, s in sorted(pairs, key=lambda p: (p[1], p[0]))]
@@ -95,12 +104,8 @@ class UTDMHAD(VideoFrames):
         where = "test_pairs"
         if params["split_file"]:
             path = Path(params["split_file"]).expanduser()
-            try:
-                text = path.read_text()
-            except (OSError, UnicodeDecodeError) as e:
-                raise PrepareError(f"{path}: cannot read the split file ({e})") from None
             params["split_file"], where = str(path.resolve()), str(path)
-            params["test_pairs"] = " ".join(line.split("#")[0] for line in text.splitlines())
+            params["test_pairs"] = split_file_tokens(path)
         params["test_pairs"] = canonical_pairs(*parse_test_pairs(params["test_pairs"], where))
         return params
 
