@@ -201,3 +201,23 @@ def test_eval_refuses_another_models_snapshot(tmp_path):
     save_native(tmp_path / "other.vgb", "stylegan_v", {}, {})
     with pytest.raises(CheckpointError, match="other.vgb: a stylegan_v checkpoint, not ctsvg"):
         get_adapter("ctsvg", str(tmp_path / "other.vgb"))
+
+
+def test_snapshot_is_an_inversion_problem(tiny_run):
+    """`vgbench invert`'s CTSVG problem builds on a training snapshot and renders what G_ema renders (a full
+    inversion of 16x16 frames is not possible: LPIPS's AlexNet needs larger frames)."""
+    from vgbench import inversion as inv
+    from vgbench.models import get_adapter
+
+    run, _ = tiny_run
+    adapter = get_adapter("ctsvg", str(run / "snapshot-000004.vgb"), device="cpu")
+    problem = inv.PROBLEMS["ctsvg"](adapter)
+    assert (problem.z_dim, problem.resolution, problem.labels) == (8, 16, {"actor": 2, "action": 3})
+    times = torch.arange(4, dtype=torch.float64)
+    with torch.no_grad():
+        m = problem.mapping(torch.randn(1, 8, generator=torch.Generator().manual_seed(5)))
+        frames = problem.renderer(1, 2)(m, times, None)
+        G = adapter.G
+        ref = G.render(G.content_style(torch.tensor([1]), torch.tensor([2])).expand(4, -1), m.expand(4, -1),
+                       times.float())
+    assert frames.shape[-2:] == (16, 16) and torch.allclose(frames.reshape(ref.shape), ref, atol=1e-5)
