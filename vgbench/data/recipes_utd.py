@@ -19,8 +19,8 @@ A video goes to ``ROOT/test/<stem>/`` when its (action, subject) is held out, el
 the two folders is a StyleGAN-V frames folder with a ``dataset.json`` in the authors' label format,
 ``{"labels": [["<video>", action - 1], ...], "actors": [["<video>", subject - 1], ...]}`` (classes 0-26:
 ``vgbench train`` with ``data.c_dim=27`` reads ``"labels"``, :func:`vgbench.training.data.load_labels`;
-``vgbench train --model ctsvg`` reads both, actors 0-7). Each video's manifest entry records its ``action``, ``subject``,
-``trial``, ``subset`` and ``class``. A video file not named like the release's is a bad source (its action is
+``vgbench train --model ctsvg`` reads both, actors 0-7). Each video's manifest entry records its ``action``,
+``subject``, ``trial``, ``subset`` and ``class``. A video file not named like the release's is a bad source (its action is
 unknown), named in the manifest.
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``vgbench train``: the training loop of StyleGAN-V and MoStGAN-V on vgbench's native networks.
+"""``vgbench train``: the training loop of StyleGAN-V and MoStGAN-V on vgbench's native networks, and the core that
+every model's trainer shares (:class:`TrainerBase`; CTSVG's step is in :mod:`vgbench.training.ctsvg`).
 
 The step is the authors' (``src/training/training_loop.py``, a StyleGAN2-ADA loop): per batch of ``B`` clips,
 
