@@ -34,6 +34,16 @@ def _frames_folder(root: Path, lengths=(12, 12, 13, 15), size: int = 16, ids=IDS
     return root
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny networks run 10-50x slower with 2 threads than with 1 when other jobs load the cores
+    (benchmarks/README.md); restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return _frames_folder(tmp_path_factory.mktemp("ctsvg") / "data")
@@ -221,3 +231,15 @@ def test_snapshot_is_an_inversion_problem(tiny_run):
         ref = G.render(G.content_style(torch.tensor([1]), torch.tensor([2])).expand(4, -1), m.expand(4, -1),
                        times.float())
     assert frames.shape[-2:] == (16, 16) and torch.allclose(frames.reshape(ref.shape), ref, atol=1e-5)
+
+
+def test_cli_trains_one_step(data, tmp_path):
+    from click.testing import CliRunner
+
+    from vgbench.cli import main
+
+    r = CliRunner().invoke(main, ["train", "--model", "ctsvg", "--config", "tiny", "--data", str(data), "--out",
+                                  str(tmp_path / "cli"), "--kimg", "0.012", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.strip().splitlines()[-1])["step"] == 1
+    assert (tmp_path / "cli" / "snapshot-000001.vgb").is_file()
