@@ -268,3 +268,32 @@ def test_two_gloo_processes_train(data, tmp_path):
     ticks = [e for e in log if e["event"] == "tick"]
     assert [e["step"] for e in ticks] == [1, 2] and all(np.isfinite(e["G_loss"]) for e in ticks)
     assert get_adapter("ctsvg", str(out / "snapshot-000002.vgb")).G.num_person == 2
+
+
+def test_discriminators_have_the_authors_state_dict_layout():
+    """Keys and shapes of the authors' DiscriminatorConPerson(16, num_classes=3, num_persons=2, c_dim=128) and
+    Discriminator_FRAMES(16), as printed from their model.py (their weights load with strict=True: docs/training.md)."""
+    from vgbench.training.ctsvg_nets import FrameOrderDiscriminator, TimeDiscriminator
+
+    trunk = {"convs.0.0.weight": (512, 3, 1, 1), "convs.0.1.bias": (512,)}
+    for i in (1, 2):
+        trunk.update({f"convs.{i}.conv1.0.weight": (512, 512, 3, 3), f"convs.{i}.conv1.1.bias": (512,),
+                      f"convs.{i}.conv2.0.kernel": (4, 4), f"convs.{i}.conv2.1.weight": (512, 512, 3, 3),
+                      f"convs.{i}.conv2.2.bias": (512,), f"convs.{i}.skip.0.kernel": (4, 4),
+                      f"convs.{i}.skip.1.weight": (512, 512, 1, 1)})
+    dt = {"class_embed.weight": (3, 128), "person_embed.weight": (2, 128), **trunk,
+          "tauEmbedding.w0": (1, 1), "tauEmbedding.b0": (1,), "tauEmbedding.w": (1, 127), "tauEmbedding.b": (127,),
+          "final_conv.0.weight": (128, 513, 3, 3), "final_conv.1.bias": (128,),
+          "final_conv2.0.weight": (128, 513, 3, 3), "final_conv2.1.bias": (128,),
+          "final_linear.0.weight": (512, 6144), "final_linear.0.bias": (512,),
+          "final_linear.1.weight": (384, 512), "final_linear.1.bias": (384,)}
+    for head in ("final_linear_con", "final_linear_pcon"):
+        dt.update({f"{head}.0.weight": (512, 6144), f"{head}.0.bias": (512,), f"{head}.1.weight": (128, 512),
+                   f"{head}.1.bias": (128,)})
+    ds = {**trunk, "final_linear.0.weight": (512, 8192), "final_linear.0.bias": (512,),
+          "final_linear.1.weight": (1, 512), "final_linear.1.bias": (1,)}
+    for net, want in ((TimeDiscriminator(16, 3, 2), dt), (FrameOrderDiscriminator(16), ds)):
+        got = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+        assert got == want
+    kernel = TimeDiscriminator(16, 3, 2).state_dict()["convs.1.conv2.0.kernel"]
+    assert torch.allclose(kernel, torch.outer(*[torch.tensor([1., 3, 3, 1])] * 2) / 64)  # [1,3,3,1] blur, sum 1
