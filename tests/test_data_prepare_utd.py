@@ -65,8 +65,10 @@ def test_split_labels_pixels_and_manifest(raw, tmp_path):
     assert m["quirks"] == {"moviepy_timeline_quirk": False, "jpeg_quality_quirk": True}
     assert m["params"]["mode"] == "resize_crop" and m["subsets"] == ["train", "test"]
     labels = {s: json.loads((out / s / "dataset.json").read_text()) for s in ("train", "test")}
-    assert labels == {"train": {"labels": [["a1_s1_t1_color", 0], ["a27_s8_t4_color", 26]]},
-                      "test": {"labels": [["a1_s2_t1_color", 0], ["a2_s1_t1_color", 1], ["a2_s2_t2_color", 1]]}}
+    assert labels == {"train": {"labels": [["a1_s1_t1_color", 0], ["a27_s8_t4_color", 26]],
+                                "actors": [["a1_s1_t1_color", 0], ["a27_s8_t4_color", 7]]},
+                      "test": {"labels": [["a1_s2_t1_color", 0], ["a2_s1_t1_color", 1], ["a2_s2_t2_color", 1]],
+                               "actors": [["a1_s2_t1_color", 1], ["a2_s1_t1_color", 0], ["a2_s2_t2_color", 1]]}}
     assert set(m["files"]) == {"train/dataset.json", "test/dataset.json"}
     # vgbench train's loader: one-hot action classes of the train folder (c_dim 27)
     onehot = load_labels(out / "train", ["a27_s8_t4_color", "a1_s1_t1_color"], 27)

@@ -154,7 +154,7 @@ def invert(video, *, ckpt: str, actor: int, action: int, out_dir, model: str = "
 def train(model: str, *, out, dataset: str | None = None, data: str | None = None, config: str | None = None,
           sets=(), resume: bool = False, kimg: float | None = None, device: str | None = None,
           progress: bool = True) -> dict:
-    """Train StyleGAN-V or MoStGAN-V (``vgbench train``); returns the run's summary. With ``resume``, ``out`` is
+    """Train StyleGAN-V, MoStGAN-V or CTSVG (``vgbench train``); returns the run's summary. With ``resume``, ``out`` is
     the run to continue. See :mod:`vgbench.training` and docs/training.md."""
     from .training.loop import train as _train
 

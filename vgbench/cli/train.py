@@ -1,4 +1,5 @@
-"""``vgbench train``: train StyleGAN-V or MoStGAN-V (:mod:`vgbench.training`), on one process or under torchrun."""
+"""``vgbench train``: train StyleGAN-V, MoStGAN-V or CTSVG (:mod:`vgbench.training`), on one process or under
+torchrun."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,10 @@ from .options import CONTEXT
 
 
 @click.command("train", context_settings=CONTEXT)
-@click.option("--model", type=click.Choice(["stylegan_v", "mostgan_v"]), required=True)
-@click.option("--dataset", default=None, help="dataset card (ffs, sky, ucf101, ...); also picks the bundled config")
+@click.option("--model", type=click.Choice(["stylegan_v", "mostgan_v", "ctsvg"]), required=True)
+@click.option("--dataset", default=None,
+              help="dataset card (ffs, sky, ucf101, ...); also picks the bundled config (may be left out with --data "
+                   "when the config names no card and periodic FVD is off)")
 @click.option("--data", default=None, help="the real videos (StyleGAN-V frames folder, zip, video files, builtin:NAME)")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="new run directory")
 @click.option("--config", default=None,
@@ -23,7 +26,7 @@ from .options import CONTEXT
 @click.option("--device", default=None, help="default: cuda:LOCAL_RANK when CUDA is available, else cpu")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def train_cmd(model, dataset, data, out, config, sets, resume, kimg, device, progress):
-    """Train a StyleGAN-V-family generator with the papers' recipe; snapshots load in `vgbench eval`.
+    """Train StyleGAN-V, MoStGAN-V or CTSVG with the papers' recipe; snapshots load in `vgbench eval`.
 
     Multi-GPU: torchrun --nproc_per_node N -m vgbench train ... (the global batch is split over the processes).
     """

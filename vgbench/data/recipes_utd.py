@@ -17,9 +17,10 @@ the 754 are not stated (docs/datasets.md). So the held-out set is a parameter, a
 
 A video goes to ``ROOT/test/<stem>/`` when its (action, subject) is held out, else to ``ROOT/train/<stem>/``; each of
 the two folders is a StyleGAN-V frames folder with a ``dataset.json`` in the authors' label format,
-``{"labels": [["<video>", action - 1], ...]}`` (classes 0-26: ``vgbench train`` with ``data.c_dim=27`` reads it,
-:func:`vgbench.training.data.load_labels`). Each video's manifest entry records its ``action``, ``subject``,
-``trial``, ``subset`` and ``class``. A video file not named like the release's is a bad source (its action is
+``{"labels": [["<video>", action - 1], ...], "actors": [["<video>", subject - 1], ...]}`` (classes 0-26:
+``vgbench train`` with ``data.c_dim=27`` reads ``"labels"``, :func:`vgbench.training.data.load_labels`;
+``vgbench train --model ctsvg`` reads both, actors 0-7). Each video's manifest entry records its ``action``,
+``subject``, ``trial``, ``subset`` and ``class``. A video file not named like the release's is a bad source (its action is
 unknown), named in the manifest.
 """
 from __future__ import annotations
@@ -139,7 +140,10 @@ class UTDMHAD(VideoFrames):
 
     def side_files(self, videos):
         labels: dict[str, list] = {}
+        actors: dict[str, list] = {}
         for name, v in videos.items():
             subset, video = name.split("/")
             labels.setdefault(subset, []).append([video, v["class"]])
-        return {f"{subset}/{LABELS_FILE}": {"labels": sorted(pairs)} for subset, pairs in sorted(labels.items())}
+            actors.setdefault(subset, []).append([video, v["subject"] - 1])
+        return {f"{subset}/{LABELS_FILE}": {"labels": sorted(pairs), "actors": sorted(actors[subset])}
+                for subset, pairs in sorted(labels.items())}

@@ -60,6 +60,7 @@ video (fixed-size calls, so pixels do not depend on batch size or on how many fr
 from __future__ import annotations
 
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ import torch.nn as nn
 
 from .base import Adapter, Capabilities, ModelInfo, ModelOptionError, register, to_uint8, video_seed
 from .base import parse_condition as _parse_condition
-from .checkpoint import CheckpointError, checkpoint_sha256, load_strict
+from .checkpoint import CheckpointError, checkpoint_sha256, load_native, load_strict
 from .rosinality import (StyleGAN2Generator, infer_rosinality_config,
                          load_rosinality_checkpoint, rosinality_channels)
 from .stylegan2 import FullyConnectedLayer, normalize_2nd_moment
@@ -269,11 +270,34 @@ def build_generator(config: dict, state: dict, where: str) -> Generator:
     return load_strict(G, state, where, "the CTSVG generator built from its shapes")
 
 
+def is_native(path: Path) -> bool:
+    """A vgbench checkpoint (``.vgb`` zip or folder of config.json + weights.pt), e.g. a ``vgbench train``
+    snapshot, rather than the authors' ``torch.save`` dict."""
+    if path.is_dir():
+        return True
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return "config.json" in z.namelist()
+
+
 def load_ctsvg(path: str | Path, key: str = "g_ema") -> tuple[Generator, dict, dict]:
-    """Read an official CTSVG checkpoint: (generator on CPU, config, training args as a dict)."""
+    """Read a CTSVG checkpoint: (generator on CPU, config, training args as a dict). The authors' ``torch.save``
+    dict (``g_ema`` and ``args``) or a vgbench ``.vgb`` (``vgbench train --model ctsvg`` snapshots; its config
+    is returned as the args, with ``dataset_fps`` when the run's dataset card has one)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint")
+    if is_native(path):
+        meta, state = load_native(path)
+        if meta.get("model") != "ctsvg":
+            raise CheckpointError(f"{path}: a {meta.get('model')} checkpoint, not ctsvg")
+        config = infer_ctsvg_config(state, str(path))
+        given = dict(meta.get("init_kwargs") or {})
+        given["channels"] = {int(r): int(c) for r, c in (given.get("channels") or {}).items()}
+        if given != config:
+            raise CheckpointError(f"{path}: config.json's init_kwargs {given} contradict the weights ({config})")
+        return build_generator(config, state, str(path)), config, {"dataset_fps": meta.get("dataset_fps")}
     state, args = load_rosinality_checkpoint(path, key=key)
     args = dict(args or {})
     config = infer_ctsvg_config(state, str(path))
@@ -323,7 +347,8 @@ class CTSVGAdapter(Adapter):
         self.num_person, self.num_classes = G.num_person, G.num_classes
         self.conditions = parse_condition(condition, self.num_person, self.num_classes)
         self.noise, self.transition_factor = noise, float(transition_factor)
-        self.dataset_fps = float(native_fps) if native_fps is not None else None
+        fps = native_fps if native_fps is not None else self.train_args.get("dataset_fps")
+        self.dataset_fps = float(fps) if fps is not None else None
         self.sha256 = checkpoint_sha256(ckpt)
 
     @classmethod

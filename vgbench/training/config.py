@@ -34,7 +34,7 @@ from ..utils import deep_merge
 
 __all__ = ["ConfigError", "DEFAULTS", "MODELS", "config_dir", "list_configs", "load_config", "parse_set", "resolve"]
 
-MODELS = ("stylegan_v", "mostgan_v")
+MODELS = ("stylegan_v", "mostgan_v", "ctsvg")
 
 
 class ConfigError(VgbenchError, ValueError):
@@ -107,8 +107,65 @@ DEFAULTS: dict = {
     },
 }
 
+#: CTSVG's keys (``--model ctsvg``; vgbench/training/ctsvg.py): the argparse options of the authors' train.py, plus
+#: the channel tables (empty: the authors' ``Generator``/``Discriminator*`` tables) that the tiny CI config shrinks.
+CTSVG_DEFAULTS: dict = {
+    "model": "",
+    "dataset": "",
+    "paper": "",
+    "data": {
+        "resolution": 128,          # --size
+        "clip_len": 9,              # VideoFolderPathToTensor(max_len=9): the real triplet lies in a 9-frame window
+        "num_person": 30,           # --num_person (actors: "actors" of dataset.json)
+        "num_classes": 8,           # --num_classes (actions: "labels" of dataset.json)
+        "mirror": False,            # the authors' loader does not flip
+        "workers": 3,
+    },
+    "generator": {
+        "latent": 320,              # --latent: content + motion dims
+        "dyn": 256,                 # --dyn_size: motion (time2vec) dims
+        "n_mlp": 8,
+        "dyn_mlp": 4,
+        "channel_multiplier": 2,
+        "channels": {},             # resolution -> channels; {} = the authors' table
+    },
+    "discriminator": {
+        "channel_multiplier": 2,
+        "channels": {},             # {} = the authors' table (512 up to 32 px)
+        "embed_dim": 128,           # tau_dim = c_dim = 128 in DiscriminatorConPerson
+        "head_channels": 128,       # final_conv output channels
+    },
+    "loss": {
+        "r1": 10.0,                 # --r1 (gamma; the penalty is r1 / 2 * mean ||grad||^2 on D_t)
+        "d_reg_every": 16,
+        "path_regularize": 2.0,
+        "path_batch_shrink": 2,
+        "g_reg_every": 4,
+        "transit_start": 2000,      # iterations: action embedding weight ramps 0 -> 1 in G and D_t
+        "transit_end": 4000,
+        "offsets": [1, 2, 3],       # triplet frame offsets, cycled ...
+        "offset_every": 100,        # ... every this many iterations
+    },
+    "optim": {"lr": 0.002, "betas": [0.0, 0.99], "eps": 1e-8},
+    "train": {
+        "batch_size": 16,           # --batch (triplets; the authors' is per GPU, GPU count not stated)
+        "batch_gpu": None,          # must equal the batch per rank (one forward pass per rank)
+        "kimg": 7200.0,             # thousands of frames shown to D: 150000 iterations x 16 x 3
+        "ema_kimg": AUTO,           # auto: batch * 10 / 32, i.e. G_ema decay 0.5 ** (32 / 10000) per step
+        "ema_rampup": None,
+        "seed": 0,
+    },
+    "augment": {"mode": "none", "pipe": "bgc", "p": 0.0, "target": 0.6, "interval": 4, "kimg": 100.0},
+    "schedule": copy.deepcopy(DEFAULTS["schedule"]),
+}
+
 _NULLABLE = {("train", "batch_gpu"), ("train", "ema_rampup")}
-_FREE = {("generator", "overrides")}
+_FREE = {("generator", "overrides"), ("generator", "channels"), ("discriminator", "channels")}
+
+
+def defaults(model: str) -> dict:
+    """The keys (with defaults) a config of ``model`` may set."""
+    return CTSVG_DEFAULTS if model == "ctsvg" else DEFAULTS
 
 
 def config_dir() -> Path:
@@ -190,11 +247,12 @@ def load_config(model: str, name_or_path: str, sets: tuple[str, ...] | list[str]
         tree = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
-    _check(tree, DEFAULTS, str(path))
-    cfg = deep_merge(DEFAULTS, tree)
+    ref = defaults(model)
+    _check(tree, ref, str(path))
+    cfg = deep_merge(ref, tree)
     for item in sets:
         over = parse_set(item)
-        _check(over, DEFAULTS, f"--set {item}")
+        _check(over, ref, f"--set {item}")
         cfg = deep_merge(cfg, over)
     if cfg["model"] and cfg["model"] != model:
         raise ConfigError(f"{path}: this config is for {cfg['model']}, not {model}")
@@ -206,6 +264,8 @@ def load_config(model: str, name_or_path: str, sets: tuple[str, ...] | list[str]
 def resolve(cfg: dict, world_size: int = 1) -> dict:
     """Fill ``"auto"`` values (formulas above) and check the combination; returns a new dict."""
     cfg = copy.deepcopy(cfg)
+    if cfg.get("model") == "ctsvg":
+        return _resolve_ctsvg(cfg, world_size)
     where = cfg.get("config_source", "config")
     res = cfg["data"]["resolution"]
     if res < 4 or res & (res - 1):
@@ -250,5 +310,53 @@ def resolve(cfg: dict, world_size: int = 1) -> dict:
     for sec, key in (("loss", "r1_interval"), ("loss", "g_reg_interval"), ("augment", "interval")):
         if cfg[sec][key] < 1:
             raise ConfigError(f"{where}: {sec}.{key} must be >= 1")
+    cfg["world_size"] = world_size
+    return cfg
+
+
+def _resolve_ctsvg(cfg: dict, world_size: int) -> dict:
+    where = cfg.get("config_source", "config")
+    res = cfg["data"]["resolution"]
+    if res < 8 or res & (res - 1):
+        raise ConfigError(f"{where}: data.resolution must be a power of two >= 8, got {res}")
+    tr, g, loss = cfg["train"], cfg["generator"], cfg["loss"]
+    B = tr["batch_size"]
+    if B < 1 or B % world_size:
+        raise ConfigError(f"{where}: train.batch_size={B} must be a positive multiple of the world size "
+                          f"({world_size})")
+    per_rank = B // world_size
+    if tr["batch_gpu"] not in (None, per_rank):
+        raise ConfigError(f"{where}: train.batch_gpu must be the batch per rank ({per_rank}): CTSVG's "
+                          f"discriminators see one forward pass per rank")
+    tr["batch_gpu"] = per_rank
+    if per_rank != 1 and per_rank % 4:
+        raise ConfigError(f"{where}: the batch per rank ({per_rank}) must be 1 or a multiple of 4 (D_t's "
+                          f"minibatch-stddev groups of 4 over 3 x batch frames)")
+    if not 0 < g["dyn"] < g["latent"] or g["dyn"] < 2:
+        raise ConfigError(f"{where}: generator.dyn must be in [2, generator.latent), got {g['dyn']} and "
+                          f"{g['latent']}")
+    for key in ("num_person", "num_classes"):
+        if cfg["data"][key] < 1:
+            raise ConfigError(f"{where}: data.{key} must be >= 1")
+    offsets = loss["offsets"]
+    if not offsets or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 1 for o in offsets):
+        raise ConfigError(f"{where}: loss.offsets must be a list of integers >= 1, got {offsets!r}")
+    if 2 * max(offsets) >= cfg["data"]["clip_len"]:
+        raise ConfigError(f"{where}: data.clip_len={cfg['data']['clip_len']} must exceed twice the largest offset "
+                          f"({max(offsets)})")
+    if loss["transit_end"] <= loss["transit_start"]:
+        raise ConfigError(f"{where}: loss.transit_end must be after loss.transit_start")
+    for key in ("d_reg_every", "g_reg_every", "path_batch_shrink", "offset_every"):
+        if loss[key] < 1:
+            raise ConfigError(f"{where}: loss.{key} must be >= 1")
+    if cfg["augment"]["mode"] != "none":
+        raise ConfigError(f"{where}: augment.mode must be none for ctsvg (the authors' ADA path cannot run: "
+                          f"train.py tunes p from an undefined real_pred0; docs/training.md)")
+    for sec, key in (("loss", "r1"), ("loss", "path_regularize"), ("optim", "lr"), ("train", "kimg")):
+        v = cfg[sec][key]
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ConfigError(f"{where}: {sec}.{key} must be a finite number >= 0, got {v!r}")
+    if tr["ema_kimg"] == AUTO:
+        tr["ema_kimg"] = B * 10 / 32
     cfg["world_size"] = world_size
     return cfg

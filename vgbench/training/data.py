@@ -50,7 +50,7 @@ from ..errors import VgbenchError
 from ..io.sources import Video, VideoReadError, open_source
 
 __all__ = ["DEFAULT_TOTAL_DISTS", "TrainingDataError", "allowed_distances", "min_video_len", "random_frame_times",
-           "load_labels", "TrainingClips", "ClipLoader"]
+           "load_labels", "load_label_ids", "TrainingClips", "ClipLoader"]
 
 #: the authors' ``sampling.total_dists`` (configs/sampling/random.yaml)
 DEFAULT_TOTAL_DISTS = tuple(2 ** i for i in range(12))
@@ -141,37 +141,60 @@ def _read_labels_file(data) -> tuple[str, object]:
                             f"videos in one (vgbench's readers accept root/<video>/<frame>)")
 
 
-def load_labels(data, video_ids: Sequence[str], c_dim: int) -> np.ndarray:
-    """One-hot labels ``float32 [len(video_ids), c_dim]`` of the videos named ``video_ids`` (folder names) from the
-    ``dataset.json`` of ``data`` (format in the module docstring)."""
-    where, tree = _read_labels_file(data)
-    pairs = tree.get("labels") if isinstance(tree, dict) else None
+def _label_pairs(where: str, tree, key: str) -> list:
+    pairs = tree.get(key) if isinstance(tree, dict) else None
     if isinstance(pairs, dict):
         pairs = list(pairs.items())
     if not isinstance(pairs, list) or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
-        raise TrainingDataError(f"{where}: expected {{\"labels\": [[\"<video>/<frame>\", class], ...]}}")
+        raise TrainingDataError(f"{where}: expected {{\"{key}\": [[\"<video>/<frame>\", id], ...]}}")
+    return pairs
+
+
+def _ids_per_video(where: str, tree, key: str, count: int, video_ids: Sequence[str], what: str,
+                   setting: str) -> np.ndarray:
+    """int64 ``[len(video_ids)]``: the id in ``[0, count)`` that entry ``key`` of a parsed ``dataset.json`` gives
+    each video (one id per video; frame entries ``<video>/<frame>`` must agree)."""
     per_video: dict[str, int] = {}
-    for name, label in pairs:
+    for name, label in _label_pairs(where, tree, key):
         if not isinstance(name, str):
             raise TrainingDataError(f"{where}: a file name must be text, got {name!r}")
         parts = [p for p in name.replace("\\", "/").split("/") if p]
         video = parts[-2] if len(parts) > 1 else (parts[0] if parts else "")
         if isinstance(label, bool) or not isinstance(label, int):
-            raise TrainingDataError(f"{where}: {name}: the label must be an integer class in [0, {c_dim}), got "
+            raise TrainingDataError(f"{where}: {name}: the label must be an integer {what} in [0, {count}), got "
                                     f"{label!r} (vector labels are not supported: vgbench eval draws one-hot "
                                     f"classes)")
-        if not 0 <= label < c_dim:
-            raise TrainingDataError(f"{where}: {name}: class {label} is outside [0, {c_dim}) (data.c_dim = {c_dim})")
+        if not 0 <= label < count:
+            raise TrainingDataError(f"{where}: {name}: {what} {label} is outside [0, {count}) ({setting} = {count})")
         if per_video.setdefault(video, label) != label:
-            raise TrainingDataError(f"{where}: video {video} has frames of two classes ({per_video[video]} and "
+            plural = what + ("es" if what.endswith("s") else "s")
+            raise TrainingDataError(f"{where}: video {video} has frames of two {plural} ({per_video[video]} and "
                                     f"{label})")
     missing = [v for v in video_ids if v not in per_video]
     if missing:
-        raise TrainingDataError(f"{where}: no label for {len(missing)} video(s): {', '.join(missing[:5])}"
-                                + (" ..." if len(missing) > 5 else ""))
+        raise TrainingDataError(f"{where}: no {'label' if key == 'labels' else what} for {len(missing)} video(s): "
+                                f"{', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+    return np.array([per_video[v] for v in video_ids], dtype=np.int64)
+
+
+def load_labels(data, video_ids: Sequence[str], c_dim: int) -> np.ndarray:
+    """One-hot labels ``float32 [len(video_ids), c_dim]`` of the videos named ``video_ids`` (folder names) from the
+    ``dataset.json`` of ``data`` (format in the module docstring)."""
+    where, tree = _read_labels_file(data)
+    ids = _ids_per_video(where, tree, "labels", c_dim, video_ids, "class", "data.c_dim")
     out = np.zeros([len(video_ids), c_dim], dtype=np.float32)
-    out[np.arange(len(video_ids)), [per_video[v] for v in video_ids]] = 1
+    out[np.arange(len(video_ids)), ids] = 1
     return out
+
+
+def load_label_ids(data, video_ids: Sequence[str], kinds: Sequence[tuple[str, int, str, str]]) -> np.ndarray:
+    """Integer ids ``int64 [len(video_ids), len(kinds)]`` from the ``dataset.json`` of ``data``, one column per
+    ``(key, count, what, setting)`` of ``kinds`` (e.g. CTSVG's ``("actors", num_person, "actor",
+    "data.num_person")`` and ``("labels", num_classes, "action", "data.num_classes")``); each key holds
+    ``[["<video>" or "<video>/<frame>", id], ...]`` as ``"labels"`` does."""
+    where, tree = _read_labels_file(data)
+    cols = [_ids_per_video(where, tree, key, count, video_ids, what, setting) for key, count, what, setting in kinds]
+    return np.stack(cols, axis=1) if cols else np.zeros([len(video_ids), 0], dtype=np.int64)
 
 
 def _describe(videos: list[tuple[str, int]], limit: int = 5) -> str:
@@ -187,6 +210,9 @@ class TrainingClips:
     ``skipped``) instead of refusing the dataset.
     """
 
+    #: the entries of :meth:`item` that :meth:`batch` stacks, in order
+    BATCH_KEYS = ("image", "t", "c")
+
     def __init__(self, source, *, resolution: int | None = None, num_frames: int = 3, max_dist: int = 32,
                  max_num_frames: int = 1024, mirror: bool = True, seed: int = 0,
                  total_dists: Sequence[int] | None = DEFAULT_TOTAL_DISTS, skip_short: bool = False,
@@ -195,7 +221,7 @@ class TrainingClips:
             raise TrainingDataError(f"seed must be a non-negative integer, got {seed}")
         self.num_frames, self.max_dist, self.total_dists = num_frames, max_dist, total_dists
         self.max_num_frames, self.mirror, self.seed = max_num_frames, mirror, seed
-        need = min_video_len(num_frames, max_dist, total_dists)
+        need = self.min_length()
         if max_num_frames < need:
             raise TrainingDataError(f"max_num_frames={max_num_frames} is below the {need} frames that clips of "
                                     f"{num_frames} frames with max_dist={max_dist} need")
@@ -206,9 +232,18 @@ class TrainingClips:
         if c_dim < 0:
             raise TrainingDataError(f"c_dim must be >= 0, got {c_dim}")
         self.c_dim = c_dim
-        self.labels = (load_labels(source, [v.id for v in self.videos], c_dim) if c_dim
-                       else np.zeros([len(self.videos), 0], dtype=np.float32))
+        self.labels = self.load_labels(source)
         self._perm_epoch, self._perm = -1, None
+
+    def min_length(self) -> int:
+        """The fewest frames a video needs for this sampling (subclasses with another sampling override it)."""
+        return min_video_len(self.num_frames, self.max_dist, self.total_dists)
+
+    def load_labels(self, source) -> np.ndarray:
+        """One label row per video (here the one-hot classes of ``c_dim``; subclasses may read other labels)."""
+        if not self.c_dim:
+            return np.zeros([len(self.videos), 0], dtype=np.float32)
+        return load_labels(source, [v.id for v in self.videos], self.c_dim)
 
     def _scan(self, need: int, skip_short: bool) -> tuple[list[Video], list[int], list[tuple[str, int]]]:
         """Every video handle with its frame count (from the handles, no pixels decoded)."""
@@ -293,12 +328,17 @@ class TrainingClips:
         if k < 0:
             raise IndexError(f"sample index must be non-negative, got {k}")
         index = self.item_index(k)
-        video = self.videos[index % self.num_videos]
         rng = np.random.default_rng([self.seed, _SAMPLE, k])
         total, window = self.frame_counts[index % self.num_videos], self.video_len(index)
         offset = int(rng.integers(total - window + 1))
         t = random_frame_times(rng, window, self.num_frames, self.max_dist, self.total_dists)
-        wanted = [int(i) for i in t + offset]
+        image, mirrored = self.read_frames(index, [int(i) for i in t + offset])
+        return dict(image=image, t=torch.from_numpy(t), c=torch.from_numpy(self.label(index)), video_len=window,
+                    index=index, mirrored=mirrored)
+
+    def read_frames(self, index: int, wanted: list[int]) -> tuple[torch.Tensor, bool]:
+        """Frames ``wanted`` of item ``index`` as uint8 ``[F, 3, H, W]`` (flipped for a mirrored item), mirrored."""
+        video = self.videos[index % self.num_videos]
         frames = video.read(wanted)
         if frames.shape[1:] != (self.resolution, self.resolution, 3):
             raise VideoReadError(video.path, f"frames {wanted} are {frames.shape[2]}x{frames.shape[1]}x"
@@ -307,15 +347,13 @@ class TrainingClips:
         mirrored = index >= self.num_videos
         if mirrored:
             frames = frames[:, :, ::-1]
-        image = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2)))
-        return dict(image=image, t=torch.from_numpy(t), c=torch.from_numpy(self.label(index)), video_len=window,
-                    index=index, mirrored=mirrored)
+        return torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2))), mirrored
 
     def batch(self, samples: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Samples ``samples`` stacked: images uint8 ``[b, F, 3, H, W]``, times int64 ``[b, F]``, labels float32
         ``[b, c_dim]``."""
         items = [self.item(k) for k in samples]
-        return tuple(torch.stack([it[key] for it in items]) for key in ("image", "t", "c"))
+        return tuple(torch.stack([it[key] for it in items]) for key in self.BATCH_KEYS)
 
 
 class _Failure:

@@ -1,4 +1,5 @@
-"""``vgbench train``: the training loop of StyleGAN-V and MoStGAN-V on vgbench's native networks.
+"""``vgbench train``: the training loop of StyleGAN-V and MoStGAN-V on vgbench's native networks, and the core that
+every model's trainer shares (:class:`TrainerBase`; CTSVG's step is in :mod:`vgbench.training.ctsvg`).
 
 The step is the authors' (``src/training/training_loop.py``, a StyleGAN2-ADA loop): per batch of ``B`` clips,
 
@@ -39,7 +40,7 @@ from ..errors import VgbenchError
 from ..utils import atomic_write
 from .config import resolve
 
-__all__ = ["train", "TrainingError", "build_networks", "Trainer"]
+__all__ = ["train", "TrainingError", "build_networks", "TrainerBase", "Trainer", "trainer_class"]
 
 STATE_FORMAT = "vgbench.train-state/1"
 
@@ -50,8 +51,9 @@ class TrainingError(VgbenchError, RuntimeError):
 
 # ------------------------------------------------------------------------------------------------ seeds
 
-_PURPOSES = {"z": 0, "t": 1, "motion": 2, "aug_fake": 3, "aug_real": 4, "grid": 5}
-_PHASES = {"G": 0, "D": 1, "Dreg": 2}
+_PURPOSES = {"z": 0, "t": 1, "motion": 2, "aug_fake": 3, "aug_real": 4, "grid": 5, "noise": 6, "shuffle": 7,
+             "pl_noise": 8}
+_PHASES = {"G": 0, "D": 1, "Dreg": 2, "Greg": 3}
 
 
 def _gen(seed: int, step: int, phase: str, purpose: str) -> torch.Generator:
@@ -188,13 +190,20 @@ def _all_reduce_sum(values: list[float], world: int, device) -> list[float]:
 
 # ------------------------------------------------------------------------------------------------ trainer
 
-class Trainer:
-    """One training run (one process of it). ``run()`` trains to ``train.kimg``; state lives in ``run_dir``."""
+class TrainerBase:
+    """One training run (one process of it), the part every model shares: run directory, the per-step loader,
+    counters, EMA of G, snapshots and resume, sample grids, ticks in ``log.jsonl``, periodic FVD16. ``run()`` trains
+    to ``train.kimg``. A model's trainer (:class:`Trainer` for the StyleGAN-V family,
+    :class:`vgbench.training.ctsvg.CTSVGTrainer`) supplies :meth:`make_dataset`, :meth:`build` (networks,
+    optimisers, ``self.gkw`` for the checkpoint), :meth:`setup_loss`, :meth:`train_step` and :meth:`save_grid`;
+    :meth:`networks`, :meth:`optimizers` and :meth:`extra_state` name what a snapshot holds."""
+
+    #: the step losses averaged into each tick line of ``log.jsonl``
+    LOG_KEYS = ("G_loss", "D_loss", "R1")
 
     def __init__(self, cfg: dict, run_dir: str | Path, data: str, *, device=None, resume: bool = False,
                  progress: bool = True, rank: int = 0, world: int = 1, mixed_precision: bool | None = None):
-        from .augment import make_pipe
-        from .data import ClipLoader, TrainingClips
+        from .data import ClipLoader
 
         self.rank, self.world = rank, world
         self.run_dir = Path(run_dir)
@@ -204,43 +213,257 @@ class Trainer:
         # the configs' float16 blocks run on CUDA; elsewhere everything is float32 unless asked (tests of that path)
         self.force_fp32 = not (self.device.type == "cuda" if mixed_precision is None else mixed_precision)
         self.data_spec = data
-        self.dataset = TrainingClips(data, resolution=cfg["data"]["resolution"], num_frames=cfg["data"]["num_frames"],
-                                     max_dist=cfg["data"]["max_dist"], max_num_frames=cfg["data"]["max_num_frames"],
-                                     mirror=cfg["data"]["mirror"], seed=cfg["train"]["seed"],
-                                     c_dim=cfg["data"]["c_dim"])
-        self.G, self.D, self.G_ema, self.gkw, self.dkw = build_networks(cfg, self.device)
-        aug = cfg["augment"]
+        self.dataset = self.make_dataset(data)
         self.augment = None
-        if aug["mode"] != "none":
-            self.augment = make_pipe(aug["pipe"]).to(self.device)
-            self.augment.p.fill_(aug["p"])
-        self.G_opt = self._adam(self.G, cfg["loss"]["g_reg_interval"])
-        self.D_opt = self._adam(self.D, cfg["loss"]["r1_interval"])
+        self.build()
         self.step, self.cur_nimg = 0, 0
         self.ada_sign_sum, self.ada_sign_count = 0.0, 0
         self.elapsed = 0.0
         self.resumed_from = None
         if resume:
             self._load_latest()
-        from .loss import StyleGANVLoss
-
-        self.loss = StyleGANVLoss(self.G, self.D, self.augment, r1_gamma=cfg["loss"]["r1_gamma"],
-                                  num_frames=cfg["data"]["num_frames"], force_fp32=self.force_fp32,
-                                  precision="auto")
+        self.setup_loss()
         self.loader = ClipLoader(self.dataset, cfg["train"]["batch_size"], rank=rank, world_size=world,
                                  start_step=self.step, workers=cfg["data"]["workers"])
 
+    # ------------------------------------------------------------------------------------- model hooks
+    def make_dataset(self, data):
+        raise NotImplementedError
+
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def setup_loss(self) -> None:
+        pass
+
+    def train_step(self, *batch) -> dict:
+        raise NotImplementedError
+
+    def save_grid(self) -> list[Path]:
+        raise NotImplementedError
+
+    def networks(self) -> dict:
+        """The modules a snapshot saves and a resume restores, by name."""
+        return {"G": self.G, "D": self.D, "G_ema": self.G_ema}
+
+    def optimizers(self) -> dict:
+        return {"G_opt": self.G_opt, "D_opt": self.D_opt}
+
+    def extra_state(self) -> dict:
+        """Model-specific counters saved in the state (plain numbers); restored by :meth:`load_extra_state`."""
+        return {}
+
+    def load_extra_state(self, st: dict) -> None:
+        pass
+
+    # ---------------------------------------------------------------------------------- shared pieces
     def _adam(self, module, reg_interval: int):
         o = self.cfg["optim"]
         ratio = reg_interval / (reg_interval + 1)
         return torch.optim.Adam(module.parameters(), lr=o["lr"] * ratio, betas=[b ** ratio for b in o["betas"]],
                                 eps=o["eps"])
 
-    # ---------------------------------------------------------------------------------------- batch inputs
+    def update_ema(self, batch: int) -> None:
+        """G_ema <- G.lerp(G_ema, beta), beta = 0.5 ** (batch / ema_nimg) (with the optional ramp-up); buffers
+        copied."""
+        cfg = self.cfg
+        with torch.no_grad():
+            ema_nimg = cfg["train"]["ema_kimg"] * 1000
+            if cfg["train"]["ema_rampup"] is not None:
+                ema_nimg = min(ema_nimg, self.cur_nimg * cfg["train"]["ema_rampup"])
+            beta = 0.5 ** (batch / max(ema_nimg, 1e-8))
+            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                p_ema.copy_(p.lerp(p_ema, beta))
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                b_ema.copy_(b)
+
     def _rows(self) -> slice:
         b = self.cfg["train"]["batch_size"] // self.world
         return slice(self.rank * b, (self.rank + 1) * b)
 
+    def _to_device(self, d: dict) -> dict:
+        return {k: v.to(self.device) if v is not None else None for k, v in d.items()}
+
+    # ------------------------------------------------------------------------------------------- snapshots
+    def _state(self) -> dict:
+        return {
+            "format": STATE_FORMAT, "model": self.cfg["model"], "config": self.cfg,
+            "step": self.step, "cur_nimg": self.cur_nimg, "elapsed": self.elapsed,
+            "ada_sign_sum": self.ada_sign_sum, "ada_sign_count": self.ada_sign_count,
+            "augment_p": float(self.augment.p) if self.augment is not None else None,
+            **{name: m.state_dict() for name, m in self.networks().items()},
+            **{name: o.state_dict() for name, o in self.optimizers().items()},
+            **self.extra_state(),
+        }
+
+    def snapshot_paths(self, step: int) -> tuple[Path, Path]:
+        return self.run_dir / f"snapshot-{step:06d}.vgb", self.run_dir / f"snapshot-{step:06d}.state.pt"
+
+    def save_snapshot(self) -> Path:
+        """G_ema as a .vgb checkpoint and the full state for a resume, both written atomically (rank 0)."""
+        from ..data.cards import load_card
+        from ..models.checkpoint import save_native
+
+        vgb, state = self.snapshot_paths(self.step)
+        fps = None
+        try:
+            fps = load_card(self.cfg["dataset"]).get("fps") if self.cfg["dataset"] else None
+        except VgbenchError:
+            fps = None
+        save_native(vgb, self.cfg["model"], self.gkw, self.G_ema.state_dict(),
+                    extra={"dataset_fps": fps, "training": {"step": self.step, "kimg": self.cur_nimg / 1000,
+                                                            "config": self.cfg["config_source"],
+                                                            "dataset": self.cfg["dataset"]}})
+        with atomic_write(state, "wb") as fh:
+            torch.save(_cpu(self._state()), fh)
+        keep = self.cfg["schedule"].get("keep_states", 2)
+        if keep:
+            states = sorted(self.run_dir.glob("snapshot-*.state.pt"))
+            for old in states[:-keep]:
+                old.unlink()
+        return vgb
+
+    def _load_latest(self) -> None:
+        states = sorted(self.run_dir.glob("snapshot-*.state.pt"))
+        if not states:
+            raise TrainingError(f"{self.run_dir}: nothing to resume (no snapshot-*.state.pt)")
+        path = states[-1]
+        try:
+            st = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - any unreadable file is the same problem for the user
+            raise TrainingError(f"{path}: cannot read the training state ({type(e).__name__}: {e})") from e
+        if not isinstance(st, dict) or st.get("format") != STATE_FORMAT:
+            raise TrainingError(f"{path}: not a vgbench training state")
+        if st["model"] != self.cfg["model"]:
+            raise TrainingError(f"{path}: a {st['model']} run, cannot resume it as {self.cfg['model']}")
+        for name, module in self.networks().items():
+            try:
+                module.load_state_dict(st[name], strict=True)
+            except (RuntimeError, KeyError) as e:
+                raise TrainingError(f"{path}: {name} does not fit this config: {e}") from e
+        for name, opt in self.optimizers().items():
+            opt.load_state_dict(st[name])
+            _opt_to(opt, self.device)
+        self.load_extra_state(st)
+        self.step, self.cur_nimg, self.elapsed = int(st["step"]), int(st["cur_nimg"]), float(st["elapsed"])
+        self.ada_sign_sum, self.ada_sign_count = float(st["ada_sign_sum"]), int(st["ada_sign_count"])
+        if self.augment is not None and st["augment_p"] is not None:
+            self.augment.p.fill_(float(st["augment_p"]))
+        self.resumed_from = str(path)
+
+    # ------------------------------------------------------------------------------------------------ FVD
+    def run_fvd(self, ckpt: Path) -> dict:
+        from ..evaluate import evaluate
+
+        sched = self.cfg["schedule"]
+        record = evaluate(self.cfg["model"], str(ckpt), self.cfg["dataset"], data=self.data_spec,
+                          metrics=("fvd16",), num_fake=sched["fvd_num_fake"], device=str(self.device),
+                          progress=False, out=str(self.run_dir / "fvd.jsonl"))
+        return record["metrics"]["fvd16"]
+
+    # -------------------------------------------------------------------------------------------------- run
+    def _log(self, entry: dict) -> None:
+        if self.rank == 0:
+            with open(self.run_dir / "log.jsonl", "a") as f:
+                f.write(json.dumps(entry, sort_keys=True) + "\n")
+
+    def _due(self, before: int, kimg: float) -> bool:
+        if kimg <= 0:
+            return False
+        every = kimg * 1000
+        return math.floor(self.cur_nimg / every) > math.floor(before / every)
+
+    def run(self) -> dict:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        total = cfg["train"]["kimg"] * 1000
+        sched = cfg["schedule"]
+        bar = tqdm(total=round(total / 1000, 3), initial=round(self.cur_nimg / 1000, 3), unit="kimg",
+                   disable=not self.progress, dynamic_ncols=True, desc="train")
+        tick = {k: [] for k in self.LOG_KEYS}
+        t_tick = time.time()
+        self._log({"event": "resume" if self.resumed_from else "start", "step": self.step,
+                   "kimg": self.cur_nimg / 1000, "world_size": self.world, "device": str(self.device),
+                   **({"state": Path(self.resumed_from).name} if self.resumed_from else {})})
+        last = {}
+        it = iter(self.loader)
+        try:
+            while self.cur_nimg < total:
+                batch = next(it)
+                t0 = time.time()
+                before = self.cur_nimg
+                logs = self.train_step(*batch)
+                self.elapsed += time.time() - t0
+                last = logs
+                for k in tick:
+                    if k in logs:
+                        tick[k].append(logs[k])
+                bar.update(round((self.cur_nimg - before) / 1000, 3))
+                bar.set_postfix(G=f"{logs['G_loss']:.3f}", D=f"{logs['D_loss']:.3f}", p=f"{logs['augment_p']:.3f}")
+                done = self.cur_nimg >= total
+                if self._due(before, sched["tick_kimg"]) or done:
+                    now = time.time()
+                    self._log({"event": "tick", "step": self.step, "kimg": self.cur_nimg / 1000,
+                               "sec": round(now - t_tick, 3), "train_seconds": round(self.elapsed, 3),
+                               **{k: float(np.mean(v)) for k, v in tick.items() if v},
+                               "augment_p": logs["augment_p"]})
+                    tick = {k: [] for k in tick}
+                    t_tick = now
+                if self._due(before, sched["snap_kimg"]) or done:
+                    self._maintenance(before, done)
+        finally:
+            bar.close()
+        return {"step": self.step, "kimg": self.cur_nimg / 1000, "last": last, "run_dir": str(self.run_dir)}
+
+    def _maintenance(self, before: int, done: bool) -> None:
+        if self.rank == 0:
+            vgb = self.save_snapshot()
+            grid = self.save_grid()
+            self._log({"event": "snapshot", "step": self.step, "kimg": self.cur_nimg / 1000, "checkpoint": vgb.name,
+                       "grid": [p.name for p in grid]})
+            if self._due(before, self.cfg["schedule"]["fvd_kimg"]) or (done and self.cfg["schedule"]["fvd_kimg"] > 0):
+                res = self.run_fvd(vgb)
+                self._log({"event": "fvd16", "step": self.step, "kimg": self.cur_nimg / 1000,
+                           "value": res.get("value"), "checkpoint": vgb.name})
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+class Trainer(TrainerBase):
+    """The StyleGAN-V / MoStGAN-V training run (module docstring)."""
+
+    def make_dataset(self, data):
+        from .data import TrainingClips
+
+        cfg = self.cfg
+        return TrainingClips(data, resolution=cfg["data"]["resolution"], num_frames=cfg["data"]["num_frames"],
+                             max_dist=cfg["data"]["max_dist"], max_num_frames=cfg["data"]["max_num_frames"],
+                             mirror=cfg["data"]["mirror"], seed=cfg["train"]["seed"], c_dim=cfg["data"]["c_dim"])
+
+    def build(self) -> None:
+        from .augment import make_pipe
+
+        cfg = self.cfg
+        self.G, self.D, self.G_ema, self.gkw, self.dkw = build_networks(cfg, self.device)
+        aug = cfg["augment"]
+        if aug["mode"] != "none":
+            self.augment = make_pipe(aug["pipe"]).to(self.device)
+            self.augment.p.fill_(aug["p"])
+        self.G_opt = self._adam(self.G, cfg["loss"]["g_reg_interval"])
+        self.D_opt = self._adam(self.D, cfg["loss"]["r1_interval"])
+
+    def setup_loss(self) -> None:
+        from .loss import StyleGANVLoss
+
+        cfg = self.cfg
+        self.loss = StyleGANVLoss(self.G, self.D, self.augment, r1_gamma=cfg["loss"]["r1_gamma"],
+                                  num_frames=cfg["data"]["num_frames"], force_fp32=self.force_fp32,
+                                  precision="auto")
+
+    # ---------------------------------------------------------------------------------------- batch inputs
     def _fake_inputs(self, step: int, phase: str) -> dict:
         """Latents, labels, times, motion noise and augmentation draws for the global batch; this rank's rows. As in
         the authors' loop, each fake clip takes the label and the length of a random training item."""
@@ -273,9 +496,6 @@ class Trainer:
         if self.augment is not None and float(self.augment.p) > 0:
             out["aug"] = self.augment.sample_params(B, _gen(seed, step, phase, "aug_real"), "cpu")[self._rows()]
         return self._to_device(out)
-
-    def _to_device(self, d: dict) -> dict:
-        return {k: v.to(self.device) if v is not None else None for k, v in d.items()}
 
     def _rounds(self, d: dict) -> list[dict]:
         """Split this rank's rows into forward passes of ``batch_gpu`` clips."""
@@ -350,16 +570,7 @@ class Trainer:
             _all_reduce_grads(self.D, self.world)
             self.D_opt.step()
 
-        # EMA
-        with torch.no_grad():
-            ema_nimg = cfg["train"]["ema_kimg"] * 1000
-            if cfg["train"]["ema_rampup"] is not None:
-                ema_nimg = min(ema_nimg, self.cur_nimg * cfg["train"]["ema_rampup"])
-            beta = 0.5 ** (B / max(ema_nimg, 1e-8))
-            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-                p_ema.copy_(p.lerp(p_ema, beta))
-            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-                b_ema.copy_(b)
+        self.update_ema(B)
 
         self.cur_nimg += B * f
         self.step += 1
@@ -384,73 +595,7 @@ class Trainer:
         logs["augment_p"] = float(self.augment.p) if self.augment is not None else 0.0
         return logs
 
-    # ------------------------------------------------------------------------------------------- snapshots
-    def _state(self) -> dict:
-        return {
-            "format": STATE_FORMAT, "model": self.cfg["model"], "config": self.cfg,
-            "step": self.step, "cur_nimg": self.cur_nimg, "elapsed": self.elapsed,
-            "ada_sign_sum": self.ada_sign_sum, "ada_sign_count": self.ada_sign_count,
-            "augment_p": float(self.augment.p) if self.augment is not None else None,
-            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
-            "G_opt": self.G_opt.state_dict(), "D_opt": self.D_opt.state_dict(),
-        }
-
-    def snapshot_paths(self, step: int) -> tuple[Path, Path]:
-        return self.run_dir / f"snapshot-{step:06d}.vgb", self.run_dir / f"snapshot-{step:06d}.state.pt"
-
-    def save_snapshot(self) -> Path:
-        """G_ema as a .vgb checkpoint and the full state for a resume, both written atomically (rank 0)."""
-        from ..data.cards import load_card
-        from ..models.checkpoint import save_native
-
-        vgb, state = self.snapshot_paths(self.step)
-        fps = None
-        try:
-            fps = load_card(self.cfg["dataset"]).get("fps") if self.cfg["dataset"] else None
-        except VgbenchError:
-            fps = None
-        save_native(vgb, self.cfg["model"], self.gkw, self.G_ema.state_dict(),
-                    extra={"dataset_fps": fps, "training": {"step": self.step, "kimg": self.cur_nimg / 1000,
-                                                            "config": self.cfg["config_source"],
-                                                            "dataset": self.cfg["dataset"]}})
-        with atomic_write(state, "wb") as fh:
-            torch.save(_cpu(self._state()), fh)
-        keep = self.cfg["schedule"].get("keep_states", 2)
-        if keep:
-            states = sorted(self.run_dir.glob("snapshot-*.state.pt"))
-            for old in states[:-keep]:
-                old.unlink()
-        return vgb
-
-    def _load_latest(self) -> None:
-        states = sorted(self.run_dir.glob("snapshot-*.state.pt"))
-        if not states:
-            raise TrainingError(f"{self.run_dir}: nothing to resume (no snapshot-*.state.pt)")
-        path = states[-1]
-        try:
-            st = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - any unreadable file is the same problem for the user
-            raise TrainingError(f"{path}: cannot read the training state ({type(e).__name__}: {e})") from e
-        if not isinstance(st, dict) or st.get("format") != STATE_FORMAT:
-            raise TrainingError(f"{path}: not a vgbench training state")
-        if st["model"] != self.cfg["model"]:
-            raise TrainingError(f"{path}: a {st['model']} run, cannot resume it as {self.cfg['model']}")
-        for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
-            try:
-                module.load_state_dict(st[name], strict=True)
-            except RuntimeError as e:
-                raise TrainingError(f"{path}: {name} does not fit this config: {e}") from e
-        self.G_opt.load_state_dict(st["G_opt"])
-        self.D_opt.load_state_dict(st["D_opt"])
-        _opt_to(self.G_opt, self.device)
-        _opt_to(self.D_opt, self.device)
-        self.step, self.cur_nimg, self.elapsed = int(st["step"]), int(st["cur_nimg"]), float(st["elapsed"])
-        self.ada_sign_sum, self.ada_sign_count = float(st["ada_sign_sum"]), int(st["ada_sign_count"])
-        if self.augment is not None and st["augment_p"] is not None:
-            self.augment.p.fill_(float(st["augment_p"]))
-        self.resumed_from = str(path)
-
-    # ------------------------------------------------------------------------------------------ grids, FVD
+    # ------------------------------------------------------------------------------------------------ grid
     def save_grid(self) -> list[Path]:
         """Sample videos of G_ema (fixed latents; a conditional run gives video ``i`` the label of training video
         ``i * videos // grid_videos``) as PNG and MP4 grids."""
@@ -472,85 +617,6 @@ class Trainer:
                                noise_mode="const", force_fp32=self.force_fp32)
                 out.append(((x * 127.5 + 128).clamp(0, 255).to(torch.uint8)).permute(0, 2, 3, 1).cpu().numpy())
         return write_grid(np.stack(out), self.run_dir / f"grid-{self.step:06d}")
-
-    def run_fvd(self, ckpt: Path) -> dict:
-        from ..evaluate import evaluate
-
-        sched = self.cfg["schedule"]
-        record = evaluate(self.cfg["model"], str(ckpt), self.cfg["dataset"], data=self.data_spec,
-                          metrics=("fvd16",), num_fake=sched["fvd_num_fake"], device=str(self.device),
-                          progress=False, out=str(self.run_dir / "fvd.jsonl"))
-        return record["metrics"]["fvd16"]
-
-    # -------------------------------------------------------------------------------------------------- run
-    def _log(self, entry: dict) -> None:
-        if self.rank == 0:
-            with open(self.run_dir / "log.jsonl", "a") as f:
-                f.write(json.dumps(entry, sort_keys=True) + "\n")
-
-    def _due(self, before: int, kimg: float) -> bool:
-        if kimg <= 0:
-            return False
-        every = kimg * 1000
-        return math.floor(self.cur_nimg / every) > math.floor(before / every)
-
-    def run(self) -> dict:
-        from tqdm import tqdm
-
-        cfg = self.cfg
-        total = cfg["train"]["kimg"] * 1000
-        sched = cfg["schedule"]
-        bar = tqdm(total=round(total / 1000, 3), initial=round(self.cur_nimg / 1000, 3), unit="kimg",
-                   disable=not self.progress, dynamic_ncols=True, desc="train")
-        tick = {"G_loss": [], "D_loss": [], "R1": []}
-        t_tick = time.time()
-        self._log({"event": "resume" if self.resumed_from else "start", "step": self.step,
-                   "kimg": self.cur_nimg / 1000, "world_size": self.world, "device": str(self.device),
-                   **({"state": Path(self.resumed_from).name} if self.resumed_from else {})})
-        last = {}
-        it = iter(self.loader)
-        try:
-            while self.cur_nimg < total:
-                images, t_real, c_real = next(it)
-                t0 = time.time()
-                before = self.cur_nimg
-                logs = self.train_step(images, t_real, c_real)
-                self.elapsed += time.time() - t0
-                last = logs
-                for k in tick:
-                    if k in logs:
-                        tick[k].append(logs[k])
-                bar.update(round((self.cur_nimg - before) / 1000, 3))
-                bar.set_postfix(G=f"{logs['G_loss']:.3f}", D=f"{logs['D_loss']:.3f}", p=f"{logs['augment_p']:.3f}")
-                done = self.cur_nimg >= total
-                if self._due(before, sched["tick_kimg"]) or done:
-                    now = time.time()
-                    self._log({"event": "tick", "step": self.step, "kimg": self.cur_nimg / 1000,
-                               "sec": round(now - t_tick, 3), "train_seconds": round(self.elapsed, 3),
-                               **{k: float(np.mean(v)) for k, v in tick.items() if v},
-                               "augment_p": logs["augment_p"]})
-                    tick = {k: [] for k in tick}
-                    t_tick = now
-                if self._due(before, sched["snap_kimg"]) or done:
-                    self._maintenance(before, done)
-        finally:
-            bar.close()
-        return {"step": self.step, "kimg": self.cur_nimg / 1000, "last": last, "run_dir": str(self.run_dir)}
-
-    def _maintenance(self, before: int, done: bool) -> None:
-        if self.rank == 0:
-            vgb = self.save_snapshot()
-            grid = self.save_grid()
-            self._log({"event": "snapshot", "step": self.step, "kimg": self.cur_nimg / 1000, "checkpoint": vgb.name,
-                       "grid": [p.name for p in grid]})
-            if self._due(before, self.cfg["schedule"]["fvd_kimg"]) or (done and self.cfg["schedule"]["fvd_kimg"] > 0):
-                res = self.run_fvd(vgb)
-                self._log({"event": "fvd16", "step": self.step, "kimg": self.cur_nimg / 1000,
-                           "value": res.get("value"), "checkpoint": vgb.name})
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
 
 
 def _cpu(obj):
@@ -626,7 +692,11 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
         if dataset:
             given["dataset"] = dataset
         if not given["dataset"]:
-            raise TrainingError("give --dataset (a dataset card) or a config that names one")
+            if not data:
+                raise TrainingError("give --dataset (a dataset card) or a config that names one")
+            if given["schedule"]["fvd_kimg"] > 0:
+                raise TrainingError("a run without a dataset card has no real statistics for the periodic FVD16: "
+                                    "give --dataset, or --set schedule.fvd_kimg=0")
         data = data or _card_data(given["dataset"])
         given["data_source"] = str(data)
     if kimg is not None:
@@ -635,7 +705,8 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
     if not resume:
         check_new_run_dir(out)
     # data, networks and (on resume) the saved state are all checked here, before anything is written
-    trainer = Trainer(cfg, out, data, device=device, resume=resume, progress=progress, rank=rank, world=world)
+    trainer = trainer_class(model)(cfg, out, data, device=device, resume=resume, progress=progress, rank=rank,
+                                   world=world)
     if rank == 0 and not resume:
         write_run_config(out, given, cfg)
     if world > 1:
@@ -643,6 +714,15 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
 
         dist.barrier()
     return trainer.run()
+
+
+def trainer_class(model: str) -> type:
+    """The trainer of ``model``: :class:`Trainer` (StyleGAN-V family) or CTSVG's."""
+    if model == "ctsvg":
+        from .ctsvg import CTSVGTrainer
+
+        return CTSVGTrainer
+    return Trainer
 
 
 def _card_data(dataset: str) -> str:
