@@ -127,9 +127,12 @@ def _plan(ctx):
         raise ProtocolError(f"{p.name}: measured on a conditional generator's videos (`vgbench eval`); for keypoints "
                             "of videos made elsewhere use `vgbench action eval`")
     labels = adapter.video_labels(0, ctx.seed)
-    if not labels or not {"actor", "action"} <= set(labels):
+    if not labels:
         raise ProtocolError(f"{p.name}: model '{adapter.name}' is unconditional (it takes no actor and action ids), "
                             "so its action accuracy is n/a, as for StyleGAN-V in CTSVG's Table 2")
+    if not {"actor", "action"} <= set(labels):
+        raise ProtocolError(f"{p.name}: model '{adapter.name}' is conditioned on {', '.join(sorted(labels))}, not on "
+                            "an actor and an action, so it cannot render the test set's actor-action pairs")
     path = ctx.inputs.get("action_classifier")
     if not path:
         raise ProtocolError(f"{p.name}: needs the action classifier: --action-classifier DIR (from `vgbench action "
