@@ -299,21 +299,32 @@ class TrainerBase:
     def snapshot_paths(self, step: int) -> tuple[Path, Path]:
         return self.run_dir / f"snapshot-{step:06d}.vgb", self.run_dir / f"snapshot-{step:06d}.state.pt"
 
-    def save_snapshot(self) -> Path:
-        """G_ema as a .vgb checkpoint and the full state for a resume, both written atomically (rank 0)."""
+    def dataset_fps(self) -> float | None:
+        """The frame rate of the config's dataset card (None without a card or a rate)."""
         from ..data.cards import load_card
+
+        try:
+            return load_card(self.cfg["dataset"]).get("fps") if self.cfg["dataset"] else None
+        except VgbenchError:
+            return None
+
+    def write_checkpoint(self) -> Path:
+        """The checkpoint that ``vgbench eval --model <model>`` reads (here G_ema as a .vgb), written atomically;
+        returns its path."""
         from ..models.checkpoint import save_native
 
-        vgb, state = self.snapshot_paths(self.step)
-        fps = None
-        try:
-            fps = load_card(self.cfg["dataset"]).get("fps") if self.cfg["dataset"] else None
-        except VgbenchError:
-            fps = None
+        vgb = self.snapshot_paths(self.step)[0]
         save_native(vgb, self.cfg["model"], self.gkw, self.G_ema.state_dict(),
-                    extra={"dataset_fps": fps, "training": {"step": self.step, "kimg": self.cur_nimg / 1000,
-                                                            "config": self.cfg["config_source"],
-                                                            "dataset": self.cfg["dataset"]}})
+                    extra={"dataset_fps": self.dataset_fps(),
+                           "training": {"step": self.step, "kimg": self.cur_nimg / 1000,
+                                        "config": self.cfg["config_source"], "dataset": self.cfg["dataset"]}})
+        return vgb
+
+    def save_snapshot(self) -> Path:
+        """The eval checkpoint (:meth:`write_checkpoint`) and the full state for a resume, both written atomically
+        (rank 0)."""
+        vgb = self.write_checkpoint()
+        state = self.snapshot_paths(self.step)[1]
         with atomic_write(state, "wb") as fh:
             torch.save(_cpu(self._state()), fh)
         keep = self.cfg["schedule"].get("keep_states", 2)
@@ -722,6 +733,10 @@ def trainer_class(model: str) -> type:
         from .ctsvg import CTSVGTrainer
 
         return CTSVGTrainer
+    if model == "motionvideogan":
+        from .motionvideogan import MotionVideoGANTrainer
+
+        return MotionVideoGANTrainer
     return Trainer
 
 
