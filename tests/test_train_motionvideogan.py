@@ -224,3 +224,51 @@ def test_config_errors(data, tmp_path):
     with pytest.raises(TrainingError, match="only 6 directions"):
         train("motionvideogan", None, str(data), tmp_path / "r2", config="tiny", progress=False,
               sets=SETS + ("motion.n_direction=7",))
+
+
+# ------------------------------------------------------------------------------------------------ stage 2 pieces
+
+def test_robust_pca_recovers_low_rank_plus_sparse():
+    """Principal component pursuit's exact-recovery regime (rank 2 + 1 % sparse spikes, lambda = 1/sqrt(n))."""
+    from vgbench.training.motion_directions import robust_pca
+
+    rng = np.random.default_rng(0)
+    n = 100
+    v = rng.standard_normal((n, 2))
+    low = v @ v.T
+    sparse = np.zeros((n, n))
+    sparse.flat[rng.choice(n * n, 100, replace=False)] = rng.choice([-10.0, 10.0], 100)
+    L, S = robust_pca(low + sparse, lamb=1 / np.sqrt(n))
+    assert np.abs(L - low).max() < 1e-5 * np.abs(low).max() and np.abs(S - sparse).max() < 1e-4
+    assert np.linalg.matrix_rank(L, tol=1e-6) == 2
+    with pytest.raises(ValueError, match="needs a matrix"):
+        robust_pca(np.zeros(3))
+
+
+def test_pair_jacobian_and_directions_on_the_fixture():
+    """The forward-mode Jacobian against reverse-mode gradients of single pixels; the directions: unit rows, the
+    backward ones in the null space of the latter image's principal subspace (and the forward ones of the
+    former's)."""
+    from vgbench.models.motionvideogan import load_generator
+    from vgbench.training.motion_directions import motion_directions, pair_jacobian, robust_pca
+
+    G, _ = load_generator(FIX / "models/tiny/network-snapshot-000000.pkl")
+    G.requires_grad_(False)
+    w = G.mapping(torch.randn(1, 32, generator=torch.Generator().manual_seed(0)), torch.zeros(1, 0))[0, 0]
+    J = pair_jacobian(G, w)
+    assert J.shape == (2, 64, 64, 32)
+    x = w.detach().clone().requires_grad_(True)
+    img = G.synthesis(x.reshape(1, 1, -1).expand(1, G.num_ws, -1), noise_mode="const", force_fp32=True)[0]
+    for k, y, xx in ((0, 0, 0), (0, 31, 40), (1, 63, 5), (1, 20, 20)):
+        grad, = torch.autograd.grad(img[3 * k:3 * k + 3, y, xx].mean(), x, retain_graph=True)
+        assert torch.allclose(J[k, y, xx], grad, rtol=1e-4, atol=1e-6), (k, y, xx)
+    forward, backward = motion_directions(J.numpy())
+    for d, keep in ((backward, 1), (forward, 0)):
+        assert d.ndim == 2 and d.shape[1] == 32 and d.shape[0] >= 1
+        assert np.allclose(np.linalg.norm(d, axis=1), 1)
+        Jk = J[keep].numpy().reshape(-1, 32)
+        Lk, _ = robust_pca((1 / Jk.shape[0]) * Jk.T.dot(Jk))
+        principal = np.linalg.svd(Lk)[2][:max(1, np.linalg.matrix_rank(Lk))]
+        assert np.abs(d @ principal.T).max() < 1e-6
+    with pytest.raises(ValueError, match="pair Jacobian"):
+        motion_directions(np.zeros((3, 4, 4, 8)))
