@@ -358,6 +358,20 @@ def resolve(cfg: dict, world_size: int = 1) -> dict:
     return cfg
 
 
+def _one_pass_per_rank(tr: dict, world_size: int, where: str, why: str) -> int:
+    """Check ``train.batch_size`` against the world size and set ``train.batch_gpu`` to the batch per rank (models
+    whose losses see one forward pass per rank); returns it."""
+    B = tr["batch_size"]
+    if B < 1 or B % world_size:
+        raise ConfigError(f"{where}: train.batch_size={B} must be a positive multiple of the world size "
+                          f"({world_size})")
+    per_rank = B // world_size
+    if tr["batch_gpu"] not in (None, per_rank):
+        raise ConfigError(f"{where}: train.batch_gpu must be the batch per rank ({per_rank}): {why}")
+    tr["batch_gpu"] = per_rank
+    return per_rank
+
+
 def _resolve_ctsvg(cfg: dict, world_size: int) -> dict:
     where = cfg.get("config_source", "config")
     res = cfg["data"]["resolution"]
@@ -365,14 +379,7 @@ def _resolve_ctsvg(cfg: dict, world_size: int) -> dict:
         raise ConfigError(f"{where}: data.resolution must be a power of two >= 8, got {res}")
     tr, g, loss = cfg["train"], cfg["generator"], cfg["loss"]
     B = tr["batch_size"]
-    if B < 1 or B % world_size:
-        raise ConfigError(f"{where}: train.batch_size={B} must be a positive multiple of the world size "
-                          f"({world_size})")
-    per_rank = B // world_size
-    if tr["batch_gpu"] not in (None, per_rank):
-        raise ConfigError(f"{where}: train.batch_gpu must be the batch per rank ({per_rank}): CTSVG's "
-                          f"discriminators see one forward pass per rank")
-    tr["batch_gpu"] = per_rank
+    per_rank = _one_pass_per_rank(tr, world_size, where, "CTSVG's discriminators see one forward pass per rank")
     if per_rank != 1 and per_rank % 4:
         raise ConfigError(f"{where}: the batch per rank ({per_rank}) must be 1 or a multiple of 4 (D_t's "
                           f"minibatch-stddev groups of 4 over 3 x batch frames)")
@@ -412,15 +419,8 @@ def _resolve_mvg(cfg: dict, world_size: int) -> dict:
     res = d["resolution"]
     if res < 4 or res & (res - 1):
         raise ConfigError(f"{where}: data.resolution must be a power of two >= 4, got {res}")
-    B = tr["batch_size"]
-    if B < 1 or B % world_size:
-        raise ConfigError(f"{where}: train.batch_size={B} must be a positive multiple of the world size "
-                          f"({world_size})")
-    per_rank = B // world_size
-    if tr["batch_gpu"] not in (None, per_rank):
-        raise ConfigError(f"{where}: train.batch_gpu must be the batch per rank ({per_rank}): the relativistic "
-                          f"losses average D's scores over one forward pass per rank")
-    tr["batch_gpu"] = per_rank
+    _one_pass_per_rank(tr, world_size, where, "the relativistic losses average D's scores over one forward pass "
+                                              "per rank")
     for sec, key in (("data", "num_frames"), ("data", "time_step"), ("motion", "n_direction"), ("loss", "g_steps"),
                      ("discriminator", "num_D"), ("discriminator", "ndf"), ("discriminator", "ndf_max"),
                      ("discriminator", "n_layers")):

@@ -49,12 +49,11 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..utils import atomic_write
-from .data import _SAMPLE, TrainingClips
+from .data import TrainingClips
 from .loop import TrainerBase, TrainingError, _all_reduce_grads, _gen, _rng
 
 __all__ = ["ConsecutiveClips", "render_clips", "first_frame_pair", "reversal_pair", "ra_lsgan", "gradient_penalty",
@@ -82,11 +81,7 @@ class ConsecutiveClips(TrainingClips):
         return (self.num_frames + 1) * self.time_step + 1
 
     def item(self, k: int) -> dict:
-        if k < 0:
-            raise IndexError(f"sample index must be non-negative, got {k}")
-        index = self.item_index(k)
-        rng = np.random.default_rng([self.seed, _SAMPLE, k])
-        n = self.frame_counts[index % self.num_videos]
+        index, rng, n = self.sample_start(k)
         start = int(rng.integers(n - self.num_frames * self.time_step))
         image, mirrored = self.read_frames(index, [start + i * self.time_step for i in range(self.num_frames)])
         return dict(image=image, index=index, mirrored=mirrored)
