@@ -272,3 +272,18 @@ def test_pair_jacobian_and_directions_on_the_fixture():
         assert np.abs(d @ principal.T).max() < 1e-6
     with pytest.raises(ValueError, match="pair Jacobian"):
         motion_directions(np.zeros((3, 4, 4, 8)))
+
+
+def test_cli_trains_one_step(data, tmp_path):
+    from click.testing import CliRunner
+
+    from vgbench.cli import main
+
+    args = ["train", "--model", "motionvideogan", "--config", "tiny", "--data", str(data), "--out",
+            str(tmp_path / "cli"), "--kimg", "0.016", "--no-progress"]
+    for item in SETS:
+        args += ["--set", item]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.strip().splitlines()[-1])["step"] == 1
+    assert (tmp_path / "cli" / "snapshot-000001.json").is_file()

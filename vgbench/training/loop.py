@@ -1,5 +1,6 @@
 """``vgbench train``: the training loop of StyleGAN-V and MoStGAN-V on vgbench's native networks, and the core that
-every model's trainer shares (:class:`TrainerBase`; CTSVG's step is in :mod:`vgbench.training.ctsvg`).
+every model's trainer shares (:class:`TrainerBase`; CTSVG's step is in :mod:`vgbench.training.ctsvg`,
+MotionVideoGAN's stage 3 in :mod:`vgbench.training.motionvideogan`).
 
 The step is the authors' (``src/training/training_loop.py``, a StyleGAN2-ADA loop): per batch of ``B`` clips,
 
@@ -196,7 +197,8 @@ class TrainerBase:
     to ``train.kimg``. A model's trainer (:class:`Trainer` for the StyleGAN-V family,
     :class:`vgbench.training.ctsvg.CTSVGTrainer`) supplies :meth:`make_dataset`, :meth:`build` (networks,
     optimisers, ``self.gkw`` for the checkpoint), :meth:`setup_loss`, :meth:`train_step` and :meth:`save_grid`;
-    :meth:`networks`, :meth:`optimizers` and :meth:`extra_state` name what a snapshot holds."""
+    :meth:`networks`, :meth:`optimizers` and :meth:`extra_state` name what a snapshot holds;
+    :meth:`write_checkpoint` (with :meth:`snapshot_paths`) writes what eval reads (MotionVideoGAN: a manifest)."""
 
     #: the step losses averaged into each tick line of ``log.jsonl``
     LOG_KEYS = ("G_loss", "D_loss", "R1")
@@ -728,7 +730,7 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
 
 
 def trainer_class(model: str) -> type:
-    """The trainer of ``model``: :class:`Trainer` (StyleGAN-V family) or CTSVG's."""
+    """The trainer of ``model``: :class:`Trainer` (StyleGAN-V family), CTSVG's or MotionVideoGAN's."""
     if model == "ctsvg":
         from .ctsvg import CTSVGTrainer
 
