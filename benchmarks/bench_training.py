@@ -2,6 +2,12 @@
 
     python benchmarks/bench_training.py [--model stylegan_v] [--config tiny] [--steps 4] [--set KEY=VALUE ...]
     python benchmarks/bench_training.py --model ctsvg [--config tiny]
+    python benchmarks/bench_training.py --model motionvideogan [--config tiny]
+
+MotionVideoGAN (stage 3) trains on a generated frames folder (8 random-pixel videos of ``num_frames + 2`` frames)
+unless ``--data`` is given, on the tiny fixture's MotionStyleGAN and directions unless ``--set motion.generator=...
+motion.directions=...``; one step is 5 LSTM updates (tiny: 2) and one update of each discriminator. Neither the
+paper nor the authors' scripts state stage 3's training time, so there is no reference.
 
 CTSVG needs actor/action ids: without ``--data`` it trains on a generated frames folder (8 random-pixel videos of
 12 frames at the config's resolution, with a dataset.json); its reference is the paper's "up to 120k iterations
@@ -31,7 +37,7 @@ import torch
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="stylegan_v", choices=["stylegan_v", "mostgan_v", "ctsvg"])
+    ap.add_argument("--model", default="stylegan_v", choices=["stylegan_v", "mostgan_v", "ctsvg", "motionvideogan"])
     ap.add_argument("--config", default="tiny")
     ap.add_argument("--data", default=None, help="default: builtin:tiny (ctsvg: a generated frames folder)")
     ap.add_argument("--steps", type=int, default=4)
@@ -41,11 +47,24 @@ def main() -> None:
     from vgbench.training.config import load_config
     from vgbench.training.loop import trainer_class
 
-    cfg = load_config(args.model, args.config, args.sets)
+    sets = list(args.sets)
+    if args.model == "motionvideogan" and not any(x.startswith("motion.generator=") for x in sets):
+        fix = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "motionvideogan_tiny"
+        sets += [f"motion.generator={fix / 'models/tiny/network-snapshot-000000.pkl'}",
+                 f"motion.directions={fix / 'directions/tiny'}"]
+    cfg = load_config(args.model, args.config, sets)
     cfg["dataset"] = cfg["dataset"] or "tiny"
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with tempfile.TemporaryDirectory() as run:
-        data = args.data or ("builtin:tiny" if args.model != "ctsvg" else _ctsvg_data(Path(run) / "data", cfg))
+        if args.data:
+            data = args.data
+        elif args.model == "ctsvg":
+            data = _ctsvg_data(Path(run) / "data", cfg)
+        elif args.model == "motionvideogan":
+            data = _frames_data(Path(run) / "data", cfg["data"]["resolution"],
+                                (cfg["data"]["num_frames"] + 1) * cfg["data"]["time_step"] + 1)
+        else:
+            data = "builtin:tiny"
         cfg["data_source"] = data
         tr = trainer_class(args.model)(cfg, Path(run) / "run", data, device=device, progress=False)
         it = iter(tr.loader)
@@ -64,7 +83,9 @@ def main() -> None:
     sec = statistics.median(times)
     frames = 3 if args.model == "ctsvg" else c["data"]["num_frames"]
     kimg_s = c["train"]["batch_size"] * frames / 1000 / sec
-    if args.model == "ctsvg":
+    if args.model == "motionvideogan":
+        ref = {"paper_reference": "none stated for stage 3"}
+    elif args.model == "ctsvg":
         ref = {"days_for_120k_iterations": round(120000 * sec / 86400, 1),
                "paper_reference": "CTSVG: up to 120k iterations (batch 16 triplets) in about 2 weeks on one A100"}
     else:
@@ -76,6 +97,19 @@ def main() -> None:
         "sec_per_step_median": round(sec, 3), "sec_per_step": [round(x, 3) for x in times],
         "kimg_per_s": round(kimg_s, 5), **ref,
     }))
+
+
+def _frames_data(root: Path, res: int, frames: int) -> str:
+    """8 videos of ``frames`` random-pixel frames at ``res``."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        (root / f"v{i}").mkdir(parents=True)
+        for k in range(frames):
+            Image.fromarray(rng.integers(0, 256, (res, res, 3), dtype=np.uint8)).save(root / f"v{i}" / f"{k:03d}.png")
+    return str(root)
 
 
 def _ctsvg_data(root: Path, cfg: dict) -> str:

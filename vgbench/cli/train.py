@@ -1,5 +1,5 @@
-"""``vgbench train``: train StyleGAN-V, MoStGAN-V or CTSVG (:mod:`vgbench.training`), on one process or under
-torchrun."""
+"""``vgbench train``: train StyleGAN-V, MoStGAN-V, CTSVG or MotionVideoGAN's motion LSTM (its stage 3)
+(:mod:`vgbench.training`), on one process or under torchrun."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from .options import CONTEXT
 
 
 @click.command("train", context_settings=CONTEXT)
-@click.option("--model", type=click.Choice(["stylegan_v", "mostgan_v", "ctsvg"]), required=True)
+@click.option("--model", type=click.Choice(["stylegan_v", "mostgan_v", "ctsvg", "motionvideogan"]), required=True)
 @click.option("--dataset", default=None,
               help="dataset card (ffs, sky, ucf101, ...); also picks the bundled config (may be left out with --data "
                    "when the config names no card and periodic FVD is off)")
@@ -26,7 +26,8 @@ from .options import CONTEXT
 @click.option("--device", default=None, help="default: cuda:LOCAL_RANK when CUDA is available, else cpu")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def train_cmd(model, dataset, data, out, config, sets, resume, kimg, device, progress):
-    """Train StyleGAN-V, MoStGAN-V or CTSVG with the papers' recipe; snapshots load in `vgbench eval`.
+    """Train StyleGAN-V, MoStGAN-V, CTSVG or MotionVideoGAN (stage 3) with the papers' recipe; snapshots load in
+    `vgbench eval`.
 
     Multi-GPU: torchrun --nproc_per_node N -m vgbench train ... (the global batch is split over the processes).
     """

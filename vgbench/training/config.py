@@ -34,7 +34,7 @@ from ..utils import deep_merge
 
 __all__ = ["ConfigError", "DEFAULTS", "MODELS", "config_dir", "list_configs", "load_config", "parse_set", "resolve"]
 
-MODELS = ("stylegan_v", "mostgan_v", "ctsvg")
+MODELS = ("stylegan_v", "mostgan_v", "ctsvg", "motionvideogan")
 
 
 class ConfigError(VgbenchError, ValueError):
@@ -159,13 +159,55 @@ CTSVG_DEFAULTS: dict = {
     "schedule": copy.deepcopy(DEFAULTS["schedule"]),
 }
 
+#: MotionVideoGAN's stage-3 keys (``--model motionvideogan``; vgbench/training/motionvideogan.py): the options of the
+#: authors' ``MotionVideoGAN/train.py`` (``options/*.py`` defaults and ``script/*/run_train.sh``).
+MVG_DEFAULTS: dict = {
+    "model": "",
+    "dataset": "",
+    "paper": "",
+    "data": {
+        "resolution": 256,          # --video_frame_size: real frames; fakes are average-pooled to it
+        "num_frames": 16,           # --n_frames_G - 1: frames per clip
+        "time_step": 1,             # --time_step: dataset frames between clip frames (run_train.sh: 1)
+        "mirror": False,            # the authors' loader does not flip
+        "workers": 3,
+    },
+    "motion": {
+        "generator": "",            # --img_g_weights: the MotionStyleGAN (stage 1) network-snapshot-*.pkl
+        "directions": "",           # --save_direction_path: folder of forward/backward_direction.npy (stage 2)
+        "n_direction": 30,          # --n_direction
+        "w_residual": 0.2,          # --w_residual
+    },
+    "discriminator": {
+        "num_D": 2,                 # --num_D scales
+        "ndf": 64,                  # MultiscaleDiscriminator's ndf (and ndf_max) defaults
+        "ndf_max": 64,
+        "n_layers": 3,
+    },
+    "loss": {
+        "g_steps": 5,               # --G_step: LSTM updates per discriminator update, on the same real batch
+        "gp_weight": 10.0,          # compute_gradient_penalty_T: sum over scales / num_D * 10
+    },
+    "optim": {"lr": 1e-4, "betas": [0.5, 0.999], "eps": 1e-8},  # --lr, --beta1/2 (D_3d hard-codes the same)
+    "train": {
+        "batch_size": 16,           # --batchSize (over all GPUs)
+        "batch_gpu": None,
+        "kimg": 1000.0,             # thousands of real frames shown to D (upstream counts 100 epochs)
+        "ema_kimg": 0.0,            # upstream keeps no EMA of the LSTM; must stay 0
+        "ema_rampup": None,
+        "seed": 0,
+    },
+    "augment": {"mode": "none", "pipe": "bgc", "p": 0.0, "target": 0.6, "interval": 4, "kimg": 100.0},
+    "schedule": copy.deepcopy(DEFAULTS["schedule"]),
+}
+
 _NULLABLE = {("train", "batch_gpu"), ("train", "ema_rampup")}
 _FREE = {("generator", "overrides"), ("generator", "channels"), ("discriminator", "channels")}
 
 
 def defaults(model: str) -> dict:
     """The keys (with defaults) a config of ``model`` may set."""
-    return CTSVG_DEFAULTS if model == "ctsvg" else DEFAULTS
+    return {"ctsvg": CTSVG_DEFAULTS, "motionvideogan": MVG_DEFAULTS}.get(model, DEFAULTS)
 
 
 def config_dir() -> Path:
@@ -266,6 +308,8 @@ def resolve(cfg: dict, world_size: int = 1) -> dict:
     cfg = copy.deepcopy(cfg)
     if cfg.get("model") == "ctsvg":
         return _resolve_ctsvg(cfg, world_size)
+    if cfg.get("model") == "motionvideogan":
+        return _resolve_mvg(cfg, world_size)
     where = cfg.get("config_source", "config")
     res = cfg["data"]["resolution"]
     if res < 4 or res & (res - 1):
@@ -314,6 +358,20 @@ def resolve(cfg: dict, world_size: int = 1) -> dict:
     return cfg
 
 
+def _one_pass_per_rank(tr: dict, world_size: int, where: str, why: str) -> int:
+    """Check ``train.batch_size`` against the world size and set ``train.batch_gpu`` to the batch per rank (models
+    whose losses see one forward pass per rank); returns it."""
+    B = tr["batch_size"]
+    if B < 1 or B % world_size:
+        raise ConfigError(f"{where}: train.batch_size={B} must be a positive multiple of the world size "
+                          f"({world_size})")
+    per_rank = B // world_size
+    if tr["batch_gpu"] not in (None, per_rank):
+        raise ConfigError(f"{where}: train.batch_gpu must be the batch per rank ({per_rank}): {why}")
+    tr["batch_gpu"] = per_rank
+    return per_rank
+
+
 def _resolve_ctsvg(cfg: dict, world_size: int) -> dict:
     where = cfg.get("config_source", "config")
     res = cfg["data"]["resolution"]
@@ -321,14 +379,7 @@ def _resolve_ctsvg(cfg: dict, world_size: int) -> dict:
         raise ConfigError(f"{where}: data.resolution must be a power of two >= 8, got {res}")
     tr, g, loss = cfg["train"], cfg["generator"], cfg["loss"]
     B = tr["batch_size"]
-    if B < 1 or B % world_size:
-        raise ConfigError(f"{where}: train.batch_size={B} must be a positive multiple of the world size "
-                          f"({world_size})")
-    per_rank = B // world_size
-    if tr["batch_gpu"] not in (None, per_rank):
-        raise ConfigError(f"{where}: train.batch_gpu must be the batch per rank ({per_rank}): CTSVG's "
-                          f"discriminators see one forward pass per rank")
-    tr["batch_gpu"] = per_rank
+    per_rank = _one_pass_per_rank(tr, world_size, where, "CTSVG's discriminators see one forward pass per rank")
     if per_rank != 1 and per_rank % 4:
         raise ConfigError(f"{where}: the batch per rank ({per_rank}) must be 1 or a multiple of 4 (D_t's "
                           f"minibatch-stddev groups of 4 over 3 x batch frames)")
@@ -358,5 +409,39 @@ def _resolve_ctsvg(cfg: dict, world_size: int) -> dict:
             raise ConfigError(f"{where}: {sec}.{key} must be a finite number >= 0, got {v!r}")
     if tr["ema_kimg"] == AUTO:
         tr["ema_kimg"] = B * 10 / 32
+    cfg["world_size"] = world_size
+    return cfg
+
+
+def _resolve_mvg(cfg: dict, world_size: int) -> dict:
+    where = cfg.get("config_source", "config")
+    d, tr, m = cfg["data"], cfg["train"], cfg["motion"]
+    res = d["resolution"]
+    if res < 4 or res & (res - 1):
+        raise ConfigError(f"{where}: data.resolution must be a power of two >= 4, got {res}")
+    _one_pass_per_rank(tr, world_size, where, "the relativistic losses average D's scores over one forward pass "
+                                              "per rank")
+    for sec, key in (("data", "num_frames"), ("data", "time_step"), ("motion", "n_direction"), ("loss", "g_steps"),
+                     ("discriminator", "num_D"), ("discriminator", "ndf"), ("discriminator", "ndf_max"),
+                     ("discriminator", "n_layers")):
+        if cfg[sec][key] < 1:
+            raise ConfigError(f"{where}: {sec}.{key} must be >= 1")
+    if d["num_frames"] < 2:
+        raise ConfigError(f"{where}: data.num_frames must be >= 2")
+    if tr["ema_kimg"] != 0 or tr["ema_rampup"] is not None:
+        raise ConfigError(f"{where}: train.ema_kimg must be 0 for motionvideogan (the authors keep no EMA of the "
+                          f"LSTM; the snapshot holds the trained LSTM itself)")
+    if cfg["augment"]["mode"] != "none":
+        raise ConfigError(f"{where}: augment.mode must be none for motionvideogan (the authors' stage 3 does not "
+                          f"augment)")
+    for sec, key in (("loss", "gp_weight"), ("optim", "lr"), ("train", "kimg"), ("motion", "w_residual")):
+        v = cfg[sec][key]
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ConfigError(f"{where}: {sec}.{key} must be a finite number >= 0, got {v!r}")
+    for key in ("generator", "directions"):
+        if not m[key]:
+            raise ConfigError(f"{where}: motion.{key} is not set: stage 3 trains on a given image-pair generator "
+                              f"(motion.generator = network-snapshot-*.pkl) and its directions (motion.directions = "
+                              f"the folder of forward_direction.npy / backward_direction.npy); --set them")
     cfg["world_size"] = world_size
     return cfg

@@ -53,7 +53,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import _SAMPLE, TrainingClips, load_label_ids
+from .data import TrainingClips, load_label_ids
 from .loop import TrainerBase, TrainingError, _all_reduce_grads, _gen, _rng
 
 __all__ = ["offset_at", "transition_at", "TripletClips", "build_ctsvg", "render_triplet", "frame_order_batch",
@@ -99,11 +99,7 @@ class TripletClips(TrainingClips):
                                ("labels", self.num_classes, "action", "data.num_classes")])
 
     def item(self, k: int) -> dict:
-        if k < 0:
-            raise IndexError(f"sample index must be non-negative, got {k}")
-        index = self.item_index(k)
-        rng = np.random.default_rng([self.seed, _SAMPLE, k])
-        n = self.frame_counts[index % self.num_videos]
+        index, rng, n = self.sample_start(k)
         start = int(rng.integers(n - self.clip_len))
         o = offset_at(k // self.batch_size, self.offsets, self.offset_every)
         t = [start, start + o, start + 2 * o]

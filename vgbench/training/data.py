@@ -321,15 +321,20 @@ class TrainingClips:
             self._perm_epoch = epoch
         return int(self._perm[pos])
 
+    def sample_start(self, k: int) -> tuple[int, np.random.Generator, int]:
+        """``(item index, the sample's generator, the video's frame count)`` of sample ``k`` (subclasses that draw
+        their own frame times start from these)."""
+        if k < 0:
+            raise IndexError(f"sample index must be non-negative, got {k}")
+        index = self.item_index(k)
+        return index, np.random.default_rng([self.seed, _SAMPLE, k]), self.frame_counts[index % self.num_videos]
+
     def item(self, k: int) -> dict:
         """Sample ``k``: ``image`` uint8 ``[F, 3, H, W]``, ``t`` int64 ``[F]`` (frame times relative to the window),
         ``c`` float32 ``[c_dim]`` (the label), ``video_len`` (the window's length), ``index`` (the item) and
         ``mirrored``."""
-        if k < 0:
-            raise IndexError(f"sample index must be non-negative, got {k}")
-        index = self.item_index(k)
-        rng = np.random.default_rng([self.seed, _SAMPLE, k])
-        total, window = self.frame_counts[index % self.num_videos], self.video_len(index)
+        index, rng, total = self.sample_start(k)
+        window = self.video_len(index)
         offset = int(rng.integers(total - window + 1))
         t = random_frame_times(rng, window, self.num_frames, self.max_dist, self.total_dists)
         image, mirrored = self.read_frames(index, [int(i) for i in t + offset])

@@ -1,5 +1,6 @@
 """``vgbench train``: the training loop of StyleGAN-V and MoStGAN-V on vgbench's native networks, and the core that
-every model's trainer shares (:class:`TrainerBase`; CTSVG's step is in :mod:`vgbench.training.ctsvg`).
+every model's trainer shares (:class:`TrainerBase`; CTSVG's step is in :mod:`vgbench.training.ctsvg`,
+MotionVideoGAN's stage 3 in :mod:`vgbench.training.motionvideogan`).
 
 The step is the authors' (``src/training/training_loop.py``, a StyleGAN2-ADA loop): per batch of ``B`` clips,
 
@@ -196,7 +197,8 @@ class TrainerBase:
     to ``train.kimg``. A model's trainer (:class:`Trainer` for the StyleGAN-V family,
     :class:`vgbench.training.ctsvg.CTSVGTrainer`) supplies :meth:`make_dataset`, :meth:`build` (networks,
     optimisers, ``self.gkw`` for the checkpoint), :meth:`setup_loss`, :meth:`train_step` and :meth:`save_grid`;
-    :meth:`networks`, :meth:`optimizers` and :meth:`extra_state` name what a snapshot holds."""
+    :meth:`networks`, :meth:`optimizers` and :meth:`extra_state` name what a snapshot holds;
+    :meth:`write_checkpoint` (with :meth:`snapshot_paths`) writes what eval reads (MotionVideoGAN: a manifest)."""
 
     #: the step losses averaged into each tick line of ``log.jsonl``
     LOG_KEYS = ("G_loss", "D_loss", "R1")
@@ -299,21 +301,32 @@ class TrainerBase:
     def snapshot_paths(self, step: int) -> tuple[Path, Path]:
         return self.run_dir / f"snapshot-{step:06d}.vgb", self.run_dir / f"snapshot-{step:06d}.state.pt"
 
-    def save_snapshot(self) -> Path:
-        """G_ema as a .vgb checkpoint and the full state for a resume, both written atomically (rank 0)."""
+    def dataset_fps(self) -> float | None:
+        """The frame rate of the config's dataset card (None without a card or a rate)."""
         from ..data.cards import load_card
+
+        try:
+            return load_card(self.cfg["dataset"]).get("fps") if self.cfg["dataset"] else None
+        except VgbenchError:
+            return None
+
+    def write_checkpoint(self) -> Path:
+        """The checkpoint that ``vgbench eval --model <model>`` reads (here G_ema as a .vgb), written atomically;
+        returns its path."""
         from ..models.checkpoint import save_native
 
-        vgb, state = self.snapshot_paths(self.step)
-        fps = None
-        try:
-            fps = load_card(self.cfg["dataset"]).get("fps") if self.cfg["dataset"] else None
-        except VgbenchError:
-            fps = None
+        vgb = self.snapshot_paths(self.step)[0]
         save_native(vgb, self.cfg["model"], self.gkw, self.G_ema.state_dict(),
-                    extra={"dataset_fps": fps, "training": {"step": self.step, "kimg": self.cur_nimg / 1000,
-                                                            "config": self.cfg["config_source"],
-                                                            "dataset": self.cfg["dataset"]}})
+                    extra={"dataset_fps": self.dataset_fps(),
+                           "training": {"step": self.step, "kimg": self.cur_nimg / 1000,
+                                        "config": self.cfg["config_source"], "dataset": self.cfg["dataset"]}})
+        return vgb
+
+    def save_snapshot(self) -> Path:
+        """The eval checkpoint (:meth:`write_checkpoint`) and the full state for a resume, both written atomically
+        (rank 0)."""
+        vgb = self.write_checkpoint()
+        state = self.snapshot_paths(self.step)[1]
         with atomic_write(state, "wb") as fh:
             torch.save(_cpu(self._state()), fh)
         keep = self.cfg["schedule"].get("keep_states", 2)
@@ -717,11 +730,15 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
 
 
 def trainer_class(model: str) -> type:
-    """The trainer of ``model``: :class:`Trainer` (StyleGAN-V family) or CTSVG's."""
+    """The trainer of ``model``: :class:`Trainer` (StyleGAN-V family), CTSVG's or MotionVideoGAN's."""
     if model == "ctsvg":
         from .ctsvg import CTSVGTrainer
 
         return CTSVGTrainer
+    if model == "motionvideogan":
+        from .motionvideogan import MotionVideoGANTrainer
+
+        return MotionVideoGANTrainer
     return Trainer
 
 
