@@ -49,6 +49,19 @@ def _every_result_record_matches_the_schema():
     provenance.ResultRecord.to_dict = original
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests, restored afterwards: tiny networks and small matrices run 5-50x
+    slower with 2 threads than with 1 when other jobs load the 2 cores (benchmarks/README.md). A module opts in
+    with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def i3d_detector():
     from vgbench.detectors import get_detector

@@ -68,13 +68,7 @@ def synthetic_set(per_class: int, seed: int, prefix: str, frames=(30, 60)) -> tu
             np.array(labels))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on 2 cores shared with other jobs this tiny network trains ~5x faster than with two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread for this module
 
 
 @pytest.fixture(scope="module")

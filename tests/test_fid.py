@@ -267,7 +267,10 @@ def test_fid_bootstrap_resamples_fake_videos_on_request(tmp_path):
         r = fid(real, fake, "fid_video", bootstrap=40, bootstrap_seed=3, **kw)
     assert plain["ci95"]["unavailable"].startswith("not requested: FID's interval is computed on request")
     ci = r["ci95"]
-    assert r.value == plain.value and ci["low"] < r.value < ci["high"] and "unavailable" in r["extrapolated"]
+    assert r.value == plain.value and ci["low"] < r.value < ci["high"]
+    ext = r["extrapolated"]  # the N→∞ fit over nested subsets of the fake videos, ending at the whole set
+    assert ext["sizes"][-1] == 480 and ext["values"][-1] == pytest.approx(r.value, rel=1e-4)
+    assert "unavailable" in plain["extrapolated"]
     assert (ci["B"], ci["seed"], ci["resampled"], ci["method"]) == (40, 3, "fake", FRAME_BOOTSTRAP_METHOD)
     st = compute_frame_stats(fake, "fid_video", "fake", keep_features=True, **kw)
     assert np.array_equal(st.features, det(fake[:, :16].reshape(-1, 12, 10, 3)))

@@ -34,14 +34,7 @@ def _frames_folder(root: Path, lengths=(12, 12, 13, 15), size: int = 16, ids=IDS
     return root
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny networks run 10-50x slower with 2 threads than with 1 when other jobs load the cores
-    (benchmarks/README.md); restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread for this module
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,7 @@ SETS = (f"motion.generator={FIX / 'models/tiny/network-snapshot-000000.pkl'}",
         f"motion.directions={FIX / 'directions/tiny'}")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch thread for this module
 
 
 def _frames_folder(root: Path, lengths=(12, 12, 14), size: int = 16) -> Path:

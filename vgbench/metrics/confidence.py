@@ -33,8 +33,8 @@ from .frechet import covariance_root, frechet_distance_eigh, frechet_from_parts
 
 __all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_SEED", "BOOTSTRAP_METHOD", "EXTRAPOLATION_METHOD", "FID_DEFAULT_BOOTSTRAP",
            "FRAME_BOOTSTRAP_METHOD", "FixedRealFrames", "resample", "bootstrap_replicates", "interval_from_replicates",
-           "bootstrap_interval", "frame_bootstrap_interval", "extrapolate", "frechet_uncertainty", "is_per_frame",
-           "missing_features_reason", "warn_small_sample"]
+           "bootstrap_interval", "frame_bootstrap_interval", "extrapolate", "extrapolate_frames", "frechet_uncertainty",
+           "is_per_frame", "FRAME_EXTRAPOLATION_METHOD", "missing_features_reason", "warn_small_sample"]
 
 #: bootstrap replicates by default: the endpoints then move by about 6% of the interval's half-width from one seed
 #: to another (measured, docs/confidence.md), for 41-68 s at N = 2048, D = 400 on one busy CPU thread
@@ -48,6 +48,8 @@ FID_DEFAULT_BOOTSTRAP = 0
 FRAME_BOOTSTRAP_OFF = ("not requested: FID's interval is computed on request (vgbench fid --bootstrap B, vgbench eval "
                        "--fid-bootstrap B), at seconds per replicate on a CPU (docs/confidence.md)")
 EXTRAPOLATION_METHOD = "least-squares fit d(N) = d_inf + k/N over random subsets of both sets (Chong & Forsyth 2020)"
+FRAME_EXTRAPOLATION_METHOD = ("least-squares fit d(N) = d_inf + k/N over nested random subsets of the fake set's "
+                              "videos (N: their frames), real statistics held fixed (Chong & Forsyth 2020)")
 
 
 class _Moments:
@@ -149,10 +151,45 @@ def extrapolate(real: np.ndarray, fake: np.ndarray, points: int = 15, min_fracti
         sizes.append(nf)
     if len(sizes) < 2:
         raise ValueError(f"too few fake samples ({len(fake)}) to fit d against 1/N")
+    return _fit_inverse_n(sizes, values, EXTRAPOLATION_METHOD, seed)
+
+
+def _fit_inverse_n(sizes: list[int], values: list[float], method: str, seed: int) -> dict:
+    """The least-squares fit ``d = d_inf + k / N`` of ``values`` at the fake sample ``sizes``."""
     design = np.stack([np.ones(len(sizes)), 1.0 / np.asarray(sizes, np.float64)], axis=1)
     (d_inf, slope), *_ = np.linalg.lstsq(design, np.asarray(values), rcond=None)
-    return {"value": float(d_inf), "slope": float(slope), "sizes": sizes, "values": [float(v) for v in values],
-            "method": EXTRAPOLATION_METHOD, "seed": int(seed)}
+    return {"value": float(d_inf), "slope": float(slope), "sizes": [int(n) for n in sizes],
+            "values": [float(v) for v in values], "method": method, "seed": int(seed)}
+
+
+def extrapolate_frames(model: "FixedRealFrames", points: int = 15, min_fraction: float = 0.5,
+                       seed: int = DEFAULT_SEED) -> dict:
+    """FID's N→∞ value: the distance of nested random subsets of the fake *videos* (fractions ``min_fraction .. 1``,
+    every frame of a chosen video in) against the fixed real statistics, fitted as ``d = d_inf + k / N`` with ``N``
+    the subset's frame count. The real side is the whole dataset (no sampling), so only the fake side's bias is
+    removed."""
+    if not 0.0 < min_fraction < 1.0 or points < 2:
+        raise ValueError(f"need 0 < min_fraction < 1 and points >= 2, got {min_fraction}, {points}")
+    per_video = model.frames_per_video.cpu().numpy()
+    order = np.random.Generator(np.random.PCG64(seed)).permutation(model.n_videos)
+    dim = model.y.shape[1]
+    sizes, values, last = [], [], 0
+    for frac in np.linspace(min_fraction, 1.0, points):
+        k = max(2, round(frac * model.n_videos))
+        if k == last:
+            continue
+        counts = np.zeros(model.n_videos)
+        counts[order[:k]] = 1.0
+        n = int(per_video[order[:k]].sum())
+        if not sizes and n <= dim:
+            raise ValueError(f"the N→∞ fit needs its smallest subsets ({n} frames) larger than the feature "
+                             f"dimension {dim}: d is not linear in 1/N below that")
+        values.append(model(counts))
+        sizes.append(n)
+        last = k
+    if len(sizes) < 2:
+        raise ValueError(f"too few fake videos ({model.n_videos}) to fit d against 1/N")
+    return _fit_inverse_n(sizes, values, FRAME_EXTRAPOLATION_METHOD, seed)
 
 
 class FixedRealFrames:
@@ -220,27 +257,34 @@ class FixedRealFrames:
 
 
 def frame_bootstrap_interval(mu_real, sigma_real, frames: np.ndarray, videos: np.ndarray, value: float,
-                             B: int, seed: int = DEFAULT_SEED, level: float = 0.95, device: str = "cpu") -> dict:
-    """FID's ``ci95`` entry: the fake frames resampled by video (:class:`FixedRealFrames`), the real statistics
-    held fixed, the basic interval about ``value`` as for FVD."""
-    model = FixedRealFrames(mu_real, sigma_real, frames, videos, device)
+                             B: int, seed: int = DEFAULT_SEED, level: float = 0.95, device: str = "cpu",
+                             model: FixedRealFrames | None = None) -> dict:
+    """FID's ``ci95`` entry: the fake frames resampled by video (:class:`FixedRealFrames`, or ``model`` when already
+    made from them), the real statistics held fixed, the basic interval about ``value`` as for FVD."""
+    model = model or FixedRealFrames(mu_real, sigma_real, frames, videos, device)
     reps = resample(model, (model.n_videos,), B, seed)
     return _interval_entry(reps, value, FRAME_BOOTSTRAP_METHOD, "fake", seed, level)
 
 
 def _frame_uncertainty(real, fake, value: float, B: int, seed: int, device: str) -> dict:
-    """The ``ci95`` and ``extrapolated`` entries of FID (per-frame statistics)."""
-    ext = {"unavailable": "no N→∞ extrapolation for FID (per-frame statistics): not implemented"}
+    """The ``ci95`` and ``extrapolated`` entries of FID (per-frame statistics); both on request (``B > 0``), as they
+    cost one D x D eigendecomposition per replicate or subset."""
     if B <= 0:
-        return {"ci95": {"unavailable": FRAME_BOOTSTRAP_OFF}, "extrapolated": ext}
+        return {"ci95": {"unavailable": FRAME_BOOTSTRAP_OFF}, "extrapolated": {"unavailable": FRAME_BOOTSTRAP_OFF}}
     if fake.features is None or fake.frame_videos is None:
-        return {"ci95": {"unavailable": "the fake statistics keep no per-frame features (FID statistics saved "
-                                        "without keep_features): compute the fake side from videos with the "
-                                        "bootstrap on (docs/confidence.md)"}, "extrapolated": ext}
+        why = ("the fake statistics keep no per-frame features (FID statistics saved without keep_features): "
+               "compute the fake side from videos with the bootstrap on (docs/confidence.md)")
+        return {"ci95": {"unavailable": why}, "extrapolated": {"unavailable": why}}
     t0 = time.time()
-    ci = frame_bootstrap_interval(real.mu, real.sigma, fake.features, fake.frame_videos, value, B, seed,
-                                  device=str(device or "cpu"))
-    return {"ci95": dict(ci, seconds=round(time.time() - t0, 2)), "extrapolated": ext}
+    model = FixedRealFrames(real.mu, real.sigma, fake.features, fake.frame_videos, str(device or "cpu"))
+    ci = frame_bootstrap_interval(real.mu, real.sigma, None, None, value, B, seed, model=model)
+    ci["seconds"] = round(time.time() - t0, 2)
+    t0 = time.time()
+    try:
+        ext = dict(extrapolate_frames(model, seed=seed), seconds=round(time.time() - t0, 2))
+    except ValueError as e:
+        ext = {"unavailable": str(e)}
+    return {"ci95": ci, "extrapolated": ext}
 
 
 def missing_features_reason(stats, role: str) -> str | None:
