@@ -347,15 +347,25 @@ def resolve(cfg: dict, world_size: int = 1) -> dict:
         raise ConfigError(f"{where}: augment.mode must be ada, fixed or none, got {aug['mode']!r}")
     if not 0 <= aug["p"] <= 1:
         raise ConfigError(f"{where}: augment.p must be in [0, 1], got {aug['p']}")
-    for sec, key in (("loss", "r1_gamma"), ("optim", "lr"), ("train", "kimg")):
+    _require_non_negative(cfg, (("loss", "r1_gamma"), ("optim", "lr"), ("train", "kimg")), where)
+    _require_positive(cfg, (("loss", "r1_interval"), ("loss", "g_reg_interval"), ("augment", "interval")), where)
+    cfg["world_size"] = world_size
+    return cfg
+
+
+def _require_positive(cfg: dict, keys, where: str) -> None:
+    """Each ``cfg[section][key]`` of ``keys`` (section, key pairs) must be >= 1."""
+    for sec, key in keys:
+        if cfg[sec][key] < 1:
+            raise ConfigError(f"{where}: {sec}.{key} must be >= 1")
+
+
+def _require_non_negative(cfg: dict, keys, where: str) -> None:
+    """Each ``cfg[section][key]`` of ``keys`` (section, key pairs) must be a finite number >= 0."""
+    for sec, key in keys:
         v = cfg[sec][key]
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
             raise ConfigError(f"{where}: {sec}.{key} must be a finite number >= 0, got {v!r}")
-    for sec, key in (("loss", "r1_interval"), ("loss", "g_reg_interval"), ("augment", "interval")):
-        if cfg[sec][key] < 1:
-            raise ConfigError(f"{where}: {sec}.{key} must be >= 1")
-    cfg["world_size"] = world_size
-    return cfg
 
 
 def _one_pass_per_rank(tr: dict, world_size: int, where: str, why: str) -> int:
@@ -386,9 +396,7 @@ def _resolve_ctsvg(cfg: dict, world_size: int) -> dict:
     if not 0 < g["dyn"] < g["latent"] or g["dyn"] < 2:
         raise ConfigError(f"{where}: generator.dyn must be in [2, generator.latent), got {g['dyn']} and "
                           f"{g['latent']}")
-    for key in ("num_person", "num_classes"):
-        if cfg["data"][key] < 1:
-            raise ConfigError(f"{where}: data.{key} must be >= 1")
+    _require_positive(cfg, (("data", "num_person"), ("data", "num_classes")), where)
     offsets = loss["offsets"]
     if not offsets or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 1 for o in offsets):
         raise ConfigError(f"{where}: loss.offsets must be a list of integers >= 1, got {offsets!r}")
@@ -397,16 +405,12 @@ def _resolve_ctsvg(cfg: dict, world_size: int) -> dict:
                           f"({max(offsets)})")
     if loss["transit_end"] <= loss["transit_start"]:
         raise ConfigError(f"{where}: loss.transit_end must be after loss.transit_start")
-    for key in ("d_reg_every", "g_reg_every", "path_batch_shrink", "offset_every"):
-        if loss[key] < 1:
-            raise ConfigError(f"{where}: loss.{key} must be >= 1")
+    _require_positive(cfg, [("loss", k) for k in ("d_reg_every", "g_reg_every", "path_batch_shrink", "offset_every")],
+                      where)
     if cfg["augment"]["mode"] != "none":
         raise ConfigError(f"{where}: augment.mode must be none for ctsvg (the authors' ADA path cannot run: "
                           f"train.py tunes p from an undefined real_pred0; docs/training.md)")
-    for sec, key in (("loss", "r1"), ("loss", "path_regularize"), ("optim", "lr"), ("train", "kimg")):
-        v = cfg[sec][key]
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-            raise ConfigError(f"{where}: {sec}.{key} must be a finite number >= 0, got {v!r}")
+    _require_non_negative(cfg, (("loss", "r1"), ("loss", "path_regularize"), ("optim", "lr"), ("train", "kimg")), where)
     if tr["ema_kimg"] == AUTO:
         tr["ema_kimg"] = B * 10 / 32
     cfg["world_size"] = world_size
@@ -421,11 +425,9 @@ def _resolve_mvg(cfg: dict, world_size: int) -> dict:
         raise ConfigError(f"{where}: data.resolution must be a power of two >= 4, got {res}")
     _one_pass_per_rank(tr, world_size, where, "the relativistic losses average D's scores over one forward pass "
                                               "per rank")
-    for sec, key in (("data", "num_frames"), ("data", "time_step"), ("motion", "n_direction"), ("loss", "g_steps"),
-                     ("discriminator", "num_D"), ("discriminator", "ndf"), ("discriminator", "ndf_max"),
-                     ("discriminator", "n_layers")):
-        if cfg[sec][key] < 1:
-            raise ConfigError(f"{where}: {sec}.{key} must be >= 1")
+    _require_positive(cfg, (("data", "num_frames"), ("data", "time_step"), ("motion", "n_direction"),
+                            ("loss", "g_steps"), ("discriminator", "num_D"), ("discriminator", "ndf"),
+                            ("discriminator", "ndf_max"), ("discriminator", "n_layers")), where)
     if d["num_frames"] < 2:
         raise ConfigError(f"{where}: data.num_frames must be >= 2")
     if tr["ema_kimg"] != 0 or tr["ema_rampup"] is not None:
@@ -434,10 +436,8 @@ def _resolve_mvg(cfg: dict, world_size: int) -> dict:
     if cfg["augment"]["mode"] != "none":
         raise ConfigError(f"{where}: augment.mode must be none for motionvideogan (the authors' stage 3 does not "
                           f"augment)")
-    for sec, key in (("loss", "gp_weight"), ("optim", "lr"), ("train", "kimg"), ("motion", "w_residual")):
-        v = cfg[sec][key]
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-            raise ConfigError(f"{where}: {sec}.{key} must be a finite number >= 0, got {v!r}")
+    _require_non_negative(cfg, (("loss", "gp_weight"), ("optim", "lr"), ("train", "kimg"), ("motion", "w_residual")),
+                          where)
     for key in ("generator", "directions"):
         if not m[key]:
             raise ConfigError(f"{where}: motion.{key} is not set: stage 3 trains on a given image-pair generator "
