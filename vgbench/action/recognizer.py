@@ -117,6 +117,12 @@ class ActionRecognizer:
                 progress(i + 1, len(kps))
         return probs, refused
 
+    def identity(self, path: str | Path) -> dict:
+        """What a result records of the classifier loaded from ``path``: its weights' sha256, preset, seed and its
+        own accuracy on the real test split (when it was measured)."""
+        return {"path": str(path), "sha256": self.info.get("weights_sha256"), "preset": self.info.get("preset"),
+                "seed": self.info.get("seed"), "real_test": self.info.get("real_test")}
+
     def save(self, out: str | Path) -> Path:
         """Write ``weights.pt`` and ``config.json`` into the folder ``out`` (created; files replaced atomically)."""
         out = Path(out)

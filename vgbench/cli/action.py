@@ -111,27 +111,31 @@ def train(data, dataset, split, keypoints, labels, out, num_classes, preset, epo
         guard_overwrite(Path(out) / "config.json", overwrite)
         if split is not None:
             _check_split(data, split)
-        return _train_on_prepared(data, out, num_classes, preset, dict(epochs=epochs, repeat=repeat,
-                                                                     batch_size=batch_size, lr=lr, seed=seed))
-    if not (keypoints and labels):
-        raise click.UsageError("give --data ROOT, or --keypoints and --labels")
-    if split is not None:
-        raise click.UsageError("--split goes with --data (the split of a prepared folder)")
-    if bool(real_test_keypoints) != bool(real_test_labels):
-        raise click.UsageError("--real-test-keypoints and --real-test-labels go together")
-    guard_overwrite(Path(out) / "config.json", overwrite)
-    kps, y = _keypoints_and_labels(keypoints, labels, num_classes)
+        (kps, y, train_info), test = _prepared_subset(data, "train"), _prepared_subset(data, "test")
+    else:
+        if not (keypoints and labels):
+            raise click.UsageError("give --data ROOT, or --keypoints and --labels")
+        if split is not None:
+            raise click.UsageError("--split goes with --data (the split of a prepared folder)")
+        if bool(real_test_keypoints) != bool(real_test_labels):
+            raise click.UsageError("--real-test-keypoints and --real-test-labels go together")
+        guard_overwrite(Path(out) / "config.json", overwrite)
+        kps, y = _keypoints_and_labels(keypoints, labels, num_classes)
+        train_info = dict(keypoints=str(keypoints), keypoints_sha256=sha256_file(keypoints), labels=str(labels),
+                          labels_sha256=sha256_file(labels))
+        test = None
+        if real_test_keypoints:
+            test = (*_keypoints_and_labels(real_test_keypoints, real_test_labels, num_classes),
+                    dict(keypoints=str(real_test_keypoints), keypoints_sha256=sha256_file(real_test_keypoints)))
     given = dict(epochs=epochs, repeat=repeat, batch_size=batch_size, lr=lr, seed=seed)
     cfg = dataclasses.replace(recognizer.PRESETS[preset]["train"], **{k: v for k, v in given.items() if v is not None})
     clf = recognizer.train(kps, y, num_classes, preset, cfg, log=lambda m: click.echo(m, err=True))
-    clf.info["training_set"].update(keypoints=str(keypoints), keypoints_sha256=sha256_file(keypoints),
-                                    labels=str(labels), labels_sha256=sha256_file(labels))
-    if real_test_keypoints:
-        tk, ty = _keypoints_and_labels(real_test_keypoints, real_test_labels, num_classes)
+    clf.info["training_set"].update(train_info)
+    if test is not None:
+        tk, ty, test_info = test
         r = _evaluate(clf, tk, ty, {})
         clf.info["real_test"] = {k: r[k] for k in ("top1", "top3", "videos", "refused", "videos_without_person")}
-        clf.info["real_test"].update(keypoints=str(real_test_keypoints),
-                                     keypoints_sha256=sha256_file(real_test_keypoints))
+        clf.info["real_test"].update(test_info)
         click.echo(f"real test split: top-1 {100 * r['top1']:.1f}%, top-3 {100 * r['top3']:.1f}% "
                    f"({r['videos']} videos)")
     clf.save(out)
@@ -146,47 +150,33 @@ def _check_split(root, split) -> None:
     try:
         have = json.loads((Path(root) / "manifest.json").read_text())["params"]["test_pairs"]
     except (OSError, ValueError, KeyError) as e:
-        raise click.ClickException(f"{root}: no usable manifest.json of `vgbench data prepare utd-mhad` ({e})") from None
+        raise click.ClickException(f"{root}: no usable manifest.json of `vgbench data prepare utd-mhad` "
+                                   f"({e})") from None
     if want != have:
         raise click.ClickException(f"{root} was prepared with the held-out set {have!r}, but {split} names {want!r}; "
                                    f"prepare it again with `vgbench data prepare utd-mhad --set split_file={split}`")
 
 
-def _train_on_prepared(root, out, num_classes: int, preset: str, given: dict) -> None:
-    """``action train --data ROOT``: keypoints of ROOT/train and ROOT/test (cached per video), labels from the
-    preparation's manifest; the accuracy on ROOT/test is recorded with the classifier."""
-    import dataclasses
-
-    from ..action import recognizer
+def _prepared_subset(root, name: str):
+    """(keypoints, labels, what the classifier records) of ``ROOT/<name>`` of `vgbench data prepare utd-mhad`:
+    keypoints of its video folders (cached per video), each video's action class from the manifest."""
     from ..action.dataset import split_videos
     from ..action.extract import extract_keypoints
-
-    def subset(name):
-        videos = {v.id: v for v in split_videos(root, name)}
-        with plain_errors_are_clean():
-            kps = extract_keypoints(str(Path(root) / name), progress=True)  # a frames folder: ids = folder names
-        if set(kps.ids) != set(videos):
-            odd = sorted(set(kps.ids) ^ set(videos))[:5]
-            raise click.ClickException(f"{Path(root) / name}: its video folders and manifest.json differ ({odd}); "
-                                       f"check it with `vgbench data verify {root}`")
-        return kps, np.array([videos[i].cls for i in kps.ids]), list(videos.values())
-
-    kps, y, train_videos = subset("train")
-    cfg = dataclasses.replace(recognizer.PRESETS[preset]["train"], **{k: v for k, v in given.items() if v is not None})
-    clf = recognizer.train(kps, y, num_classes, preset, cfg, log=lambda m: click.echo(m, err=True))
-    manifest = Path(root) / "manifest.json"
     from ..utils import sha256_file
 
-    clf.info["training_set"].update(data=str(Path(root).resolve()), subset="train", videos=len(train_videos),
-                                    manifest_sha256=sha256_file(manifest))
-    tk, ty, test_videos = subset("test")
-    r = _evaluate(clf, tk, ty, {})
-    clf.info["real_test"] = {k: r[k] for k in ("top1", "top3", "videos", "refused", "videos_without_person")}
-    clf.info["real_test"].update(data=str(Path(root).resolve()), subset="test",
-                                 pairs=sorted({(v.actor, v.cls) for v in test_videos}))
-    click.echo(f"real test split: top-1 {100 * r['top1']:.1f}%, top-3 {100 * r['top3']:.1f}% ({r['videos']} videos)")
-    clf.save(out)
-    click.echo(f"wrote {out} (weights sha256 {json.loads((Path(out) / 'config.json').read_text())['weights_sha256']})")
+    videos = {v.id: v for v in split_videos(root, name)}
+    with plain_errors_are_clean():
+        kps = extract_keypoints(str(Path(root) / name), progress=True)  # a frames folder: ids = folder names
+    if set(kps.ids) != set(videos):
+        odd = sorted(set(kps.ids) ^ set(videos))[:5]
+        raise click.ClickException(f"{Path(root) / name}: its video folders and manifest.json differ ({odd}); "
+                                   f"check it with `vgbench data verify {root}`")
+    info = dict(data=str(Path(root).resolve()), subset=name)
+    if name == "train":
+        info.update(videos=len(videos), manifest_sha256=sha256_file(Path(root) / "manifest.json"))
+    else:
+        info.update(pairs=sorted({(v.actor, v.cls) for v in videos.values()}))
+    return kps, np.array([videos[i].cls for i in kps.ids]), info
 
 
 @action.command("eval", context_settings=CONTEXT)
@@ -211,9 +201,7 @@ def evaluate(keypoints, labels, classifier, out, overwrite):
     guard_overwrite(png, overwrite)
     clf = recognizer.load(classifier)
     kps, y = _keypoints_and_labels(keypoints, labels, clf.num_classes)
-    info = {"path": str(classifier), "sha256": clf.info.get("weights_sha256"), "preset": clf.info.get("preset"),
-            "seed": clf.info.get("seed"), "real_test": clf.info.get("real_test")}
-    record = _evaluate(clf, kps, y, info)
+    record = _evaluate(clf, kps, y, clf.identity(classifier))
     record["keypoints"] = {"path": str(keypoints), "sha256": sha256_file(keypoints), "meta": kps.meta}
     record["labels"] = {"path": str(labels), "sha256": sha256_file(labels)}
     with atomic_write(out) as f:

@@ -183,8 +183,7 @@ def _compute(ctx) -> dict:
     kps = extract_keypoints(rendered(), progress=ctx.progress)
     kps.ids = [v.id for v in videos]
     probs, refused = clf.predict(kps)
-    info = {"path": str(ctx.inputs["action_classifier"]), "sha256": clf.info.get("weights_sha256"),
-            "preset": clf.info.get("preset"), "seed": clf.info.get("seed"), "real_test": clf.info.get("real_test")}
+    info = clf.identity(ctx.inputs["action_classifier"])
     rec = action_record(kps.ids, np.array([v.cls for v in videos]), probs, refused, person_counts(kps), info)
     rec["per_video"] = [{**pv, "actor": v.actor, "frames": v.frames} for pv, v in zip(rec["per_video"], videos)]
     if not complete:
