@@ -159,6 +159,21 @@ CTSVG_DEFAULTS: dict = {
     "schedule": copy.deepcopy(DEFAULTS["schedule"]),
 }
 
+#: MotionVideoGAN's stage-2 keys (``--stage directions``, the ``[directions]`` table; vgbench/training/
+#: motion_directions.py): the options of the authors' ``compute_jacobian.py`` and ``compute_directions.py``.
+DIRECTIONS_DEFAULTS: dict = {
+    "generator": "",                # --restore_path: the stage-1 MotionStyleGAN network-snapshot-*.pkl
+    "num_samples": 10,              # --total_num: latents z whose Jacobians are computed (and saved)
+    "seed": 0,                      # z = randn([num_samples, z_dim]) from this seed (upstream: the unseeded RNG)
+    "truncation_psi": 1.0,          # mapping(z, truncation_psi=1)
+    "noise_mode": "random",         # the synthesis' default (one seeded draw per image, held fixed); or const
+    "sample": 0,                    # whose Jacobian gives the directions (upstream: the jacobian{k}.npy passed)
+    "lamb": 1 / 60,                 # Robust PCA's sparsity weight (--lamb 60 is used as 1/60)
+    "max_iter": 10000,              # --max_iter of the Robust PCA
+    "num_relax": 0,                 # --num_relax: background singular vectors left out of the null space
+    "tangent_chunk": 32,            # forward-mode tangents per vectorised pass (memory; 0: all w_dim at once)
+}
+
 #: MotionVideoGAN's stage-3 keys (``--model motionvideogan``; vgbench/training/motionvideogan.py): the options of the
 #: authors' ``MotionVideoGAN/train.py`` (``options/*.py`` defaults and ``script/*/run_train.sh``).
 MVG_DEFAULTS: dict = {
@@ -199,6 +214,7 @@ MVG_DEFAULTS: dict = {
     },
     "augment": {"mode": "none", "pipe": "bgc", "p": 0.0, "target": 0.6, "interval": 4, "kimg": 100.0},
     "schedule": copy.deepcopy(DEFAULTS["schedule"]),
+    "directions": DIRECTIONS_DEFAULTS,
 }
 
 _NULLABLE = {("train", "batch_gpu"), ("train", "ema_rampup")}
@@ -308,6 +324,8 @@ def resolve(cfg: dict, world_size: int = 1) -> dict:
     cfg = copy.deepcopy(cfg)
     if cfg.get("model") == "ctsvg":
         return _resolve_ctsvg(cfg, world_size)
+    if cfg.get("model") == "motionvideogan" and cfg.get("stage") == "directions":
+        return _resolve_directions(cfg, world_size)
     if cfg.get("model") == "motionvideogan":
         return _resolve_mvg(cfg, world_size)
     where = cfg.get("config_source", "config")
@@ -443,5 +461,34 @@ def _resolve_mvg(cfg: dict, world_size: int) -> dict:
             raise ConfigError(f"{where}: motion.{key} is not set: stage 3 trains on a given image-pair generator "
                               f"(motion.generator = network-snapshot-*.pkl) and its directions (motion.directions = "
                               f"the folder of forward_direction.npy / backward_direction.npy); --set them")
+    cfg["world_size"] = world_size
+    return cfg
+
+
+def _resolve_directions(cfg: dict, world_size: int) -> dict:
+    """MotionVideoGAN stage 2 (the flat ``[directions]`` config, :class:`~.motion_directions.DirectionsRun`)."""
+    where = cfg.get("config_source", "config")
+    if world_size != 1:
+        raise ConfigError(f"{where}: --stage directions runs in one process (got a world size of {world_size}); "
+                          f"start it without torchrun (each sample's Jacobian is one vectorised pass on one device)")
+    if not cfg["generator"]:
+        raise ConfigError(f"{where}: directions.generator is not set: stage 2 differentiates a trained image-pair "
+                          f"generator (the stage-1 network-snapshot-*.pkl); --set directions.generator=PATH")
+    if cfg["num_samples"] < 1:
+        raise ConfigError(f"{where}: directions.num_samples must be >= 1, got {cfg['num_samples']}")
+    if not 0 <= cfg["sample"] < cfg["num_samples"]:
+        raise ConfigError(f"{where}: directions.sample must be in [0, directions.num_samples={cfg['num_samples']}), "
+                          f"got {cfg['sample']}")
+    if cfg["noise_mode"] not in ("random", "const"):
+        raise ConfigError(f"{where}: directions.noise_mode must be random or const, got {cfg['noise_mode']!r}")
+    if not (math.isfinite(cfg["lamb"]) and cfg["lamb"] > 0):
+        raise ConfigError(f"{where}: directions.lamb must be a finite number > 0, got {cfg['lamb']!r}")
+    if cfg["max_iter"] < 1:
+        raise ConfigError(f"{where}: directions.max_iter must be >= 1, got {cfg['max_iter']}")
+    for key in ("num_relax", "tangent_chunk", "seed"):
+        if cfg[key] < 0:
+            raise ConfigError(f"{where}: directions.{key} must be >= 0, got {cfg[key]}")
+    if not math.isfinite(cfg["truncation_psi"]):
+        raise ConfigError(f"{where}: directions.truncation_psi must be finite, got {cfg['truncation_psi']!r}")
     cfg["world_size"] = world_size
     return cfg
