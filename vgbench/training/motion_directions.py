@@ -190,8 +190,6 @@ class DirectionsRun:
         self.G = G.eval().requires_grad_(False).to(self.device)
         self.generator_sha256 = sha256_file(path)
         self.resumed = resume
-        if resume and not (self.run_dir / "config.json").is_file():
-            raise TrainingError(f"{self.run_dir}: nothing to resume (no config.json)")
 
     # ------------------------------------------------------------------------------------------------ files
     def jacobian_path(self, k: int) -> Path:
