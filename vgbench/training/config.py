@@ -32,9 +32,12 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 from ..errors import VgbenchError
 from ..utils import deep_merge
 
-__all__ = ["ConfigError", "DEFAULTS", "MODELS", "config_dir", "list_configs", "load_config", "parse_set", "resolve"]
+__all__ = ["ConfigError", "DEFAULTS", "MODELS", "STAGES", "config_dir", "list_configs", "load_config", "parse_set",
+           "resolve", "stage_config"]
 
 MODELS = ("stylegan_v", "mostgan_v", "ctsvg", "motionvideogan")
+#: the stages of a model trained in several runs (``vgbench train --stage``); the last one is the default
+STAGES = {"motionvideogan": ("pairs", "directions", "motion")}
 
 
 class ConfigError(VgbenchError, ValueError):
@@ -159,21 +162,6 @@ CTSVG_DEFAULTS: dict = {
     "schedule": copy.deepcopy(DEFAULTS["schedule"]),
 }
 
-#: MotionVideoGAN's stage-2 keys (``--stage directions``, the ``[directions]`` table; vgbench/training/
-#: motion_directions.py): the options of the authors' ``compute_jacobian.py`` and ``compute_directions.py``.
-DIRECTIONS_DEFAULTS: dict = {
-    "generator": "",                # --restore_path: the stage-1 MotionStyleGAN network-snapshot-*.pkl
-    "num_samples": 10,              # --total_num: latents z whose Jacobians are computed (and saved)
-    "seed": 0,                      # z = randn([num_samples, z_dim]) from this seed (upstream: the unseeded RNG)
-    "truncation_psi": 1.0,          # mapping(z, truncation_psi=1)
-    "noise_mode": "random",         # the synthesis' default (one seeded draw per image, held fixed); or const
-    "sample": 0,                    # whose Jacobian gives the directions (upstream: the jacobian{k}.npy passed)
-    "lamb": 1 / 60,                 # Robust PCA's sparsity weight (--lamb 60 is used as 1/60)
-    "max_iter": 10000,              # --max_iter of the Robust PCA
-    "num_relax": 0,                 # --num_relax: background singular vectors left out of the null space
-    "tangent_chunk": 32,            # forward-mode tangents per vectorised pass (memory; 0: all w_dim at once)
-}
-
 #: MotionVideoGAN's stage-3 keys (``--model motionvideogan``; vgbench/training/motionvideogan.py): the options of the
 #: authors' ``MotionVideoGAN/train.py`` (``options/*.py`` defaults and ``script/*/run_train.sh``).
 MVG_DEFAULTS: dict = {
@@ -214,8 +202,29 @@ MVG_DEFAULTS: dict = {
     },
     "augment": {"mode": "none", "pipe": "bgc", "p": 0.0, "target": 0.6, "interval": 4, "kimg": 100.0},
     "schedule": copy.deepcopy(DEFAULTS["schedule"]),
-    "directions": DIRECTIONS_DEFAULTS,
 }
+
+#: MotionVideoGAN's stage 1 (``--stage pairs``; vgbench/training/motionstylegan.py): the ``[pairs]`` table of a
+#: motionvideogan config, the options of the authors' ``MotionStyleGAN/train.py --cfg=stylegan2``.
+PAIRS_DEFAULTS: dict = {}
+
+#: MotionVideoGAN's stage 2 (``--stage directions``; vgbench/training/motion_directions.py): the ``[directions]``
+#: table, the options of the authors' ``compute_jacobian.py`` and ``compute_directions.py``.
+DIRECTIONS_DEFAULTS: dict = {
+    "generator": "",                # --restore_path: the stage-1 MotionStyleGAN network-snapshot-*.pkl
+    "num_samples": 10,              # --total_num: latents z whose Jacobians are computed (and saved)
+    "seed": 0,                      # z = randn([num_samples, z_dim]) from this seed (upstream: the unseeded RNG)
+    "truncation_psi": 1.0,          # mapping(z, truncation_psi=1)
+    "noise_mode": "random",         # the synthesis' default (one seeded draw per image, held fixed); or const
+    "sample": 0,                    # whose Jacobian gives the directions (upstream: the jacobian{k}.npy passed)
+    "lamb": 1 / 60,                 # Robust PCA's sparsity weight (--lamb 60 is used as 1/60)
+    "max_iter": 10000,              # --max_iter of the Robust PCA
+    "num_relax": 0,                 # --num_relax: background singular vectors left out of the null space
+    "tangent_chunk": 32,            # forward-mode tangents per vectorised pass (memory; 0: all w_dim at once)
+}
+
+MVG_DEFAULTS["pairs"] = PAIRS_DEFAULTS
+MVG_DEFAULTS["directions"] = DIRECTIONS_DEFAULTS
 
 _NULLABLE = {("train", "batch_gpu"), ("train", "ema_rampup")}
 _FREE = {("generator", "overrides"), ("generator", "channels"), ("discriminator", "channels")}
@@ -319,15 +328,42 @@ def load_config(model: str, name_or_path: str, sets: tuple[str, ...] | list[str]
     return cfg
 
 
+def stage_config(cfg: dict, stage: str | None = None) -> dict:
+    """The config of one stage of a model trained in stages (:data:`STAGES`), from a loaded config ``cfg`` (which
+    holds every stage): the last stage's keys are the top-level ones (without the other stages' tables), an
+    earlier stage's are its table (``[pairs]``, ``[directions]``) with the run's ``model``, ``dataset``, ``paper``
+    and sources. ``stage`` defaults to ``cfg["stage"]``, else the last stage. A config of a model without stages,
+    or one already of a single stage, is returned as is (a copy)."""
+    stages = STAGES.get(cfg.get("model", ""))
+    if not stages:
+        if stage not in (None, ""):
+            raise ConfigError(f"--stage {stage}: {cfg.get('model')} trains in one stage")
+        return copy.deepcopy(cfg)
+    stage = stage or cfg.get("stage") or stages[-1]
+    if stage not in stages:
+        raise ConfigError(f"unknown stage {stage!r} of {cfg['model']}; stages: {', '.join(stages)}")
+    if not any(s in cfg for s in stages[:-1]):  # already one stage's config
+        if cfg.get("stage", stages[-1]) != stage:
+            raise ConfigError(f"this is the config of stage {cfg.get('stage')!r}, not {stage!r}")
+        return copy.deepcopy(cfg)
+    if stage == stages[-1]:
+        out = {k: copy.deepcopy(v) for k, v in cfg.items() if k not in stages[:-1]}
+    else:
+        out = {k: cfg[k] for k in ("model", "dataset", "paper", "config_source", "data_source") if k in cfg}
+        out.update(copy.deepcopy(cfg[stage]))
+    out["stage"] = stage
+    return out
+
+
 def resolve(cfg: dict, world_size: int = 1) -> dict:
-    """Fill ``"auto"`` values (formulas above) and check the combination; returns a new dict."""
-    cfg = copy.deepcopy(cfg)
+    """Fill ``"auto"`` values (formulas above) and check the combination; returns a new dict. A config of a model
+    trained in stages is first cut to its stage (:func:`stage_config`)."""
+    cfg = stage_config(cfg)
     if cfg.get("model") == "ctsvg":
         return _resolve_ctsvg(cfg, world_size)
-    if cfg.get("model") == "motionvideogan" and cfg.get("stage") == "directions":
-        return _resolve_directions(cfg, world_size)
     if cfg.get("model") == "motionvideogan":
-        return _resolve_mvg(cfg, world_size)
+        return {"pairs": _resolve_pairs, "directions": _resolve_directions,
+                "motion": _resolve_mvg}[cfg["stage"]](cfg, world_size)
     where = cfg.get("config_source", "config")
     res = cfg["data"]["resolution"]
     if res < 4 or res & (res - 1):
@@ -463,6 +499,10 @@ def _resolve_mvg(cfg: dict, world_size: int) -> dict:
                               f"the folder of forward_direction.npy / backward_direction.npy); --set them")
     cfg["world_size"] = world_size
     return cfg
+
+
+def _resolve_pairs(cfg: dict, world_size: int) -> dict:
+    raise ConfigError("--stage pairs is not available yet")
 
 
 def _resolve_directions(cfg: dict, world_size: int) -> dict:

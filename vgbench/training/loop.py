@@ -682,13 +682,17 @@ def saved_config(out: Path, model: str) -> dict:
 
 def train(model: str, dataset: str | None, data: str | None, out: str | Path, *, config: str | None = None,
           sets: tuple = (), resume: bool = False, kimg: float | None = None, device: str | None = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, stage: str | None = None) -> dict:
     """Train ``model`` (Python API of ``vgbench train``); returns a summary of the run. With ``resume``, ``out``
-    is the run to continue: its saved config is used (``kimg`` may extend it; ``config``/``sets`` may not)."""
-    from .config import load_config
+    is the run to continue: its saved config is used (``kimg`` may extend it; ``config``/``sets`` may not).
+    ``stage``: the stage of a model trained in stages (MotionVideoGAN: ``pairs``, ``directions``, ``motion``, the
+    default); each stage is a run of its own."""
+    from .config import STAGES, load_config, stage_config
 
     from .. import distributed
 
+    if stage and model not in STAGES:
+        raise TrainingError(f"--stage {stage}: {model} trains in one stage")
     device = distributed.init(device)
     rank, world, _ = distributed.env()
     out = Path(out)
@@ -697,29 +701,45 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
             raise TrainingError("--resume continues a run with its saved config; --config/--set cannot change it "
                                 "(only --kimg can)")
         given = saved_config(out, model)
+        saved_stage = given.get("stage") or (STAGES[model][-1] if model in STAGES else None)
+        if stage and stage != saved_stage:
+            raise TrainingError(f"{out}: a run of stage {saved_stage!r}, not {stage!r}")
         if dataset and dataset != given["dataset"]:
             raise TrainingError(f"{out}: a run on {given['dataset']!r}, not {dataset!r}")
         data = data or given.get("data_source")
     else:
         given = load_config(model, config or dataset or "tiny", sets)
+        if model in STAGES:
+            given["stage"] = stage or STAGES[model][-1]
         if dataset:
             given["dataset"] = dataset
-        if not given["dataset"]:
-            if not data:
-                raise TrainingError("give --dataset (a dataset card) or a config that names one")
-            if given["schedule"]["fvd_kimg"] > 0:
-                raise TrainingError("a run without a dataset card has no real statistics for the periodic FVD16: "
-                                    "give --dataset, or --set schedule.fvd_kimg=0")
-        data = data or _card_data(given["dataset"])
-        given["data_source"] = str(data)
+        one = stage_config(given)
+        if "data" not in one:  # a stage that reads no videos (MotionVideoGAN's directions)
+            if data:
+                raise TrainingError(f"--stage {given['stage']} reads no videos; drop --data")
+        else:
+            if not given["dataset"]:
+                if not data:
+                    raise TrainingError("give --dataset (a dataset card) or a config that names one")
+                if one.get("schedule", {}).get("fvd_kimg", 0) > 0:
+                    raise TrainingError("a run without a dataset card has no real statistics for the periodic "
+                                        "FVD16: give --dataset, or --set schedule.fvd_kimg=0")
+            data = data or _card_data(given["dataset"])
+            given["data_source"] = str(data)
     if kimg is not None:
-        given["train"]["kimg"] = float(kimg)
+        one = stage_config(given)
+        if "kimg" not in one.get("train", {}):
+            raise TrainingError(f"--kimg: stage {one.get('stage')!r} does not train for a number of kimg")
+        # the key of the stage's table in the saved config (the last stage's keys are the top-level ones)
+        tables = STAGES.get(model, ())
+        where = given[one["stage"]] if one.get("stage") in tables[:-1] else given
+        where["train"]["kimg"] = float(kimg)
     cfg = resolve(given, world)
     if not resume:
         check_new_run_dir(out)
     # data, networks and (on resume) the saved state are all checked here, before anything is written
-    trainer = trainer_class(model)(cfg, out, data, device=device, resume=resume, progress=progress, rank=rank,
-                                   world=world)
+    trainer = trainer_class(model, cfg.get("stage"))(cfg, out, data, device=device, resume=resume,
+                                                     progress=progress, rank=rank, world=world)
     if rank == 0 and not resume:
         write_run_config(out, given, cfg)
     if world > 1:
@@ -729,13 +749,22 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
     return trainer.run()
 
 
-def trainer_class(model: str) -> type:
-    """The trainer of ``model``: :class:`Trainer` (StyleGAN-V family), CTSVG's or MotionVideoGAN's."""
+def trainer_class(model: str, stage: str | None = None) -> type:
+    """The trainer of ``model`` (and ``stage``): :class:`Trainer` (StyleGAN-V family), CTSVG's, or MotionVideoGAN's
+    image-pair generator (``pairs``), its directions (``directions``) or its motion LSTM (``motion``, the default)."""
     if model == "ctsvg":
         from .ctsvg import CTSVGTrainer
 
         return CTSVGTrainer
     if model == "motionvideogan":
+        if stage == "pairs":
+            from .motionstylegan import PairTrainer
+
+            return PairTrainer
+        if stage == "directions":
+            from .motion_directions import DirectionsRun
+
+            return DirectionsRun
         from .motionvideogan import MotionVideoGANTrainer
 
         return MotionVideoGANTrainer
