@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from vgbench.models.motionvideogan import load_generator
-from vgbench.training.config import DIRECTIONS_DEFAULTS, ConfigError, resolve
+from vgbench.training.config import ConfigError, load_config, resolve, stage_config
 from vgbench.training.loop import TrainingError
 from vgbench.training.motion_directions import DirectionsRun, motion_directions, pair_jacobian
 
@@ -24,9 +24,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch 
 
 
 def _cfg(**over) -> dict:
-    """The flat stage-2 config of the tiny config file, with ``over`` applied."""
-    return {"model": "motionvideogan", "stage": "directions", "dataset": "", "paper": "",
-            "config_source": "tiny", **DIRECTIONS_DEFAULTS, "generator": str(PKL), **over}
+    """The stage-2 config of the tiny config file (its ``[directions]`` table, flat), with ``over`` set."""
+    sets = [f"directions.generator={PKL}"] + [f"directions.{k}={json.dumps(v)}" for k, v in over.items()]
+    return stage_config(load_config("motionvideogan", "tiny", sets), "directions")
 
 
 @pytest.fixture(scope="module")

@@ -310,3 +310,38 @@ def test_cli_trains_one_step(data, tmp_path):
     assert r.exit_code == 0, r.output
     assert json.loads(r.output.strip().splitlines()[-1])["step"] == 1
     assert (tmp_path / "cli" / "snapshot-000001.json").is_file()
+
+
+def test_directions_stage_feeds_stage_3(data, tmp_path):
+    """`vgbench train --stage directions` on the fixture generator (rank 1: the summary warns against the tiny
+    config's n_direction = 4), then stage 3 on its folder: refused with n_direction = 4 (the error names the rank),
+    trained with n_direction = 1 on exactly those files; a resume of the finished stage-2 run recomputes nothing."""
+    from click.testing import CliRunner
+
+    from vgbench.cli import main
+    from vgbench.training.loop import TrainingError
+
+    dirs = tmp_path / "dirs"
+    args = ["train", "--model", "motionvideogan", "--stage", "directions", "--config", "tiny", "--no-progress"]
+    r = CliRunner().invoke(main, args + ["--out", str(dirs), "--set", SETS[0].replace("motion.", "directions."),
+                                         "--set", "directions.num_samples=1"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output.strip().splitlines()[-1])
+    assert summary["ranks"] == {"forward": 1, "backward": 1}
+    assert summary["warnings"][0].startswith("forward: rank 1 < motion.n_direction=4")
+    assert json.loads((dirs / "config.json").read_text())["stage"] == "directions"
+    with pytest.raises(TrainingError, match="only 1 directions .* n_direction=4"):
+        train("motionvideogan", None, str(data), tmp_path / "r", config="tiny", progress=False,
+              sets=(SETS[0], f"motion.directions={dirs}"))
+    run = tmp_path / "motion"
+    out = train("motionvideogan", None, str(data), run, config="tiny", progress=False, kimg=0.016,
+                sets=(SETS[0], f"motion.directions={dirs}", "motion.n_direction=1"))
+    assert out["step"] == 1
+    for name in ("forward_direction.npy", "backward_direction.npy"):
+        assert (run / "inputs" / name).read_bytes() == (dirs / name).read_bytes()
+    log = (dirs / "log.jsonl").read_text()
+    r = CliRunner().invoke(main, args[:-3] + ["--resume", str(dirs), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert (dirs / "log.jsonl").read_text() == log
+    r = CliRunner().invoke(main, args + ["--out", str(tmp_path / "d2"), "--data", str(data)])
+    assert r.exit_code != 0 and "reads no videos" in r.output
