@@ -249,6 +249,26 @@ def test_stages_are_runs_of_their_own(tiny_run, data, tmp_path):
     assert motion["stage"] == "motion" and "pairs" not in motion and motion["motion"] == cfg["motion"]
 
 
+def test_dataset_configs_resolve_with_the_papers_epochs():
+    """ffs / sky / ucf101: the card's resolution, run_train.sh's values, train.kimg = the paper's epochs x
+    floor(videos / 16) steps x 16 clips x 16 frames (videos: the paper's Table VII), and a [directions] table that
+    resolves as stage 2."""
+    from vgbench.data.cards import load_card
+    from vgbench.training.config import stage_config
+
+    for name, epochs, videos in (("ffs", 45, 704), ("sky", 20, 2376), ("ucf101", 5, 13320)):
+        cfg = resolve(load_config("motionvideogan", name, SETS))
+        assert cfg["stage"] == "motion" and "directions" not in cfg and cfg["paper"].startswith("MotionVideoGAN")
+        assert load_card(cfg["dataset"])["resolution"] == [cfg["data"]["resolution"]] * 2 == [256, 256]
+        assert (cfg["data"]["num_frames"], cfg["data"]["time_step"], cfg["train"]["batch_size"]) == (16, 1, 16)
+        assert (cfg["motion"]["n_direction"], cfg["motion"]["w_residual"], cfg["optim"]["lr"]) == (30, 0.2, 1e-4)
+        assert cfg["train"]["kimg"] * 1000 == epochs * (videos // 16) * 16 * 16
+        assert cfg["schedule"]["snap_kimg"] * 1000 == (videos // 16) * 16 * 16  # a snapshot per epoch
+        d = resolve(stage_config(load_config("motionvideogan", name, [f"directions.generator={SETS[0].split('=')[1]}"]),
+                                 "directions"))
+        assert (d["num_samples"], d["sample"], d["noise_mode"], d["lamb"]) == (10, 0, "random", 1 / 60)
+
+
 # ------------------------------------------------------------------------------------------------ stage 2 pieces
 
 def test_robust_pca_recovers_low_rank_plus_sparse():
