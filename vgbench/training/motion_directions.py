@@ -219,7 +219,8 @@ class DirectionsRun:
                                 f"both to compute sample {k} again")
         return True
 
-    def _compute(self, k: int, z: torch.Tensor) -> dict:
+    def _compute(self, k: int, z: torch.Tensor) -> float:
+        """Sample ``k``'s Jacobian and its record, each written atomically; returns the seconds it took."""
         from ..utils import atomic_write, sha256_file
 
         cfg = self.cfg
