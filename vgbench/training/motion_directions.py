@@ -236,6 +236,7 @@ class DirectionsRun:
             np.save(fh, J.cpu().numpy().astype(np.float32))
         rec = {"sample": k, "seed": cfg["seed"], "z": z[0].cpu().tolist(), "w": w.cpu().tolist(),
                "truncation_psi": cfg["truncation_psi"], "noise_mode": cfg["noise_mode"],
+               "tangent_chunk": cfg["tangent_chunk"],
                "noise_seeds": seeds if cfg["noise_mode"] == "random" else None, "shape": list(J.shape),
                "generator_sha256": self.generator_sha256, "jacobian_sha256": sha256_file(npy)}
         with atomic_write(npy.with_suffix(".json")) as fh:
