@@ -62,9 +62,15 @@ def test_a_vgb_starts_g_and_g_ema_and_the_run_records_it(stylegan_state, tmp_pat
     vgb = next(stylegan_state.glob("snapshot-*.vgb"))
     _, state = load_native(vgb)
     fresh = _trainer("stylegan_v", "builtin:tiny", tmp_path / "fresh")
+    from click.testing import CliRunner
+
+    from vgbench.cli import main
+
     run = tmp_path / "b"
-    summary = train("stylegan_v", "tiny", None, run, config="tiny", kimg=0.012, progress=False, init=str(vgb))
-    assert summary["step"] == 1
+    r = CliRunner().invoke(main, ["train", "--model", "stylegan_v", "--dataset", "tiny", "--config", "tiny", "--out",
+                                  str(run), "--kimg", "0.012", "--init", str(vgb), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.strip().splitlines()[-1])["step"] == 1
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["init"]["path"] == str(vgb) and cfg["init"]["networks"] == ["G", "G_ema"]
     start = json.loads((run / "log.jsonl").read_text().splitlines()[0])
