@@ -27,8 +27,12 @@ from .options import CONTEXT
 @click.option("--stage", type=click.Choice(["pairs", "directions", "motion"]), default=None,
               help="motionvideogan only, one run each: pairs (stage 1, the image-pair StyleGAN2), directions (stage 2, "
                    "the motion directions of its Jacobian), motion (stage 3, the LSTM; the default)")
+@click.option("--init", "init", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="start the new run from this checkpoint's networks (fine-tuning): a vgbench snapshot-*.state.pt or "
+                   ".vgb of the same model, or the authors' file (network-snapshot-*.pkl, CTSVG .pt, modelR_*.pth); "
+                   "read without running code from it")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def train_cmd(model, dataset, data, out, config, sets, resume, kimg, device, progress, stage):
+def train_cmd(model, dataset, data, out, config, sets, resume, kimg, device, progress, stage, init):
     """Train StyleGAN-V, MoStGAN-V, CTSVG or MotionVideoGAN (--stage pairs, directions, motion) with the papers'
     recipe; snapshots load in `vgbench eval`.
 
@@ -41,7 +45,7 @@ def train_cmd(model, dataset, data, out, config, sets, resume, kimg, device, pro
     if resume is not None and out is not None and out != resume:
         raise click.UsageError("--resume continues in its own directory; drop --out")
     summary = train(model, out=resume or out, dataset=dataset, data=data, config=config, sets=sets,
-                    resume=resume is not None, kimg=kimg, device=device, progress=progress, stage=stage)
+                    resume=resume is not None, kimg=kimg, device=device, progress=progress, stage=stage, init=init)
     click.echo(json.dumps({k: v for k, v in summary.items() if k != "last"}, sort_keys=True))
 
 

@@ -204,7 +204,8 @@ class TrainerBase:
     LOG_KEYS = ("G_loss", "D_loss", "R1")
 
     def __init__(self, cfg: dict, run_dir: str | Path, data: str, *, device=None, resume: bool = False,
-                 progress: bool = True, rank: int = 0, world: int = 1, mixed_precision: bool | None = None):
+                 progress: bool = True, rank: int = 0, world: int = 1, mixed_precision: bool | None = None,
+                 init: str | Path | None = None):
         from .data import ClipLoader
 
         self.rank, self.world = rank, world
@@ -222,6 +223,12 @@ class TrainerBase:
         self.ada_sign_sum, self.ada_sign_count = 0.0, 0
         self.elapsed = 0.0
         self.resumed_from = None
+        self.init_record = None
+        if init is not None:
+            if resume:
+                raise TrainingError("--init starts a new run from a checkpoint; a resumed run continues from its own "
+                                    "state")
+            self.init_from(init)
         if resume:
             self._load_latest()
         self.setup_loss()
@@ -257,6 +264,52 @@ class TrainerBase:
 
     def load_extra_state(self, st: dict) -> None:
         pass
+
+    # ---------------------------------------------------------------------------------- start from a checkpoint
+    def native_model(self) -> str:
+        """The ``model`` of the vgbench ``.vgb`` checkpoints this trainer writes (and can start from)."""
+        return self.cfg["model"]
+
+    @staticmethod
+    def state_format() -> str:
+        return STATE_FORMAT
+
+    def official_init_states(self, obj, path: Path) -> dict:
+        """``{network name: state dict}`` from the authors' checkpoint format (:mod:`vgbench.training.init`);
+        ``obj`` is the torch file already read, or None for a file that is not a torch zip. The StyleGAN-V family:
+        a persistence pickle's ``G``, ``D`` and ``G_ema``."""
+        from .init import official_network_states
+
+        return official_network_states(obj, path)
+
+    def init_from(self, path: str | Path) -> None:
+        """Load the networks of the checkpoint ``path`` (:mod:`vgbench.training.init`; every key and shape must fit
+        the networks of this config); a network the file lacks keeps its initialisation, except that ``G`` and
+        ``G_ema`` stand in for each other. Records ``self.init_record`` (path, sha256, networks loaded)."""
+        from ..models.checkpoint import CheckpointError, check_state_dict, checkpoint_sha256
+        from ..safe_pickle import UnsafePickleError
+        from .init import init_states
+
+        path = Path(path)
+        nets = self.networks()
+        try:
+            states = init_states(self, path)
+            states = {k: v for k, v in states.items() if k in nets}
+            if "G" in states and "G_ema" in nets and "G_ema" not in states:
+                states["G_ema"] = states["G"]
+            if "G_ema" in states and "G" not in states:
+                states["G"] = states["G_ema"]
+            for name, state in states.items():
+                check_state_dict(nets[name], state, str(path), what=f"{name} as this config builds it")
+                bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+                if bad:
+                    raise CheckpointError(f"{path}: non-finite values in {name}: {bad[:4]}")
+        except (CheckpointError, UnsafePickleError) as e:
+            raise TrainingError(str(e)) from e
+        for name, state in states.items():
+            nets[name].load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v
+                                        for k, v in state.items()}, strict=True)
+        self.init_record = {"path": str(path), "sha256": checkpoint_sha256(path), "networks": sorted(states)}
 
     # ---------------------------------------------------------------------------------- shared pieces
     def _adam(self, module, reg_interval: int):
@@ -398,7 +451,8 @@ class TrainerBase:
         t_tick = time.time()
         self._log({"event": "resume" if self.resumed_from else "start", "step": self.step,
                    "kimg": self.cur_nimg / 1000, "world_size": self.world, "device": str(self.device),
-                   **({"state": Path(self.resumed_from).name} if self.resumed_from else {})})
+                   **({"state": Path(self.resumed_from).name} if self.resumed_from else {}),
+                   **({"init": self.init_record} if self.init_record else {})})
         last = {}
         it = iter(self.loader)
         try:
@@ -682,11 +736,12 @@ def saved_config(out: Path, model: str) -> dict:
 
 def train(model: str, dataset: str | None, data: str | None, out: str | Path, *, config: str | None = None,
           sets: tuple = (), resume: bool = False, kimg: float | None = None, device: str | None = None,
-          progress: bool = True, stage: str | None = None) -> dict:
+          progress: bool = True, stage: str | None = None, init: str | Path | None = None) -> dict:
     """Train ``model`` (Python API of ``vgbench train``); returns a summary of the run. With ``resume``, ``out``
     is the run to continue: its saved config is used (``kimg`` may extend it; ``config``/``sets`` may not).
     ``stage``: the stage of a model trained in stages (MotionVideoGAN: ``pairs``, ``directions``, ``motion``, the
-    default); each stage is a run of its own."""
+    default); each stage is a run of its own. ``init``: a checkpoint whose networks the new run starts from
+    (fine-tuning; :mod:`vgbench.training.init`)."""
     from .config import STAGES, load_config, stage_config
 
     from .. import distributed
@@ -738,10 +793,11 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
     if not resume:
         check_new_run_dir(out)
     # data, networks and (on resume) the saved state are all checked here, before anything is written
+    kw = {"init": init} if init is not None else {}
     trainer = trainer_class(model, cfg.get("stage"))(cfg, out, data, device=device, resume=resume,
-                                                     progress=progress, rank=rank, world=world)
+                                                     progress=progress, rank=rank, world=world, **kw)
     if rank == 0 and not resume:
-        write_run_config(out, given, cfg)
+        write_run_config(out, given, {**cfg, "init": trainer.init_record} if init is not None else cfg)
     if world > 1:
         import torch.distributed as dist
 
