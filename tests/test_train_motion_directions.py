@@ -145,6 +145,8 @@ def test_resume_refuses_changed_files(full_run, tmp_path):
 def test_errors(tmp_path):
     with pytest.raises(TrainingError, match="nope.pkl: no such file .directions.generator"):
         DirectionsRun(_cfg(generator=str(tmp_path / "nope.pkl")), tmp_path / "r")
+    with pytest.raises(TrainingError, match="--stage directions trains no network"):
+        DirectionsRun(_cfg(), tmp_path / "r", init=str(PKL))
     with pytest.raises(TrainingError, match="stage 2 needs the stage-1 image-pair generator"):
         DirectionsRun(_cfg(generator=str(FIX / "directions/tiny/forward_direction.npy")), tmp_path / "r")
     for over, match in (({"generator": ""}, "directions.generator is not set"),

@@ -168,13 +168,16 @@ class DirectionsRun:
     (None). :meth:`run` returns the summary."""
 
     def __init__(self, cfg: dict, run_dir: str | Path, data=None, *, device=None, resume: bool = False,
-                 progress: bool = True, rank: int = 0, world: int = 1):
+                 progress: bool = True, rank: int = 0, world: int = 1, init=None):
         from ..errors import VgbenchError
         from ..models.motionvideogan import load_generator
         from ..utils import sha256_file
         from .config import resolve
         from .loop import TrainingError
 
+        if init is not None:
+            raise TrainingError("--init: --stage directions trains no network (it differentiates "
+                                "directions.generator); drop --init")
         self.cfg = cfg = resolve(cfg, world)
         self.run_dir = Path(run_dir)
         self.device = torch.device(device) if device else torch.device("cpu")
