@@ -201,6 +201,59 @@ MVG_DEFAULTS: dict = {
     "schedule": copy.deepcopy(DEFAULTS["schedule"]),
 }
 
+#: MotionVideoGAN's stage-1 keys (``--model motionvideogan --stage pairs``; vgbench/training/motionstylegan.py): the
+#: ``--cfg=stylegan2`` settings of the authors' MotionStyleGAN ``train.py`` (a StyleGAN3-repository fork) with their
+#: README's options ``--gpus=4 --batch=32 --gamma=1 --mirror=1 --kimg=25000 --snap=50``; ``MVG_DEFAULTS["pairs"]``,
+#: i.e. a ``[pairs]`` table (``[pairs.data]``, ``[pairs.train]``, ...) in the motionvideogan config files.
+PAIRS_DEFAULTS: dict = {
+    "data": {
+        "resolution": 256,          # the pair images are 2 x (resolution x resolution), stacked on channels
+        "interval": 4,              # k: pairs [x_t, x_{t+k}] and [x_{t+k}, x_t] (the paper: 4 on every dataset)
+        "mirror": True,             # --mirror=1: an x-flipped copy of every pair
+        "workers": 3,               # --workers
+    },
+    "generator": {                  # training.networks_stylegan2.Generator with img_channels = 6
+        "z_dim": 512,
+        "w_dim": 512,
+        "mapping_layers": 8,        # --cfg=stylegan2's map depth
+        "channel_base": 32768,      # --cbase
+        "channel_max": 512,         # --cmax
+        "num_fp16_res": 4,          # the network's default (0 with fp32)
+        "conv_clamp": 256.0,        # the network's default (none with fp32)
+        "fp32": False,              # --fp32: no fp16 blocks, no clamp (G and D)
+    },
+    "discriminator": {              # training.networks_stylegan2.Discriminator (resnet) with img_channels = 6
+        "channel_base": 32768,
+        "channel_max": 512,
+        "num_fp16_res": 4,
+        "conv_clamp": 256.0,
+        "mbstd_group_size": 4,      # --mbstd-group
+    },
+    "loss": {                       # training.loss.StyleGAN2Loss
+        "r1_gamma": 1.0,            # --gamma=1
+        "r1_interval": 16,          # D_reg_interval
+        "style_mixing_prob": 0.9,
+        "pl_weight": 2.0,
+        "pl_batch_shrink": 2,
+        "pl_decay": 0.01,
+        "g_reg_interval": 4,        # G_reg_interval
+    },
+    "optim": {"lr": 0.002, "betas": [0.0, 0.99], "eps": 1e-8},  # --glr default for stylegan2, --dlr 0.002
+    "train": {
+        "batch_size": 32,           # --batch (over all GPUs)
+        "batch_gpu": None,          # --batch-gpu (None: batch_size / world size)
+        "kimg": 25000.0,            # --kimg: thousands of image pairs shown to D
+        "ema_kimg": AUTO,           # batch * 10 / 32
+        "ema_rampup": 0.05,         # training_loop's default (train.py sets None only with --resume)
+        "seed": 0,
+    },
+    "augment": {"mode": "ada", "pipe": "bgc", "p": 0.0, "target": 0.6, "interval": 4,
+                "kimg": 500.0},     # ada_kimg: training_loop's default (100 only with --resume)
+    "schedule": dict(copy.deepcopy(DEFAULTS["schedule"]), tick_kimg=4.0, snap_kimg=200.0, fvd_kimg=0.0,
+                     grid_videos=16, grid_frames=2),  # --tick=4, --snap=50 ticks; no FVD for image pairs
+}
+MVG_DEFAULTS["pairs"] = PAIRS_DEFAULTS
+
 _NULLABLE = {("train", "batch_gpu"), ("train", "ema_rampup")}
 _FREE = {("generator", "overrides"), ("generator", "channels"), ("discriminator", "channels")}
 
@@ -308,6 +361,8 @@ def resolve(cfg: dict, world_size: int = 1) -> dict:
     cfg = copy.deepcopy(cfg)
     if cfg.get("model") == "ctsvg":
         return _resolve_ctsvg(cfg, world_size)
+    if cfg.get("model") == "motionvideogan" and cfg.get("stage") == "pairs":
+        return _resolve_pairs(cfg, world_size)
     if cfg.get("model") == "motionvideogan":
         return _resolve_mvg(cfg, world_size)
     where = cfg.get("config_source", "config")
@@ -443,5 +498,61 @@ def _resolve_mvg(cfg: dict, world_size: int) -> dict:
             raise ConfigError(f"{where}: motion.{key} is not set: stage 3 trains on a given image-pair generator "
                               f"(motion.generator = network-snapshot-*.pkl) and its directions (motion.directions = "
                               f"the folder of forward_direction.npy / backward_direction.npy); --set them")
+    cfg["world_size"] = world_size
+    return cfg
+
+
+def _resolve_pairs(cfg: dict, world_size: int) -> dict:
+    """MotionVideoGAN stage 1 (``stage_config(cfg, "pairs")``'s flattened dict): ``ema_kimg = auto`` and the
+    batch split as the authors' ``train.py`` checks it."""
+    where = cfg.get("config_source", "config")
+    d, g, dc, loss, tr = cfg["data"], cfg["generator"], cfg["discriminator"], cfg["loss"], cfg["train"]
+    res = d["resolution"]
+    if res < 16 or res & (res - 1):
+        raise ConfigError(f"{where}: pairs.data.resolution must be a power of two >= 16, got {res}")
+    _require_positive(cfg, (("data", "interval"), ("generator", "z_dim"), ("generator", "w_dim"),
+                            ("generator", "mapping_layers"), ("generator", "channel_base"),
+                            ("generator", "channel_max"), ("discriminator", "channel_base"),
+                            ("discriminator", "channel_max"), ("loss", "r1_interval"), ("loss", "g_reg_interval"),
+                            ("loss", "pl_batch_shrink"), ("augment", "interval")), where)
+    _require_positive(cfg, (("generator", "conv_clamp"), ("discriminator", "conv_clamp")), where)
+    _require_non_negative(cfg, (("generator", "num_fp16_res"), ("discriminator", "num_fp16_res"),
+                                ("loss", "r1_gamma"), ("loss", "pl_weight"), ("loss", "pl_decay"), ("optim", "lr"),
+                                ("train", "kimg"), ("augment", "kimg")), where)
+    B = tr["batch_size"]
+    if B < 1 or B % world_size:
+        raise ConfigError(f"{where}: pairs.train.batch_size={B} must be a positive multiple of the world size "
+                          f"({world_size})")
+    per_rank = B // world_size
+    bg = tr["batch_gpu"] or per_rank
+    if bg < 1 or per_rank % bg:
+        raise ConfigError(f"{where}: pairs.train.batch_gpu={bg} must divide the batch per rank ({per_rank})")
+    tr["batch_gpu"] = bg
+    group = dc["mbstd_group_size"]
+    if group < 1 or bg < group or bg % group:
+        raise ConfigError(f"{where}: pairs.train.batch_gpu={bg} must be a multiple of pairs.discriminator."
+                          f"mbstd_group_size={group} (train.py: --batch-gpu cannot be smaller than --mbstd; the "
+                          f"minibatch-stddev groups split each forward pass)")
+    if tr["ema_kimg"] == AUTO:
+        tr["ema_kimg"] = B * 10 / 32
+    _require_non_negative(cfg, (("train", "ema_kimg"),), where)
+    if bg // loss["pl_batch_shrink"] < 1 and loss["pl_weight"] > 0:
+        raise ConfigError(f"{where}: pairs.loss.pl_batch_shrink={loss['pl_batch_shrink']} leaves no sample of a "
+                          f"forward pass of {bg} for the path-length penalty")
+    if g["z_dim"] != g["w_dim"]:
+        raise ConfigError(f"{where}: pairs.generator.z_dim ({g['z_dim']}) must equal w_dim ({g['w_dim']}): stage 3's "
+                          f"LSTM (sized by z_dim) edits w")
+    if not 0 <= loss["style_mixing_prob"] <= 1:
+        raise ConfigError(f"{where}: pairs.loss.style_mixing_prob must be in [0, 1], got {loss['style_mixing_prob']}")
+    if tr["ema_rampup"] is not None and tr["ema_rampup"] < 0:
+        raise ConfigError(f"{where}: pairs.train.ema_rampup must be >= 0 (or absent), got {tr['ema_rampup']}")
+    aug = cfg["augment"]
+    if aug["mode"] not in ("ada", "fixed", "none"):
+        raise ConfigError(f"{where}: pairs.augment.mode must be ada, fixed or none, got {aug['mode']!r}")
+    if not 0 <= aug["p"] <= 1:
+        raise ConfigError(f"{where}: pairs.augment.p must be in [0, 1], got {aug['p']}")
+    if cfg["schedule"]["fvd_kimg"] > 0:
+        raise ConfigError(f"{where}: pairs.schedule.fvd_kimg must be 0: stage 1 trains an image-pair generator, "
+                          f"FVD needs videos (stage 3 measures it)")
     cfg["world_size"] = world_size
     return cfg
