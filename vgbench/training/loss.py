@@ -45,6 +45,11 @@ class PhaseStats:
 
 
 class StyleGANVLoss:
+    #: R1's loss adds ``logits * 0`` so that every D parameter gets a (zero) gradient and an Adam step, as
+    #: StyleGAN2-ADA's loss does (StyleGAN-V's); the StyleGAN3 repository's ``StyleGAN2Loss`` does not (then the
+    #: output layer's bias gets no gradient and no Adam step in Dreg)
+    r1_touches_all_params = True
+
     def __init__(self, G, D, augment=None, *, r1_gamma: float, num_frames: int = 3, force_fp32: bool = False,
                  precision: str = "auto"):
         self.G, self.D, self.augment = G, D, augment
@@ -113,7 +118,7 @@ class StyleGANVLoss:
         (grad,) = torch.autograd.grad(outputs=[logits.sum()], inputs=[img], create_graph=True, only_inputs=True)
         penalty = grad.square().sum(dim=[1, 2, 3])  # per frame
         per_clip = (penalty * (self.r1_gamma / 2)).reshape(-1, len(img) // len(logits)).mean(dim=1)
-        loss = (logits * 0 + per_clip).mean() * share
+        loss = ((logits * 0 + per_clip) if self.r1_touches_all_params else per_clip).mean() * share
         loss.mul(gain).backward()
         signs = logits.detach().sign()
         return PhaseStats(loss=float(per_clip.detach().mean()), sign_sum=float(signs.sum()),

@@ -138,6 +138,8 @@ class PairLoss(StyleGANVLoss):
     random spatial noise and per-pass augmentation draws (a phase's inputs carry their pass's generator ``gen``),
     plus :meth:`g_reg`, the path-length penalty. ``pl_mean`` is the running mean (float32 scalar tensor)."""
 
+    r1_touches_all_params = False  # the StyleGAN3 repository's R1 (no ``logits * 0`` term)
+
     def __init__(self, G, D, augment=None, *, r1_gamma: float, style_mixing_prob: float, pl_weight: float,
                  pl_decay: float, pl_mean: torch.Tensor | None = None, force_fp32: bool = False):
         super().__init__(G, D, augment, r1_gamma=r1_gamma, num_frames=1, force_fp32=force_fp32)
