@@ -173,7 +173,7 @@ MVG_DEFAULTS: dict = {
         "workers": 3,
     },
     "motion": {
-        "generator": "",            # --img_g_weights: the MotionStyleGAN (stage 1) network-snapshot-*.pkl
+        "generator": "",            # --img_g_weights: MotionStyleGAN (stage 1): network-snapshot-*.pkl or .vgb
         "directions": "",           # --save_direction_path: folder of forward/backward_direction.npy (stage 2)
         "n_direction": 30,          # --n_direction
         "w_residual": 0.2,          # --w_residual

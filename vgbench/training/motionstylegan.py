@@ -64,11 +64,7 @@ from .data import TrainingClips
 from .loop import TrainerBase, _all_reduce_grads, _gen, _mean_over_ranks, _update_w_avg
 from .loss import PhaseStats, StyleGANVLoss, path_length_penalty
 
-__all__ = ["NETWORK", "PairClips", "generator_kwargs", "discriminator_kwargs", "PairLoss", "PairTrainer"]
-
-#: the ``network`` entry of a stage-1 snapshot's ``config.json``
-NETWORK = "MotionStyleGAN"
-
+__all__ = ["PairClips", "generator_kwargs", "discriminator_kwargs", "PairLoss", "PairTrainer"]
 
 # ------------------------------------------------------------------------------------------------ data
 
@@ -227,7 +223,9 @@ class PairTrainer(TrainerBase):
         self.pl_mean = st["pl_mean"].float()
 
     def checkpoint_extra(self) -> dict:
-        return {"network": NETWORK}
+        from ..models.motionvideogan import PAIR_NETWORK
+
+        return {"network": PAIR_NETWORK}
 
     # ---------------------------------------------------------------------------------------- draws
     def _passes(self, step: int, phase: str, n: int | None = None) -> list[dict]:
