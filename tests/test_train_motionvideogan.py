@@ -221,6 +221,34 @@ def test_config_errors(data, tmp_path):
               sets=SETS + ("motion.n_direction=7",))
 
 
+def test_stages_are_runs_of_their_own(tiny_run, data, tmp_path):
+    """`--stage`: the motion stage is the default and is recorded; a resume keeps the run's stage; models trained
+    in one stage refuse it; a stage's config is its table with the run's identity (stage_config)."""
+    from vgbench.training.config import stage_config
+    from vgbench.training.loop import TrainingError
+
+    run, _ = tiny_run
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["stage"] == "motion" and saved["input"]["stage"] == "motion"
+    assert "pairs" not in saved and "directions" not in saved  # the resolved config is the stage's alone
+    with pytest.raises(TrainingError, match="a run of stage 'motion', not 'pairs'"):
+        train("motionvideogan", None, None, run, resume=True, stage="pairs", progress=False)
+    with pytest.raises(TrainingError, match="ctsvg trains in one stage"):
+        train("ctsvg", None, str(data), tmp_path / "c", config="tiny", stage="pairs", progress=False)
+    cfg = load_config("motionvideogan", "tiny", SETS)
+    cfg["pairs"], cfg["directions"] = {"train": {"kimg": 1.0}}, {"samples": 3}
+    one = stage_config(cfg, "directions")
+    assert one == {"model": "motionvideogan", "dataset": "", "paper": "none (CI config)", "stage": "directions",
+                   "config_source": cfg["config_source"], "samples": 3}
+    assert stage_config(one) == one  # already cut
+    with pytest.raises(ConfigError, match="stage 'directions', not 'pairs'"):
+        stage_config(one, "pairs")
+    with pytest.raises(ConfigError, match="unknown stage 'jacobian'"):
+        stage_config(cfg, "jacobian")
+    motion = stage_config(cfg)
+    assert motion["stage"] == "motion" and "pairs" not in motion and motion["motion"] == cfg["motion"]
+
+
 # ------------------------------------------------------------------------------------------------ stage 2 pieces
 
 def test_robust_pca_recovers_low_rank_plus_sparse():

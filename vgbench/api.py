@@ -153,13 +153,14 @@ def invert(video, *, ckpt: str, actor: int, action: int, out_dir, model: str = "
 
 def train(model: str, *, out, dataset: str | None = None, data: str | None = None, config: str | None = None,
           sets=(), resume: bool = False, kimg: float | None = None, device: str | None = None,
-          progress: bool = True) -> dict:
-    """Train StyleGAN-V, MoStGAN-V or CTSVG (``vgbench train``); returns the run's summary. With ``resume``, ``out`` is
-    the run to continue. See :mod:`vgbench.training` and docs/training.md."""
+          progress: bool = True, stage: str | None = None, init=None) -> dict:
+    """Train StyleGAN-V, MoStGAN-V, CTSVG or a stage of MotionVideoGAN (``vgbench train``); returns the run's
+    summary. With ``resume``, ``out`` is the run to continue; ``init``: a checkpoint to start from (fine-tuning).
+    See :mod:`vgbench.training` and docs/training.md."""
     from .training.loop import train as _train
 
     return _train(model, dataset, data, out, config=config, sets=tuple(sets), resume=resume, kimg=kimg,
-                  device=device, progress=progress)
+                  device=device, progress=progress, stage=stage, init=init)
 
 
 def data_prepare(card: str, source, out, *, sets: dict | None = None, workers: int = 1, progress: bool = True,

@@ -1,4 +1,4 @@
-"""``vgbench train``: train StyleGAN-V, MoStGAN-V, CTSVG or MotionVideoGAN's motion LSTM (its stage 3)
+"""``vgbench train``: train StyleGAN-V, MoStGAN-V, CTSVG or one of MotionVideoGAN's three stages
 (:mod:`vgbench.training`), on one process or under torchrun."""
 from __future__ import annotations
 
@@ -24,10 +24,17 @@ from .options import CONTEXT
 @click.option("--kimg", type=click.FloatRange(min=0, min_open=True), default=None,
               help="train until this many thousand frames were shown to D (fractions allowed, e.g. 0.03)")
 @click.option("--device", default=None, help="default: cuda:LOCAL_RANK when CUDA is available, else cpu")
+@click.option("--stage", type=click.Choice(["pairs", "directions", "motion"]), default=None,
+              help="motionvideogan only, one run each: pairs (stage 1, the image-pair StyleGAN2), directions (stage 2, "
+                   "the motion directions of its Jacobian), motion (stage 3, the LSTM; the default)")
+@click.option("--init", "init", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="start the new run from this checkpoint's networks (fine-tuning): a vgbench snapshot-*.state.pt or "
+                   ".vgb of the same model, or the authors' file (network-snapshot-*.pkl, CTSVG .pt, modelR_*.pth); "
+                   "read without running code from it")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def train_cmd(model, dataset, data, out, config, sets, resume, kimg, device, progress):
-    """Train StyleGAN-V, MoStGAN-V, CTSVG or MotionVideoGAN (stage 3) with the papers' recipe; snapshots load in
-    `vgbench eval`.
+def train_cmd(model, dataset, data, out, config, sets, resume, kimg, device, progress, stage, init):
+    """Train StyleGAN-V, MoStGAN-V, CTSVG or MotionVideoGAN (--stage pairs, directions, motion) with the papers'
+    recipe; snapshots load in `vgbench eval`.
 
     Multi-GPU: torchrun --nproc_per_node N -m vgbench train ... (the global batch is split over the processes).
     """
@@ -38,7 +45,7 @@ def train_cmd(model, dataset, data, out, config, sets, resume, kimg, device, pro
     if resume is not None and out is not None and out != resume:
         raise click.UsageError("--resume continues in its own directory; drop --out")
     summary = train(model, out=resume or out, dataset=dataset, data=data, config=config, sets=sets,
-                    resume=resume is not None, kimg=kimg, device=device, progress=progress)
+                    resume=resume is not None, kimg=kimg, device=device, progress=progress, stage=stage, init=init)
     click.echo(json.dumps({k: v for k, v in summary.items() if k != "last"}, sort_keys=True))
 
 

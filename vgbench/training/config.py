@@ -32,9 +32,12 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 from ..errors import VgbenchError
 from ..utils import deep_merge
 
-__all__ = ["ConfigError", "DEFAULTS", "MODELS", "config_dir", "list_configs", "load_config", "parse_set", "resolve"]
+__all__ = ["ConfigError", "DEFAULTS", "MODELS", "STAGES", "config_dir", "list_configs", "load_config", "parse_set",
+           "resolve", "stage_config"]
 
 MODELS = ("stylegan_v", "mostgan_v", "ctsvg", "motionvideogan")
+#: the stages of a model trained in several runs (``vgbench train --stage``); the last one is the default
+STAGES = {"motionvideogan": ("pairs", "directions", "motion")}
 
 
 class ConfigError(VgbenchError, ValueError):
@@ -252,7 +255,13 @@ PAIRS_DEFAULTS: dict = {
     "schedule": dict(copy.deepcopy(DEFAULTS["schedule"]), tick_kimg=4.0, snap_kimg=200.0, fvd_kimg=0.0,
                      grid_videos=16, grid_frames=2),  # --tick=4, --snap=50 ticks; no FVD for image pairs
 }
+
+#: MotionVideoGAN's stage 2 (``--stage directions``; vgbench/training/motion_directions.py): the ``[directions]``
+#: table, the options of the authors' ``compute_jacobian.py`` and ``compute_directions.py``.
+DIRECTIONS_DEFAULTS: dict = {}
+
 MVG_DEFAULTS["pairs"] = PAIRS_DEFAULTS
+MVG_DEFAULTS["directions"] = DIRECTIONS_DEFAULTS
 
 _NULLABLE = {("train", "batch_gpu"), ("train", "ema_rampup")}
 _FREE = {("generator", "overrides"), ("generator", "channels"), ("discriminator", "channels")}
@@ -356,15 +365,42 @@ def load_config(model: str, name_or_path: str, sets: tuple[str, ...] | list[str]
     return cfg
 
 
+def stage_config(cfg: dict, stage: str | None = None) -> dict:
+    """The config of one stage of a model trained in stages (:data:`STAGES`), from a loaded config ``cfg`` (which
+    holds every stage): the last stage's keys are the top-level ones (without the other stages' tables), an
+    earlier stage's are its table (``[pairs]``, ``[directions]``) with the run's ``model``, ``dataset``, ``paper``
+    and sources. ``stage`` defaults to ``cfg["stage"]``, else the last stage. A config of a model without stages,
+    or one already of a single stage, is returned as is (a copy)."""
+    stages = STAGES.get(cfg.get("model", ""))
+    if not stages:
+        if stage not in (None, ""):
+            raise ConfigError(f"--stage {stage}: {cfg.get('model')} trains in one stage")
+        return copy.deepcopy(cfg)
+    stage = stage or cfg.get("stage") or stages[-1]
+    if stage not in stages:
+        raise ConfigError(f"unknown stage {stage!r} of {cfg['model']}; stages: {', '.join(stages)}")
+    if not any(s in cfg for s in stages[:-1]):  # already one stage's config
+        if cfg.get("stage", stages[-1]) != stage:
+            raise ConfigError(f"this is the config of stage {cfg.get('stage')!r}, not {stage!r}")
+        return copy.deepcopy(cfg)
+    if stage == stages[-1]:
+        out = {k: copy.deepcopy(v) for k, v in cfg.items() if k not in stages[:-1]}
+    else:
+        out = {k: cfg[k] for k in ("model", "dataset", "paper", "config_source", "data_source") if k in cfg}
+        out.update(copy.deepcopy(cfg[stage]))
+    out["stage"] = stage
+    return out
+
+
 def resolve(cfg: dict, world_size: int = 1) -> dict:
-    """Fill ``"auto"`` values (formulas above) and check the combination; returns a new dict."""
-    cfg = copy.deepcopy(cfg)
+    """Fill ``"auto"`` values (formulas above) and check the combination; returns a new dict. A config of a model
+    trained in stages is first cut to its stage (:func:`stage_config`)."""
+    cfg = stage_config(cfg)
     if cfg.get("model") == "ctsvg":
         return _resolve_ctsvg(cfg, world_size)
-    if cfg.get("model") == "motionvideogan" and cfg.get("stage") == "pairs":
-        return _resolve_pairs(cfg, world_size)
     if cfg.get("model") == "motionvideogan":
-        return _resolve_mvg(cfg, world_size)
+        return {"pairs": _resolve_pairs, "directions": _resolve_directions,
+                "motion": _resolve_mvg}[cfg["stage"]](cfg, world_size)
     where = cfg.get("config_source", "config")
     res = cfg["data"]["resolution"]
     if res < 4 or res & (res - 1):
@@ -556,3 +592,7 @@ def _resolve_pairs(cfg: dict, world_size: int) -> dict:
                           f"FVD needs videos (stage 3 measures it)")
     cfg["world_size"] = world_size
     return cfg
+
+
+def _resolve_directions(cfg: dict, world_size: int) -> dict:
+    raise ConfigError("--stage directions is not available yet")

@@ -234,6 +234,21 @@ class CTSVGTrainer(TrainerBase):
     def networks(self) -> dict:
         return {"G": self.G, "D": self.D, "D2": self.D2, "G_ema": self.G_ema}
 
+    #: the authors' checkpoint keys (train.py's ``torch.save``) -> these networks
+    OFFICIAL_KEYS = {"g": "G", "d": "D", "d2": "D2", "g_ema": "G_ema"}
+
+    def official_init_states(self, obj, path) -> dict:
+        """The authors' ``torch.save`` dict: ``g``, ``d`` (D_t), ``d2`` (D_s), ``g_ema`` (those present)."""
+        from ..models.checkpoint import CheckpointError
+        from .init import tensors_only, torch_states
+
+        obj = torch_states(obj, path)
+        if not isinstance(obj, dict) or not set(self.OFFICIAL_KEYS) & set(obj):
+            raise CheckpointError(f"{path}: not a CTSVG checkpoint (the authors' dict with g, d, d2, g_ema), a "
+                                  f"vgbench ctsvg .vgb or training state")
+        return {ours: tensors_only(obj[theirs], path, f"{theirs!r} as a state dict of tensors")
+                for theirs, ours in self.OFFICIAL_KEYS.items() if theirs in obj}
+
     def optimizers(self) -> dict:
         return {"G_opt": self.G_opt, "D_opt": self.D_opt, "D2_opt": self.D2_opt}
 

@@ -215,7 +215,8 @@ class TrainerBase:
     LOG_KEYS = ("G_loss", "D_loss", "R1")
 
     def __init__(self, cfg: dict, run_dir: str | Path, data: str, *, device=None, resume: bool = False,
-                 progress: bool = True, rank: int = 0, world: int = 1, mixed_precision: bool | None = None):
+                 progress: bool = True, rank: int = 0, world: int = 1, mixed_precision: bool | None = None,
+                 init: str | Path | None = None):
         from .data import ClipLoader
 
         self.rank, self.world = rank, world
@@ -233,6 +234,12 @@ class TrainerBase:
         self.ada_sign_sum, self.ada_sign_count = 0.0, 0
         self.elapsed = 0.0
         self.resumed_from = None
+        self.init_record = None
+        if init is not None:
+            if resume:
+                raise TrainingError("--init starts a new run from a checkpoint; a resumed run continues from its own "
+                                    "state")
+            self.init_from(init)
         if resume:
             self._load_latest()
         self.setup_loss()
@@ -272,6 +279,52 @@ class TrainerBase:
     def checkpoint_extra(self) -> dict:
         """Entries added to the ``config.json`` of the ``.vgb`` snapshot (e.g. which network of a model it holds)."""
         return {}
+
+    # ---------------------------------------------------------------------------------- start from a checkpoint
+    def native_model(self) -> str:
+        """The ``model`` of the vgbench ``.vgb`` checkpoints this trainer writes (and can start from)."""
+        return self.cfg["model"]
+
+    @staticmethod
+    def state_format() -> str:
+        return STATE_FORMAT
+
+    def official_init_states(self, obj, path: Path) -> dict:
+        """``{network name: state dict}`` from the authors' checkpoint format (:mod:`vgbench.training.init`);
+        ``obj`` is the torch file already read, or None for a file that is not a torch zip. The StyleGAN-V family:
+        a persistence pickle's ``G``, ``D`` and ``G_ema``."""
+        from .init import official_network_states
+
+        return official_network_states(obj, path)
+
+    def init_from(self, path: str | Path) -> None:
+        """Load the networks of the checkpoint ``path`` (:mod:`vgbench.training.init`; every key and shape must fit
+        the networks of this config); a network the file lacks keeps its initialisation, except that ``G`` and
+        ``G_ema`` stand in for each other. Records ``self.init_record`` (path, sha256, networks loaded)."""
+        from ..models.checkpoint import CheckpointError, check_state_dict, checkpoint_sha256
+        from ..safe_pickle import UnsafePickleError
+        from .init import init_states
+
+        path = Path(path)
+        nets = self.networks()
+        try:
+            states = init_states(self, path)
+            states = {k: v for k, v in states.items() if k in nets}
+            if "G" in states and "G_ema" in nets and "G_ema" not in states:
+                states["G_ema"] = states["G"]
+            if "G_ema" in states and "G" not in states:
+                states["G"] = states["G_ema"]
+            for name, state in states.items():
+                check_state_dict(nets[name], state, str(path), what=f"{name} as this config builds it")
+                bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+                if bad:
+                    raise CheckpointError(f"{path}: non-finite values in {name}: {bad[:4]}")
+        except (CheckpointError, UnsafePickleError) as e:
+            raise TrainingError(str(e)) from e
+        for name, state in states.items():
+            nets[name].load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v
+                                        for k, v in state.items()}, strict=True)
+        self.init_record = {"path": str(path), "sha256": checkpoint_sha256(path), "networks": sorted(states)}
 
     # ---------------------------------------------------------------------------------- shared pieces
     def _adam(self, module, reg_interval: int):
@@ -435,7 +488,8 @@ class TrainerBase:
         t_tick = time.time()
         self._log({"event": "resume" if self.resumed_from else "start", "step": self.step,
                    "kimg": self.cur_nimg / 1000, "world_size": self.world, "device": str(self.device),
-                   **({"state": Path(self.resumed_from).name} if self.resumed_from else {})})
+                   **({"state": Path(self.resumed_from).name} if self.resumed_from else {}),
+                   **({"init": self.init_record} if self.init_record else {})})
         last = {}
         it = iter(self.loader)
         try:
@@ -701,13 +755,18 @@ def saved_config(out: Path, model: str) -> dict:
 
 def train(model: str, dataset: str | None, data: str | None, out: str | Path, *, config: str | None = None,
           sets: tuple = (), resume: bool = False, kimg: float | None = None, device: str | None = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, stage: str | None = None, init: str | Path | None = None) -> dict:
     """Train ``model`` (Python API of ``vgbench train``); returns a summary of the run. With ``resume``, ``out``
-    is the run to continue: its saved config is used (``kimg`` may extend it; ``config``/``sets`` may not)."""
-    from .config import load_config
+    is the run to continue: its saved config is used (``kimg`` may extend it; ``config``/``sets`` may not).
+    ``stage``: the stage of a model trained in stages (MotionVideoGAN: ``pairs``, ``directions``, ``motion``, the
+    default); each stage is a run of its own. ``init``: a checkpoint whose networks the new run starts from
+    (fine-tuning; :mod:`vgbench.training.init`)."""
+    from .config import STAGES, load_config, stage_config
 
     from .. import distributed
 
+    if stage and model not in STAGES:
+        raise TrainingError(f"--stage {stage}: {model} trains in one stage")
     device = distributed.init(device)
     rank, world, _ = distributed.env()
     out = Path(out)
@@ -716,31 +775,48 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
             raise TrainingError("--resume continues a run with its saved config; --config/--set cannot change it "
                                 "(only --kimg can)")
         given = saved_config(out, model)
+        saved_stage = given.get("stage") or (STAGES[model][-1] if model in STAGES else None)
+        if stage and stage != saved_stage:
+            raise TrainingError(f"{out}: a run of stage {saved_stage!r}, not {stage!r}")
         if dataset and dataset != given["dataset"]:
             raise TrainingError(f"{out}: a run on {given['dataset']!r}, not {dataset!r}")
         data = data or given.get("data_source")
     else:
         given = load_config(model, config or dataset or "tiny", sets)
+        if model in STAGES:
+            given["stage"] = stage or STAGES[model][-1]
         if dataset:
             given["dataset"] = dataset
-        if not given["dataset"]:
-            if not data:
-                raise TrainingError("give --dataset (a dataset card) or a config that names one")
-            if given["schedule"]["fvd_kimg"] > 0:
-                raise TrainingError("a run without a dataset card has no real statistics for the periodic FVD16: "
-                                    "give --dataset, or --set schedule.fvd_kimg=0")
-        data = data or _card_data(given["dataset"])
-        given["data_source"] = str(data)
+        one = stage_config(given)
+        if "data" not in one:  # a stage that reads no videos (MotionVideoGAN's directions)
+            if data:
+                raise TrainingError(f"--stage {given['stage']} reads no videos; drop --data")
+        else:
+            if not given["dataset"]:
+                if not data:
+                    raise TrainingError("give --dataset (a dataset card) or a config that names one")
+                if one.get("schedule", {}).get("fvd_kimg", 0) > 0:
+                    raise TrainingError("a run without a dataset card has no real statistics for the periodic "
+                                        "FVD16: give --dataset, or --set schedule.fvd_kimg=0")
+            data = data or _card_data(given["dataset"])
+            given["data_source"] = str(data)
     if kimg is not None:
-        given["train"]["kimg"] = float(kimg)
+        one = stage_config(given)
+        if "kimg" not in one.get("train", {}):
+            raise TrainingError(f"--kimg: stage {one.get('stage')!r} does not train for a number of kimg")
+        # the key of the stage's table in the saved config (the last stage's keys are the top-level ones)
+        tables = STAGES.get(model, ())
+        where = given[one["stage"]] if one.get("stage") in tables[:-1] else given
+        where["train"]["kimg"] = float(kimg)
     cfg = resolve(given, world)
     if not resume:
         check_new_run_dir(out)
     # data, networks and (on resume) the saved state are all checked here, before anything is written
-    trainer = trainer_class(model)(cfg, out, data, device=device, resume=resume, progress=progress, rank=rank,
-                                   world=world)
+    kw = {"init": init} if init is not None else {}
+    trainer = trainer_class(model, cfg.get("stage"))(cfg, out, data, device=device, resume=resume,
+                                                     progress=progress, rank=rank, world=world, **kw)
     if rank == 0 and not resume:
-        write_run_config(out, given, cfg)
+        write_run_config(out, given, {**cfg, "init": trainer.init_record} if init is not None else cfg)
     if world > 1:
         import torch.distributed as dist
 
@@ -748,13 +824,22 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
     return trainer.run()
 
 
-def trainer_class(model: str) -> type:
-    """The trainer of ``model``: :class:`Trainer` (StyleGAN-V family), CTSVG's or MotionVideoGAN's."""
+def trainer_class(model: str, stage: str | None = None) -> type:
+    """The trainer of ``model`` (and ``stage``): :class:`Trainer` (StyleGAN-V family), CTSVG's, or MotionVideoGAN's
+    image-pair generator (``pairs``), its directions (``directions``) or its motion LSTM (``motion``, the default)."""
     if model == "ctsvg":
         from .ctsvg import CTSVGTrainer
 
         return CTSVGTrainer
     if model == "motionvideogan":
+        if stage == "pairs":
+            from .motionstylegan import PairTrainer
+
+            return PairTrainer
+        if stage == "directions":
+            from .motion_directions import DirectionsRun
+
+            return DirectionsRun
         from .motionvideogan import MotionVideoGANTrainer
 
         return MotionVideoGANTrainer

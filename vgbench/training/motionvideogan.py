@@ -244,6 +244,22 @@ class MotionVideoGANTrainer(TrainerBase):
     def networks(self) -> dict:
         return {"G": self.G, "D": self.D, "D2": self.D2}
 
+    def official_init_states(self, obj, path) -> dict:
+        """The authors' ``modelR_<tag>.pth`` (the LSTM's plain state dict), with ``modelD_3d_<tag>.pth`` (D) and
+        ``modelD_3d_R_<tag>.pth`` (D2) from the same folder when ``save_models`` left them there (else the
+        discriminators start fresh)."""
+        from ..models.checkpoint import load_state_file
+        from .init import tensors_only, torch_states
+
+        path = Path(path)
+        out = {"G": tensors_only(torch_states(obj, path), path, "the LSTM's state dict (modelR_<tag>.pth)")}
+        if path.name.startswith("modelR_"):
+            tag = path.name[len("modelR_"):]
+            for name, file in (("D", f"modelD_3d_{tag}"), ("D2", f"modelD_3d_R_{tag}")):
+                if (path.parent / file).is_file():
+                    out[name] = load_state_file(path.parent / file, f"the discriminator {name}")
+        return out
+
     def optimizers(self) -> dict:
         return {"G_opt": self.G_opt, "D_opt": self.D_opt, "D2_opt": self.D2_opt}
 
