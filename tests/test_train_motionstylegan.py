@@ -218,3 +218,16 @@ def test_recipe_defaults():
     assert (cfg["loss"]["r1_gamma"], cfg["loss"]["pl_weight"], cfg["loss"]["style_mixing_prob"]) == (1, 2, 0.9)
     assert (cfg["augment"]["kimg"], cfg["train"]["ema_rampup"], cfg["optim"]["lr"]) == (500, 0.05, 0.002)
     assert cfg["data"]["interval"] == 4 and cfg["data"]["mirror"] is True and cfg["train"]["kimg"] == 25000
+
+
+def test_bundled_configs_resolve_for_stage_1():
+    from vgbench.data.cards import load_card
+    from vgbench.training.config import list_configs
+
+    assert {"tiny", "ffs", "sky", "ucf101"} <= set(list_configs("motionvideogan"))
+    for name in ("ffs", "sky", "ucf101"):
+        cfg = load_config("motionvideogan", name)
+        cfg["stage"] = "pairs"
+        r = resolve(cfg, world_size=4)  # the README's 4 GPUs: 8 pairs per forward pass, minibatch-stddev groups of 4
+        assert r["train"]["batch_gpu"] == 8 and r["paper"].startswith("MotionVideoGAN")
+        assert load_card(r["dataset"])["resolution"] == [r["data"]["resolution"]] * 2
