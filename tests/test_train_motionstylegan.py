@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_frames_dataset
 
 from vgbench.models.checkpoint import CheckpointError, load_native, save_native
 from vgbench.models.motionvideogan import load_generator
@@ -26,14 +27,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one torch 
 
 
 def _frames_folder(root: Path, lengths=(6, 9, 12), size: int = 16) -> Path:
-    from PIL import Image
-
     rng = np.random.default_rng(0)
-    for i, n in enumerate(lengths):
-        (root / f"v{i}").mkdir(parents=True)
-        for k in range(n):
-            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / f"v{i}" / f"{k:03d}.png")
-    return root
+    return write_frames_dataset(root, {f"v{i}": rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+                                       for i, n in enumerate(lengths)})
 
 
 @pytest.fixture(scope="module")

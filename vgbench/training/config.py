@@ -407,14 +407,7 @@ def resolve(cfg: dict, world_size: int = 1) -> dict:
         raise ConfigError(f"{where}: data.resolution must be a power of two >= 4, got {res}")
     tr = cfg["train"]
     B = tr["batch_size"]
-    if B < 1 or B % world_size:
-        raise ConfigError(f"{where}: train.batch_size={B} must be a positive multiple of the world size "
-                          f"({world_size})")
-    per_rank = B // world_size
-    bg = tr["batch_gpu"] or per_rank
-    if per_rank % bg:
-        raise ConfigError(f"{where}: train.batch_gpu={bg} must divide the batch per rank ({per_rank})")
-    tr["batch_gpu"] = bg
+    bg = _batch_per_pass(tr, world_size, where)
     for sec in ("generator", "discriminator"):
         if cfg[sec]["fmaps"] == AUTO:
             cfg[sec]["fmaps"] = 1 if res >= 512 else 0.5
@@ -442,6 +435,21 @@ def resolve(cfg: dict, world_size: int = 1) -> dict:
     _require_positive(cfg, (("loss", "r1_interval"), ("loss", "g_reg_interval"), ("augment", "interval")), where)
     cfg["world_size"] = world_size
     return cfg
+
+
+def _batch_per_pass(tr: dict, world_size: int, where: str, prefix: str = "") -> int:
+    """Check ``train.batch_size`` against the world size and ``train.batch_gpu`` (None: the batch per rank) against
+    the batch per rank; sets and returns ``batch_gpu``. ``prefix``: the key's table in the file (``pairs.``)."""
+    B = tr["batch_size"]
+    if B < 1 or B % world_size:
+        raise ConfigError(f"{where}: {prefix}train.batch_size={B} must be a positive multiple of the world size "
+                          f"({world_size})")
+    per_rank = B // world_size
+    bg = tr["batch_gpu"] or per_rank
+    if bg < 1 or per_rank % bg:
+        raise ConfigError(f"{where}: {prefix}train.batch_gpu={bg} must divide the batch per rank ({per_rank})")
+    tr["batch_gpu"] = bg
+    return bg
 
 
 def _require_positive(cfg: dict, keys, where: str) -> None:
@@ -556,14 +564,7 @@ def _resolve_pairs(cfg: dict, world_size: int) -> dict:
                                 ("loss", "r1_gamma"), ("loss", "pl_weight"), ("loss", "pl_decay"), ("optim", "lr"),
                                 ("train", "kimg"), ("augment", "kimg")), where)
     B = tr["batch_size"]
-    if B < 1 or B % world_size:
-        raise ConfigError(f"{where}: pairs.train.batch_size={B} must be a positive multiple of the world size "
-                          f"({world_size})")
-    per_rank = B // world_size
-    bg = tr["batch_gpu"] or per_rank
-    if bg < 1 or per_rank % bg:
-        raise ConfigError(f"{where}: pairs.train.batch_gpu={bg} must divide the batch per rank ({per_rank})")
-    tr["batch_gpu"] = bg
+    bg = _batch_per_pass(tr, world_size, where, "pairs.")
     group = dc["mbstd_group_size"]
     if group < 1 or bg < group or bg % group:
         raise ConfigError(f"{where}: pairs.train.batch_gpu={bg} must be a multiple of pairs.discriminator."

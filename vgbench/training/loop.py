@@ -327,6 +327,20 @@ class TrainerBase:
         self.init_record = {"path": str(path), "sha256": checkpoint_sha256(path), "networks": sorted(states)}
 
     # ---------------------------------------------------------------------------------- shared pieces
+    def build_augment_and_adam(self) -> None:
+        """The StyleGAN2-ADA optimisation of G and D: the augmentation pipe of ``augment`` (none with mode none) at
+        its initial p, and Adam for G and D with the lazy-regularisation scaling of ``loss.g_reg_interval`` and
+        ``loss.r1_interval``."""
+        from .augment import make_pipe
+
+        cfg = self.cfg
+        aug = cfg["augment"]
+        if aug["mode"] != "none":
+            self.augment = make_pipe(aug["pipe"]).to(self.device)
+            self.augment.p.fill_(aug["p"])
+        self.G_opt = self._adam(self.G, cfg["loss"]["g_reg_interval"])
+        self.D_opt = self._adam(self.D, cfg["loss"]["r1_interval"])
+
     def _adam(self, module, reg_interval: int):
         o = self.cfg["optim"]
         ratio = reg_interval / (reg_interval + 1)
@@ -548,16 +562,9 @@ class Trainer(TrainerBase):
                              mirror=cfg["data"]["mirror"], seed=cfg["train"]["seed"], c_dim=cfg["data"]["c_dim"])
 
     def build(self) -> None:
-        from .augment import make_pipe
-
         cfg = self.cfg
         self.G, self.D, self.G_ema, self.gkw, self.dkw = build_networks(cfg, self.device)
-        aug = cfg["augment"]
-        if aug["mode"] != "none":
-            self.augment = make_pipe(aug["pipe"]).to(self.device)
-            self.augment.p.fill_(aug["p"])
-        self.G_opt = self._adam(self.G, cfg["loss"]["g_reg_interval"])
-        self.D_opt = self._adam(self.D, cfg["loss"]["r1_interval"])
+        self.build_augment_and_adam()
 
     def setup_loss(self) -> None:
         from .loss import StyleGANVLoss

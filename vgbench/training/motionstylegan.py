@@ -191,7 +191,6 @@ class PairTrainer(TrainerBase):
 
     def build(self) -> None:
         from ..models.stylegan2 import Generator
-        from .augment import make_pipe
         from .discriminator import Discriminator
 
         cfg = self.cfg
@@ -202,12 +201,7 @@ class PairTrainer(TrainerBase):
             D = Discriminator(**copy.deepcopy(self.dkw))
         self.G, self.D = (m.train().requires_grad_(False).to(self.device) for m in (G, D))
         self.G_ema = copy.deepcopy(self.G).eval()
-        aug = cfg["augment"]
-        if aug["mode"] != "none":
-            self.augment = make_pipe(aug["pipe"]).to(self.device)
-            self.augment.p.fill_(aug["p"])
-        self.G_opt = self._adam(self.G, cfg["loss"]["g_reg_interval"])
-        self.D_opt = self._adam(self.D, cfg["loss"]["r1_interval"])
+        self.build_augment_and_adam()
         self.pl_mean = torch.zeros([])
 
     def setup_loss(self) -> None:
