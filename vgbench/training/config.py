@@ -426,11 +426,7 @@ def resolve(cfg: dict, world_size: int = 1) -> dict:
         raise ConfigError(f"{where}: data.c_dim must be >= 0 (0: unconditional), got {cfg['data']['c_dim']}")
     if cfg["data"]["num_frames"] < 2:
         raise ConfigError(f"{where}: data.num_frames must be >= 2 (the discriminator sees time differences)")
-    aug = cfg["augment"]
-    if aug["mode"] not in ("ada", "fixed", "none"):
-        raise ConfigError(f"{where}: augment.mode must be ada, fixed or none, got {aug['mode']!r}")
-    if not 0 <= aug["p"] <= 1:
-        raise ConfigError(f"{where}: augment.p must be in [0, 1], got {aug['p']}")
+    _check_augment(cfg["augment"], where)
     _require_non_negative(cfg, (("loss", "r1_gamma"), ("optim", "lr"), ("train", "kimg")), where)
     _require_positive(cfg, (("loss", "r1_interval"), ("loss", "g_reg_interval"), ("augment", "interval")), where)
     cfg["world_size"] = world_size
@@ -450,6 +446,14 @@ def _batch_per_pass(tr: dict, world_size: int, where: str, prefix: str = "") -> 
         raise ConfigError(f"{where}: {prefix}train.batch_gpu={bg} must divide the batch per rank ({per_rank})")
     tr["batch_gpu"] = bg
     return bg
+
+
+def _check_augment(aug: dict, where: str, prefix: str = "") -> None:
+    """The ``augment`` table of the StyleGAN2-ADA trainers: a known mode and p in [0, 1]."""
+    if aug["mode"] not in ("ada", "fixed", "none"):
+        raise ConfigError(f"{where}: {prefix}augment.mode must be ada, fixed or none, got {aug['mode']!r}")
+    if not 0 <= aug["p"] <= 1:
+        raise ConfigError(f"{where}: {prefix}augment.p must be in [0, 1], got {aug['p']}")
 
 
 def _require_positive(cfg: dict, keys, where: str) -> None:
@@ -583,11 +587,7 @@ def _resolve_pairs(cfg: dict, world_size: int) -> dict:
         raise ConfigError(f"{where}: pairs.loss.style_mixing_prob must be in [0, 1], got {loss['style_mixing_prob']}")
     if tr["ema_rampup"] is not None and tr["ema_rampup"] < 0:
         raise ConfigError(f"{where}: pairs.train.ema_rampup must be >= 0 (or absent), got {tr['ema_rampup']}")
-    aug = cfg["augment"]
-    if aug["mode"] not in ("ada", "fixed", "none"):
-        raise ConfigError(f"{where}: pairs.augment.mode must be ada, fixed or none, got {aug['mode']!r}")
-    if not 0 <= aug["p"] <= 1:
-        raise ConfigError(f"{where}: pairs.augment.p must be in [0, 1], got {aug['p']}")
+    _check_augment(cfg["augment"], where, "pairs.")
     if cfg["schedule"]["fvd_kimg"] > 0:
         raise ConfigError(f"{where}: pairs.schedule.fvd_kimg must be 0: stage 1 trains an image-pair generator, "
                           f"FVD needs videos (stage 3 measures it)")
