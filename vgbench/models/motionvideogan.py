@@ -18,17 +18,19 @@ import torch
 
 from .base import Adapter, Capabilities, ModelInfo, jsonable, positive_int, register, to_uint8, video_seed
 from .checkpoint import PartsCheckpoint, check_state_dict, checkpoint_error as _fail
-from .checkpoint import load_float_npy, load_network_pickle, load_strict, module_state_dict, network_record
+from .checkpoint import load_float_npy, load_native, load_network_pickle, load_strict, module_state_dict, network_record
 from .latent_lstm import LatentLSTM
 from .stylegan2 import Generator as StyleGAN2Generator
 
-__all__ = ["LSTMModule", "FRAME_ORDERS", "frame_plan", "codes_needed", "load_generator",
+__all__ = ["PAIR_NETWORK", "LSTMModule", "FRAME_ORDERS", "frame_plan", "codes_needed", "load_generator",
            "load_directions", "MotionVideoGANAdapter"]
 
 FRAME_ORDERS = ("paper", "official")
 FRAME_CHUNK = 16  # frames per synthesis call (fixed shape, so pixels do not depend on how many are asked for)
 PART_PATTERNS = {"generator": "network-snapshot-*.pkl", "lstm": "modelR_*.pth",
                  "forward_direction": "*forward_direction.npy", "backward_direction": "*backward_direction.npy"}
+#: the ``network`` entry of the ``config.json`` of a stage-1 ``.vgb`` (vgbench.training.motionstylegan)
+PAIR_NETWORK = "MotionStyleGAN"
 MANIFEST_OPTIONAL = {"w_residual": 0.2, "time_step": 1, "dataset_fps": None}
 
 
@@ -97,13 +99,47 @@ def _interpolate(codes: torch.Tensor, plan, r: int) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------ loading
 
 def load_generator(path: Path) -> tuple[StyleGAN2Generator, dict]:
-    """MotionStyleGAN ``G_ema`` from a StyleGAN3-repository snapshot: (network, constructor kwargs)."""
+    """MotionStyleGAN ``G_ema``: (network, constructor kwargs), from a StyleGAN3-repository snapshot
+    (``network-snapshot-*.pkl``) or a ``.vgb`` snapshot of ``vgbench train --model motionvideogan --stage pairs``
+    (told apart by content: a zip holding ``config.json``)."""
+    if _is_native(path):
+        return _load_native_generator(path)
     g = network_record(load_network_pickle(path), "G_ema", path)
     state = module_state_dict(g, where=path)
     init_args, init_kwargs = g.init_args, g.init_kwargs
     if any(k.startswith(("synthesis.motion_encoder.", "synthesis.b4.input.")) for k in state):
         raise _fail(path, "this is a StyleGAN-V/MoStGAN-V snapshot, not a MotionStyleGAN image-pair generator; "
                           "use --model stylegan_v or mostgan_v")
+    return _checked_generator(path, init_args, init_kwargs, state), init_kwargs
+
+
+def _is_native(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "config.json" in z.namelist() and "weights.pt" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def _load_native_generator(path: Path) -> tuple[StyleGAN2Generator, dict]:
+    config, state = load_native(path)
+    if config.get("model") != "motionvideogan" or config.get("network") != PAIR_NETWORK:
+        what = config.get("model") or "unknown model"
+        if config.get("network"):
+            what += f" ({config['network']})"
+        raise _fail(path, f"a vgbench checkpoint of {what}, not a {PAIR_NETWORK} image-pair generator (vgbench train "
+                          f"--model motionvideogan --stage pairs writes those)")
+    init_kwargs = config.get("init_kwargs")
+    if not isinstance(init_kwargs, dict):
+        raise _fail(path, "config.json has no init_kwargs")
+    return _checked_generator(path, (), init_kwargs, state), init_kwargs
+
+
+def _checked_generator(path: Path, init_args, init_kwargs: dict, state: dict) -> StyleGAN2Generator:
+    """The StyleGAN2 generator built from its constructor arguments with ``state`` loaded strictly, after checking
+    that it is an unconditional 6-channel pair generator with ``z_dim == w_dim``."""
     try:
         with torch.device("meta"):
             probe = StyleGAN2Generator(*init_args, **init_kwargs)
@@ -116,8 +152,7 @@ def load_generator(path: Path) -> tuple[StyleGAN2Generator, dict]:
         raise _fail(path, f"c_dim={probe.c_dim}: conditional generators are not part of MotionVideoGAN")
     if probe.z_dim != probe.w_dim:
         raise _fail(path, f"z_dim={probe.z_dim} != w_dim={probe.w_dim}: the official LSTM (sized by z_dim) edits w")
-    G = load_strict(StyleGAN2Generator(*init_args, **init_kwargs), state, str(path), "the StyleGAN2 generator")
-    return G, init_kwargs
+    return load_strict(StyleGAN2Generator(*init_args, **init_kwargs), state, str(path), "the StyleGAN2 generator")
 
 
 def load_directions(path: Path, n_direction: int, w_dim: int) -> torch.Tensor:

@@ -176,7 +176,7 @@ MVG_DEFAULTS: dict = {
         "workers": 3,
     },
     "motion": {
-        "generator": "",            # --img_g_weights: the MotionStyleGAN (stage 1) network-snapshot-*.pkl
+        "generator": "",            # --img_g_weights: MotionStyleGAN (stage 1): network-snapshot-*.pkl or .vgb
         "directions": "",           # --save_direction_path: folder of forward/backward_direction.npy (stage 2)
         "n_direction": 30,          # --n_direction
         "w_residual": 0.2,          # --w_residual
@@ -204,9 +204,57 @@ MVG_DEFAULTS: dict = {
     "schedule": copy.deepcopy(DEFAULTS["schedule"]),
 }
 
-#: MotionVideoGAN's stage 1 (``--stage pairs``; vgbench/training/motionstylegan.py): the ``[pairs]`` table of a
-#: motionvideogan config, the options of the authors' ``MotionStyleGAN/train.py --cfg=stylegan2``.
-PAIRS_DEFAULTS: dict = {}
+#: MotionVideoGAN's stage-1 keys (``--model motionvideogan --stage pairs``; vgbench/training/motionstylegan.py): the
+#: ``--cfg=stylegan2`` settings of the authors' MotionStyleGAN ``train.py`` (a StyleGAN3-repository fork) with their
+#: README's options ``--gpus=4 --batch=32 --gamma=1 --mirror=1 --kimg=25000 --snap=50``; ``MVG_DEFAULTS["pairs"]``,
+#: i.e. a ``[pairs]`` table (``[pairs.data]``, ``[pairs.train]``, ...) in the motionvideogan config files.
+PAIRS_DEFAULTS: dict = {
+    "data": {
+        "resolution": 256,          # the pair images are 2 x (resolution x resolution), stacked on channels
+        "interval": 4,              # k: pairs [x_t, x_{t+k}] and [x_{t+k}, x_t] (the paper: 4 on every dataset)
+        "mirror": True,             # --mirror=1: an x-flipped copy of every pair
+        "workers": 3,               # --workers
+    },
+    "generator": {                  # training.networks_stylegan2.Generator with img_channels = 6
+        "z_dim": 512,
+        "w_dim": 512,
+        "mapping_layers": 8,        # --cfg=stylegan2's map depth
+        "channel_base": 32768,      # --cbase
+        "channel_max": 512,         # --cmax
+        "num_fp16_res": 4,          # the network's default (0 with fp32)
+        "conv_clamp": 256.0,        # the network's default (none with fp32)
+        "fp32": False,              # --fp32: no fp16 blocks, no clamp (G and D)
+    },
+    "discriminator": {              # training.networks_stylegan2.Discriminator (resnet) with img_channels = 6
+        "channel_base": 32768,
+        "channel_max": 512,
+        "num_fp16_res": 4,
+        "conv_clamp": 256.0,
+        "mbstd_group_size": 4,      # --mbstd-group
+    },
+    "loss": {                       # training.loss.StyleGAN2Loss
+        "r1_gamma": 1.0,            # --gamma=1
+        "r1_interval": 16,          # D_reg_interval
+        "style_mixing_prob": 0.9,
+        "pl_weight": 2.0,
+        "pl_batch_shrink": 2,
+        "pl_decay": 0.01,
+        "g_reg_interval": 4,        # G_reg_interval
+    },
+    "optim": {"lr": 0.002, "betas": [0.0, 0.99], "eps": 1e-8},  # --glr default for stylegan2, --dlr 0.002
+    "train": {
+        "batch_size": 32,           # --batch (over all GPUs)
+        "batch_gpu": None,          # --batch-gpu (None: batch_size / world size)
+        "kimg": 25000.0,            # --kimg: thousands of image pairs shown to D
+        "ema_kimg": AUTO,           # batch * 10 / 32
+        "ema_rampup": 0.05,         # training_loop's default (train.py sets None only with --resume)
+        "seed": 0,
+    },
+    "augment": {"mode": "ada", "pipe": "bgc", "p": 0.0, "target": 0.6, "interval": 4,
+                "kimg": 500.0},     # ada_kimg: training_loop's default (100 only with --resume)
+    "schedule": dict(copy.deepcopy(DEFAULTS["schedule"]), tick_kimg=4.0, snap_kimg=200.0, fvd_kimg=0.0,
+                     grid_videos=16, grid_frames=2),  # --tick=4, --snap=50 ticks; no FVD for image pairs
+}
 
 #: MotionVideoGAN's stage 2 (``--stage directions``; vgbench/training/motion_directions.py): the ``[directions]``
 #: table, the options of the authors' ``compute_jacobian.py`` and ``compute_directions.py``.
@@ -370,14 +418,7 @@ def resolve(cfg: dict, world_size: int = 1) -> dict:
         raise ConfigError(f"{where}: data.resolution must be a power of two >= 4, got {res}")
     tr = cfg["train"]
     B = tr["batch_size"]
-    if B < 1 or B % world_size:
-        raise ConfigError(f"{where}: train.batch_size={B} must be a positive multiple of the world size "
-                          f"({world_size})")
-    per_rank = B // world_size
-    bg = tr["batch_gpu"] or per_rank
-    if per_rank % bg:
-        raise ConfigError(f"{where}: train.batch_gpu={bg} must divide the batch per rank ({per_rank})")
-    tr["batch_gpu"] = bg
+    bg = _batch_per_pass(tr, world_size, where)
     for sec in ("generator", "discriminator"):
         if cfg[sec]["fmaps"] == AUTO:
             cfg[sec]["fmaps"] = 1 if res >= 512 else 0.5
@@ -396,15 +437,34 @@ def resolve(cfg: dict, world_size: int = 1) -> dict:
         raise ConfigError(f"{where}: data.c_dim must be >= 0 (0: unconditional), got {cfg['data']['c_dim']}")
     if cfg["data"]["num_frames"] < 2:
         raise ConfigError(f"{where}: data.num_frames must be >= 2 (the discriminator sees time differences)")
-    aug = cfg["augment"]
-    if aug["mode"] not in ("ada", "fixed", "none"):
-        raise ConfigError(f"{where}: augment.mode must be ada, fixed or none, got {aug['mode']!r}")
-    if not 0 <= aug["p"] <= 1:
-        raise ConfigError(f"{where}: augment.p must be in [0, 1], got {aug['p']}")
+    _check_augment(cfg["augment"], where)
     _require_non_negative(cfg, (("loss", "r1_gamma"), ("optim", "lr"), ("train", "kimg")), where)
     _require_positive(cfg, (("loss", "r1_interval"), ("loss", "g_reg_interval"), ("augment", "interval")), where)
     cfg["world_size"] = world_size
     return cfg
+
+
+def _batch_per_pass(tr: dict, world_size: int, where: str, prefix: str = "") -> int:
+    """Check ``train.batch_size`` against the world size and ``train.batch_gpu`` (None: the batch per rank) against
+    the batch per rank; sets and returns ``batch_gpu``. ``prefix``: the key's table in the file (``pairs.``)."""
+    B = tr["batch_size"]
+    if B < 1 or B % world_size:
+        raise ConfigError(f"{where}: {prefix}train.batch_size={B} must be a positive multiple of the world size "
+                          f"({world_size})")
+    per_rank = B // world_size
+    bg = tr["batch_gpu"] or per_rank
+    if bg < 1 or per_rank % bg:
+        raise ConfigError(f"{where}: {prefix}train.batch_gpu={bg} must divide the batch per rank ({per_rank})")
+    tr["batch_gpu"] = bg
+    return bg
+
+
+def _check_augment(aug: dict, where: str, prefix: str = "") -> None:
+    """The ``augment`` table of the StyleGAN2-ADA trainers: a known mode and p in [0, 1]."""
+    if aug["mode"] not in ("ada", "fixed", "none"):
+        raise ConfigError(f"{where}: {prefix}augment.mode must be ada, fixed or none, got {aug['mode']!r}")
+    if not 0 <= aug["p"] <= 1:
+        raise ConfigError(f"{where}: {prefix}augment.p must be in [0, 1], got {aug['p']}")
 
 
 def _require_positive(cfg: dict, keys, where: str) -> None:
@@ -502,7 +562,48 @@ def _resolve_mvg(cfg: dict, world_size: int) -> dict:
 
 
 def _resolve_pairs(cfg: dict, world_size: int) -> dict:
-    raise ConfigError("--stage pairs is not available yet")
+    """MotionVideoGAN stage 1 (``stage_config(cfg, "pairs")``'s flattened dict): ``ema_kimg = auto`` and the
+    batch split as the authors' ``train.py`` checks it."""
+    where = cfg.get("config_source", "config")
+    d, g, dc, loss, tr = cfg["data"], cfg["generator"], cfg["discriminator"], cfg["loss"], cfg["train"]
+    res = d["resolution"]
+    if res < 16 or res & (res - 1):
+        raise ConfigError(f"{where}: pairs.data.resolution must be a power of two >= 16, got {res}")
+    _require_positive(cfg, (("data", "interval"), ("generator", "z_dim"), ("generator", "w_dim"),
+                            ("generator", "mapping_layers"), ("generator", "channel_base"),
+                            ("generator", "channel_max"), ("discriminator", "channel_base"),
+                            ("discriminator", "channel_max"), ("loss", "r1_interval"), ("loss", "g_reg_interval"),
+                            ("loss", "pl_batch_shrink"), ("augment", "interval")), where)
+    _require_positive(cfg, (("generator", "conv_clamp"), ("discriminator", "conv_clamp")), where)
+    _require_non_negative(cfg, (("generator", "num_fp16_res"), ("discriminator", "num_fp16_res"),
+                                ("loss", "r1_gamma"), ("loss", "pl_weight"), ("loss", "pl_decay"), ("optim", "lr"),
+                                ("train", "kimg"), ("augment", "kimg")), where)
+    B = tr["batch_size"]
+    bg = _batch_per_pass(tr, world_size, where, "pairs.")
+    group = dc["mbstd_group_size"]
+    if group < 1 or bg < group or bg % group:
+        raise ConfigError(f"{where}: pairs.train.batch_gpu={bg} must be a multiple of pairs.discriminator."
+                          f"mbstd_group_size={group} (train.py: --batch-gpu cannot be smaller than --mbstd; the "
+                          f"minibatch-stddev groups split each forward pass)")
+    if tr["ema_kimg"] == AUTO:
+        tr["ema_kimg"] = B * 10 / 32
+    _require_non_negative(cfg, (("train", "ema_kimg"),), where)
+    if bg // loss["pl_batch_shrink"] < 1 and loss["pl_weight"] > 0:
+        raise ConfigError(f"{where}: pairs.loss.pl_batch_shrink={loss['pl_batch_shrink']} leaves no sample of a "
+                          f"forward pass of {bg} for the path-length penalty")
+    if g["z_dim"] != g["w_dim"]:
+        raise ConfigError(f"{where}: pairs.generator.z_dim ({g['z_dim']}) must equal w_dim ({g['w_dim']}): stage 3's "
+                          f"LSTM (sized by z_dim) edits w")
+    if not 0 <= loss["style_mixing_prob"] <= 1:
+        raise ConfigError(f"{where}: pairs.loss.style_mixing_prob must be in [0, 1], got {loss['style_mixing_prob']}")
+    if tr["ema_rampup"] is not None and tr["ema_rampup"] < 0:
+        raise ConfigError(f"{where}: pairs.train.ema_rampup must be >= 0 (or absent), got {tr['ema_rampup']}")
+    _check_augment(cfg["augment"], where, "pairs.")
+    if cfg["schedule"]["fvd_kimg"] > 0:
+        raise ConfigError(f"{where}: pairs.schedule.fvd_kimg must be 0: stage 1 trains an image-pair generator, "
+                          f"FVD needs videos (stage 3 measures it)")
+    cfg["world_size"] = world_size
+    return cfg
 
 
 def _resolve_directions(cfg: dict, world_size: int) -> dict:

@@ -46,7 +46,6 @@ running mean is averaged over ranks; the frame-order shuffle permutes within eac
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +53,8 @@ import torch
 import torch.nn.functional as F
 
 from .data import TrainingClips, load_label_ids
-from .loop import TrainerBase, TrainingError, _all_reduce_grads, _gen, _rng
+from .loss import path_length_penalty
+from .loop import TrainerBase, TrainingError, _all_reduce_grads, _gen, _mean_over_ranks, _rng
 
 __all__ = ["offset_at", "transition_at", "TripletClips", "build_ctsvg", "render_triplet", "frame_order_batch",
            "d_losses", "r1_penalty", "g_loss", "path_penalty", "CTSVGTrainer"]
@@ -196,15 +196,13 @@ def g_loss(Dt, Ds, fake, action, actor, transition, tau_fake, offset) -> torch.T
 
 
 def path_penalty(frames, latents, mean_path_length: float, pl_noises, decay: float = 0.01):
-    """(penalty averaged over the three frames, new running mean): StyleGAN2's ``g_path_regularize`` per frame
-    with ``pl_noises`` the ``N(0, 1)`` images (divided here by ``sqrt(H W)``)."""
+    """(penalty averaged over the three frames, new running mean): StyleGAN2's ``g_path_regularize``
+    (:func:`~vgbench.training.loss.path_length_penalty`) per frame with ``pl_noises`` the ``N(0, 1)`` images; the
+    new running mean is the average of the three frames' updated means."""
     losses, means = [], []
     for img, lat, noise in zip(frames, latents, pl_noises):
-        noise = noise / math.sqrt(img.shape[2] * img.shape[3])
-        grad, = torch.autograd.grad((img * noise).sum(), lat, create_graph=True)
-        lengths = torch.sqrt(grad.pow(2).sum(2).mean(1))
-        mean = mean_path_length + decay * (lengths.mean() - mean_path_length)
-        losses.append((lengths - mean).pow(2).mean())
+        penalty, mean = path_length_penalty(img, lat, noise, mean_path_length, decay)
+        losses.append(penalty.mean())
         means.append(mean.detach())
     return sum(losses) / 3.0, float(sum(means) / 3.0)
 
@@ -382,14 +380,4 @@ class CTSVGTrainer(TrainerBase):
                 x = self.G_ema.render(content, m, tau)
                 out.append(((x * 127.5 + 128).clamp(0, 255).to(torch.uint8)).permute(0, 2, 3, 1).cpu().numpy())
         return write_grid(np.stack(out), self.run_dir / f"grid-{self.step:06d}")
-
-
-def _mean_over_ranks(value: float, world: int, device) -> float:
-    if world == 1:
-        return value
-    import torch.distributed as dist
-
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return float(t) / world
 

@@ -51,6 +51,11 @@ Precision and numerics
   CPU (torch 2.13, same perturbed weights and inputs; tiny and 256x256 configs, F = 1..4, see docs/training.md):
   logits and every parameter gradient bit-identical; d logits / d img bit-identical for StyleGAN-V and within
   1e-7 (relative to its max) for MoStGAN-V, whose frame differences accumulate their gradient in another order.
+* Images. With one frame per video (``sampling.num_frames_per_video = 1``), ``num_frames_div_factor = 1`` and
+  ``c_dim = 0`` there is no time encoder, no mapping and the concatenation is the identity: the network is the plain
+  StyleGAN2 image discriminator (``training/networks_stylegan2.Discriminator`` of the StyleGAN3 repository, resnet,
+  unconditional), with its keys; :func:`image_kwargs` builds it (MotionStyleGAN's 6-channel pair discriminator).
+  ``t`` is then ``[B, 1]`` and unused.
 * Time differences are rounded to the nearest integer for the embedding (fractional ``t`` allowed) and must lie in
   [0, max_num_frames): ``t`` must be sorted per video. Checking this costs one device sync per call.
 """
@@ -71,7 +76,7 @@ from vgbench.models.stylegan2 import (Conv2dLayer, FullyConnectedLayer, MappingN
 
 __all__ = ["DiscriminatorError", "KINDS", "MinibatchStd", "minibatch_std_groups", "log_spaced_frequencies",
            "FixedTimeEncoder", "TemporalDifferenceEncoder", "DiscriminatorBlock", "DiscriminatorEpilogue",
-           "Discriminator", "interleave_motion_diffs", "official_cfg", "official_kwargs", "tiny_kwargs"]
+           "Discriminator", "interleave_motion_diffs", "official_cfg", "official_kwargs", "tiny_kwargs", "image_kwargs"]
 
 KINDS = ("stylegan_v", "mostgan_v")
 TIME_EMBED_DIM = 256  # upstream's fixed width of ``const_embed``
@@ -434,3 +439,18 @@ def tiny_kwargs(kind: str = "stylegan_v") -> dict:
     if kind == "mostgan_v":
         kwargs["cfg"]["motion_dim"] = 8
     return kwargs
+
+
+def image_kwargs(img_resolution: int, img_channels: int, channel_base: int = 32768, channel_max: int = 512,
+                 num_fp16_res: int = 4, conv_clamp: Optional[float] = 256, mbstd_group_size: int = 4) -> dict:
+    """Constructor kwargs of the unconditional StyleGAN2 *image* discriminator (``networks_stylegan2.Discriminator``
+    of the StyleGAN3 repository, resnet, defaults as there): this class with one frame per video (module docstring).
+    MotionStyleGAN's pair discriminator is ``img_channels = 6``."""
+    return {
+        "c_dim": 0, "img_resolution": img_resolution, "img_channels": img_channels, "architecture": "resnet",
+        "channel_base": channel_base, "channel_max": channel_max, "num_fp16_res": num_fp16_res,
+        "conv_clamp": conv_clamp, "block_kwargs": {}, "mapping_kwargs": {},
+        "epilogue_kwargs": {"mbstd_group_size": mbstd_group_size},
+        "cfg": {"concat_res": img_resolution // 2, "num_frames_div_factor": 1,
+                "sampling": {"type": "random", "num_frames_per_video": 1, "max_num_frames": 1}},
+    }

@@ -53,7 +53,7 @@ class TrainingError(VgbenchError, RuntimeError):
 # ------------------------------------------------------------------------------------------------ seeds
 
 _PURPOSES = {"z": 0, "t": 1, "motion": 2, "aug_fake": 3, "aug_real": 4, "grid": 5, "noise": 6, "shuffle": 7,
-             "pl_noise": 8}
+             "pl_noise": 8, "pass": 9}
 _PHASES = {"G": 0, "D": 1, "Dreg": 2, "Greg": 3}
 
 
@@ -189,6 +189,17 @@ def _all_reduce_sum(values: list[float], world: int, device) -> list[float]:
     return t.tolist()
 
 
+def _mean_over_ranks(value: float, world: int, device) -> float:
+    """The mean of a number over ranks (float64 all-reduce); ``value`` itself with one process."""
+    if world == 1:
+        return value
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t) / world
+
+
 # ------------------------------------------------------------------------------------------------ trainer
 
 class TrainerBase:
@@ -265,6 +276,10 @@ class TrainerBase:
     def load_extra_state(self, st: dict) -> None:
         pass
 
+    def checkpoint_extra(self) -> dict:
+        """Entries added to the ``config.json`` of the ``.vgb`` snapshot (e.g. which network of a model it holds)."""
+        return {}
+
     # ---------------------------------------------------------------------------------- start from a checkpoint
     def native_model(self) -> str:
         """The ``model`` of the vgbench ``.vgb`` checkpoints this trainer writes (and can start from)."""
@@ -312,6 +327,20 @@ class TrainerBase:
         self.init_record = {"path": str(path), "sha256": checkpoint_sha256(path), "networks": sorted(states)}
 
     # ---------------------------------------------------------------------------------- shared pieces
+    def build_augment_and_adam(self) -> None:
+        """The StyleGAN2-ADA optimisation of G and D: the augmentation pipe of ``augment`` (none with mode none) at
+        its initial p, and Adam for G and D with the lazy-regularisation scaling of ``loss.g_reg_interval`` and
+        ``loss.r1_interval``."""
+        from .augment import make_pipe
+
+        cfg = self.cfg
+        aug = cfg["augment"]
+        if aug["mode"] != "none":
+            self.augment = make_pipe(aug["pipe"]).to(self.device)
+            self.augment.p.fill_(aug["p"])
+        self.G_opt = self._adam(self.G, cfg["loss"]["g_reg_interval"])
+        self.D_opt = self._adam(self.D, cfg["loss"]["r1_interval"])
+
     def _adam(self, module, reg_interval: int):
         o = self.cfg["optim"]
         ratio = reg_interval / (reg_interval + 1)
@@ -331,6 +360,28 @@ class TrainerBase:
                 p_ema.copy_(p.lerp(p_ema, beta))
             for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
                 b_ema.copy_(b)
+
+    def reduce_and_adapt(self, logs: dict, sign_sum: float, sign_count: int) -> dict:
+        """End of a step (after ``self.step += 1``): sum the :attr:`LOG_KEYS` in ``logs`` (each rank's share of the
+        global mean) and the real-logit signs over ranks, then every ``augment.interval`` steps the ADA update of
+        p from the mean sign since the last one. Returns ``logs`` with ``augment_p`` (and ``real_sign``)."""
+        keys = [k for k in self.LOG_KEYS if k in logs]
+        s = _all_reduce_sum([logs[k] for k in keys] + [sign_sum, sign_count], self.world, self.device)
+        logs.update(zip(keys, s[:len(keys)]))
+        self.ada_sign_sum += s[-2]
+        self.ada_sign_count += int(s[-1])
+        aug = self.cfg["augment"]
+        if self.augment is not None and aug["mode"] == "ada" and self.step % aug["interval"] == 0:
+            from .augment import ada_adjust
+
+            mean = self.ada_sign_sum / max(self.ada_sign_count, 1)
+            new_p = ada_adjust(float(self.augment.p), mean, aug["target"], self.cfg["train"]["batch_size"],
+                               aug["interval"], aug["kimg"])
+            self.augment.p.fill_(new_p)
+            logs["real_sign"] = mean
+            self.ada_sign_sum, self.ada_sign_count = 0.0, 0
+        logs["augment_p"] = float(self.augment.p) if self.augment is not None else 0.0
+        return logs
 
     def _rows(self) -> slice:
         b = self.cfg["train"]["batch_size"] // self.world
@@ -370,7 +421,7 @@ class TrainerBase:
 
         vgb = self.snapshot_paths(self.step)[0]
         save_native(vgb, self.cfg["model"], self.gkw, self.G_ema.state_dict(),
-                    extra={"dataset_fps": self.dataset_fps(),
+                    extra={**self.checkpoint_extra(), "dataset_fps": self.dataset_fps(),
                            "training": {"step": self.step, "kimg": self.cur_nimg / 1000,
                                         "config": self.cfg["config_source"], "dataset": self.cfg["dataset"]}})
         return vgb
@@ -511,16 +562,9 @@ class Trainer(TrainerBase):
                              mirror=cfg["data"]["mirror"], seed=cfg["train"]["seed"], c_dim=cfg["data"]["c_dim"])
 
     def build(self) -> None:
-        from .augment import make_pipe
-
         cfg = self.cfg
         self.G, self.D, self.G_ema, self.gkw, self.dkw = build_networks(cfg, self.device)
-        aug = cfg["augment"]
-        if aug["mode"] != "none":
-            self.augment = make_pipe(aug["pipe"]).to(self.device)
-            self.augment.p.fill_(aug["p"])
-        self.G_opt = self._adam(self.G, cfg["loss"]["g_reg_interval"])
-        self.D_opt = self._adam(self.D, cfg["loss"]["r1_interval"])
+        self.build_augment_and_adam()
 
     def setup_loss(self) -> None:
         from .loss import StyleGANVLoss
@@ -642,25 +686,7 @@ class Trainer(TrainerBase):
         self.cur_nimg += B * f
         self.step += 1
 
-        # ADA
-        s = _all_reduce_sum([logs["G_loss"], logs["D_loss"], logs.get("R1", 0.0), sign_sum, sign_count],
-                            self.world, self.device)
-        logs["G_loss"], logs["D_loss"] = s[0], s[1]
-        if "R1" in logs:
-            logs["R1"] = s[2]
-        self.ada_sign_sum += s[3]
-        self.ada_sign_count += int(s[4])
-        aug = cfg["augment"]
-        if self.augment is not None and aug["mode"] == "ada" and self.step % aug["interval"] == 0:
-            from .augment import ada_adjust
-
-            mean = self.ada_sign_sum / max(self.ada_sign_count, 1)
-            new_p = ada_adjust(float(self.augment.p), mean, aug["target"], B, aug["interval"], aug["kimg"])
-            self.augment.p.fill_(new_p)
-            logs["real_sign"] = mean
-            self.ada_sign_sum, self.ada_sign_count = 0.0, 0
-        logs["augment_p"] = float(self.augment.p) if self.augment is not None else 0.0
-        return logs
+        return self.reduce_and_adapt(logs, sign_sum, sign_count)
 
     # ------------------------------------------------------------------------------------------------ grid
     def save_grid(self) -> list[Path]:

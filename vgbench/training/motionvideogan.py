@@ -2,7 +2,8 @@
 motion LSTM, as the authors' ``MotionVideoGAN/train.py`` + ``train_func.py`` do it, inside the shared training core
 (:class:`vgbench.training.loop.TrainerBase`: loader, DDP gradient sums, snapshots, resume, ``log.jsonl``, periodic
 FVD16). Stages 1 (the 6-channel image-pair StyleGAN2) and 2 (the motion directions) are inputs here:
-``motion.generator`` (a ``network-snapshot-*.pkl``, read by :func:`vgbench.models.motionvideogan.load_generator`)
+``motion.generator`` (an official ``network-snapshot-*.pkl`` or the ``snapshot-*.vgb`` of ``--stage pairs``,
+:mod:`vgbench.training.motionstylegan`; read by :func:`vgbench.models.motionvideogan.load_generator`)
 and ``motion.directions`` (the folder of ``forward_direction.npy`` / ``backward_direction.npy``).
 
 Networks. The LSTM is :class:`vgbench.models.motionvideogan.LSTMModule` (``h_dim = z_dim = G.z_dim``, the authors'
@@ -59,8 +60,15 @@ from .loop import TrainerBase, TrainingError, _all_reduce_grads, _gen, _rng
 __all__ = ["ConsecutiveClips", "render_clips", "first_frame_pair", "reversal_pair", "ra_lsgan", "gradient_penalty",
            "d_loss", "g_loss", "MotionVideoGANTrainer"]
 
+#: the run's copies of the inputs in ``inputs/``; the generator keeps its source's suffix (``generator.pkl`` for an
+#: official snapshot, ``generator.vgb`` for a stage-1 snapshot of ``--stage pairs``)
 INPUTS = {"generator": "generator.pkl", "forward_direction": "forward_direction.npy",
           "backward_direction": "backward_direction.npy"}
+
+
+def _copy_name(role: str, src: Path) -> str:
+    """The name of the run's copy of input ``role`` read from ``src`` (module docstring)."""
+    return f"generator{src.suffix.lower() or '.pkl'}" if role == "generator" else INPUTS[role]
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -192,6 +200,7 @@ class MotionVideoGANTrainer(TrainerBase):
     def input_paths(self) -> dict[str, Path]:
         """The stage-1/2 files: the run's copies in ``inputs/`` once made, else the config's."""
         local = {role: self.run_dir / "inputs" / name for role, name in INPUTS.items()}
+        local["generator"] = next(iter(sorted((self.run_dir / "inputs").glob("generator.*"))), local["generator"])
         if all(p.is_file() for p in local.values()):
             return local
         m = self.cfg["motion"]
@@ -335,7 +344,7 @@ class MotionVideoGANTrainer(TrainerBase):
         inputs = self.run_dir / "inputs"
         inputs.mkdir(exist_ok=True)
         for role, src in self.input_paths().items():
-            dst = inputs / INPUTS[role]
+            dst = inputs / _copy_name(role, src)
             if not dst.is_file():
                 with atomic_write(dst, "wb") as fh, open(src, "rb") as f:
                     shutil.copyfileobj(f, fh)
@@ -343,7 +352,8 @@ class MotionVideoGANTrainer(TrainerBase):
         lstm = self.run_dir / f"snapshot-{self.step:06d}-modelR.pth"
         with atomic_write(lstm, "wb") as fh:
             torch.save({k: v.detach().cpu() for k, v in self.G.state_dict().items()}, fh)
-        entry = {"generator": f"inputs/{INPUTS['generator']}", "lstm": lstm.name,
+        generator = _copy_name("generator", self.input_paths()["generator"])
+        entry = {"generator": f"inputs/{generator}", "lstm": lstm.name,
                  "forward_direction": f"inputs/{INPUTS['forward_direction']}",
                  "backward_direction": f"inputs/{INPUTS['backward_direction']}",
                  "w_residual": self.cfg["motion"]["w_residual"], "time_step": self.cfg["data"]["time_step"],
