@@ -227,3 +227,37 @@ def test_bundled_configs_resolve_for_stage_1():
         r = resolve(cfg, world_size=4)  # the README's 4 GPUs: 8 pairs per forward pass, minibatch-stddev groups of 4
         assert r["train"]["batch_gpu"] == 8 and r["paper"].startswith("MotionVideoGAN")
         assert load_card(r["dataset"])["resolution"] == [r["data"]["resolution"]] * 2
+
+
+def test_three_stages_chain_through_the_cli(tiny_run, tmp_path):
+    """Stage 1's snapshot -> `--stage directions` on it -> `--stage motion` on both -> `vgbench eval`'s adapter: the
+    run folders are each other's inputs, with no file moved by hand."""
+    from click.testing import CliRunner
+
+    from vgbench.cli import main
+    from vgbench.models import get_adapter
+
+    run, _ = tiny_run
+    vgb = run / "snapshot-000005.vgb"
+
+    def cli(*args):
+        r = CliRunner().invoke(main, ["train", "--model", "motionvideogan", "--config", "tiny", "--no-progress", *args])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.output.strip().splitlines()[-1])
+
+    dirs = tmp_path / "dirs"
+    cli("--stage", "directions", "--out", str(dirs), "--set", f"directions.generator={vgb}",
+        "--set", "directions.num_samples=1")
+    forward, backward = np.load(dirs / "forward_direction.npy"), np.load(dirs / "backward_direction.npy")
+    rank = min(len(forward), len(backward))
+    assert rank >= 1 and forward.shape[1] == backward.shape[1] == 32
+    np.testing.assert_allclose(np.linalg.norm(forward, axis=1), 1, atol=1e-6)
+    motion = tmp_path / "motion"
+    clips = _frames_folder(tmp_path / "clips", lengths=(12, 12))
+    summary = cli("--out", str(motion), "--data", str(clips), "--kimg", "0.016", "--set", f"motion.generator={vgb}",
+                  "--set", f"motion.directions={dirs}", "--set", f"motion.n_direction={rank}")
+    assert summary["step"] == 1
+    a = get_adapter("motionvideogan", str(motion / "snapshot-000001.json"), device="cpu")
+    videos = np.concatenate(list(a.sample(2, frames=5, seed=0)))
+    assert videos.shape == (2, 5, 16, 16, 3) and videos.dtype == np.uint8
+    assert np.array_equal(np.load(motion / "inputs" / "forward_direction.npy"), forward)
