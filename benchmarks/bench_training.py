@@ -3,11 +3,16 @@
     python benchmarks/bench_training.py [--model stylegan_v] [--config tiny] [--steps 4] [--set KEY=VALUE ...]
     python benchmarks/bench_training.py --model ctsvg [--config tiny]
     python benchmarks/bench_training.py --model motionvideogan [--config tiny]
+    python benchmarks/bench_training.py --model motionvideogan --stage pairs [--config tiny]
 
 MotionVideoGAN (stage 3) trains on a generated frames folder (8 random-pixel videos of ``num_frames + 2`` frames)
 unless ``--data`` is given, on the tiny fixture's MotionStyleGAN and directions unless ``--set motion.generator=...
 motion.directions=...``; one step is 5 LSTM updates (tiny: 2) and one update of each discriminator. Neither the
 paper nor the authors' scripts state stage 3's training time, so there is no reference.
+
+MotionVideoGAN's stage 1 (``--stage pairs``, MotionStyleGAN) trains on a generated frames folder (8 random-pixel videos
+of ``interval + 4`` frames at the stage's resolution); its kimg counts pairs. The paper trains it on 4 RTX 3090 for
+up to 25000 kimg of pairs without a stated time, so there is no reference. (Stage 2: ``bench_directions.py``.)
 
 CTSVG needs actor/action ids: without ``--data`` it trains on a generated frames folder (8 random-pixel videos of
 12 frames at the config's resolution, with a dataset.json); its reference is the paper's "up to 120k iterations
@@ -42,22 +47,29 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="default: builtin:tiny (ctsvg: a generated frames folder)")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--set", dest="sets", action="append", default=[])
+    ap.add_argument("--stage", default=None, choices=["pairs", "motion"], help="motionvideogan: the stage to time")
     args = ap.parse_args()
 
-    from vgbench.training.config import load_config
+    from vgbench.training.config import load_config, stage_config
     from vgbench.training.loop import trainer_class
 
     sets = list(args.sets)
-    if args.model == "motionvideogan" and not any(x.startswith("motion.generator=") for x in sets):
+    pairs = args.stage == "pairs"
+    if args.model == "motionvideogan" and not pairs and not any(x.startswith("motion.generator=") for x in sets):
         fix = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "motionvideogan_tiny"
         sets += [f"motion.generator={fix / 'models/tiny/network-snapshot-000000.pkl'}",
                  f"motion.directions={fix / 'directions/tiny'}"]
     cfg = load_config(args.model, args.config, sets)
     cfg["dataset"] = cfg["dataset"] or "tiny"
+    if args.stage:
+        cfg["stage"] = args.stage
+    one = stage_config(cfg)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with tempfile.TemporaryDirectory() as run:
         if args.data:
             data = args.data
+        elif pairs:
+            data = _frames_data(Path(run) / "data", one["data"]["resolution"], one["data"]["interval"] + 4)
         elif args.model == "ctsvg":
             data = _ctsvg_data(Path(run) / "data", cfg)
         elif args.model == "motionvideogan":
@@ -66,7 +78,7 @@ def main() -> None:
         else:
             data = "builtin:tiny"
         cfg["data_source"] = data
-        tr = trainer_class(args.model)(cfg, Path(run) / "run", data, device=device, progress=False)
+        tr = trainer_class(args.model, args.stage)(cfg, Path(run) / "run", data, device=device, progress=False)
         it = iter(tr.loader)
         times = []
         for i in range(args.steps + 1):
@@ -81,9 +93,11 @@ def main() -> None:
                 times.append(time.perf_counter() - t0)
     c = tr.cfg
     sec = statistics.median(times)
-    frames = 3 if args.model == "ctsvg" else c["data"]["num_frames"]
+    frames = 3 if args.model == "ctsvg" else 1 if pairs else c["data"]["num_frames"]
     kimg_s = c["train"]["batch_size"] * frames / 1000 / sec
-    if args.model == "motionvideogan":
+    if pairs:
+        ref = {"paper_reference": "none stated for stage 1 (25000 kimg of pairs on 4x RTX 3090, time not given)"}
+    elif args.model == "motionvideogan":
         ref = {"paper_reference": "none stated for stage 3"}
     elif args.model == "ctsvg":
         ref = {"days_for_120k_iterations": round(120000 * sec / 86400, 1),
@@ -92,7 +106,7 @@ def main() -> None:
         ref = {"days_for_25000_kimg": round(25000 / kimg_s / 86400, 1),
                "paper_reference": "StyleGAN-V: 25000 kimg in ~2 days on 4x V100 (8 GPU-days) = ~0.036 kimg/s per GPU"}
     print(json.dumps({
-        "model": args.model, "config": args.config, "device": device, "threads": torch.get_num_threads(),
+        "model": args.model, "stage": args.stage, "config": args.config, "device": device, "threads": torch.get_num_threads(),
         "resolution": c["data"]["resolution"], "batch_size": c["train"]["batch_size"],
         "sec_per_step_median": round(sec, 3), "sec_per_step": [round(x, 3) for x in times],
         "kimg_per_s": round(kimg_s, 5), **ref,

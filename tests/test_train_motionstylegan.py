@@ -221,11 +221,15 @@ def test_bundled_configs_resolve_for_stage_1():
     from vgbench.training.config import list_configs
 
     assert {"tiny", "ffs", "sky", "ucf101"} <= set(list_configs("motionvideogan"))
-    for name in ("ffs", "sky", "ucf101"):
+    for name, batch in (("ffs", 16), ("sky", 32), ("ucf101", 32)):  # appendix VII-A's batches
         cfg = load_config("motionvideogan", name)
         cfg["stage"] = "pairs"
-        r = resolve(cfg, world_size=4)  # the README's 4 GPUs: 8 pairs per forward pass, minibatch-stddev groups of 4
-        assert r["train"]["batch_gpu"] == 8 and r["paper"].startswith("MotionVideoGAN")
+        r = resolve(cfg, world_size=4)  # the paper's 4 GPUs, minibatch-stddev groups of 4
+        assert r["train"]["batch_size"] == batch and r["train"]["batch_gpu"] == batch // 4
+        assert r["train"]["ema_kimg"] == batch * 10 / 32
+        assert r["paper"].startswith("MotionVideoGAN (IEEE TMM 2023) Table I,")  # the stage's own entry
+        assert resolve(load_config("motionvideogan", name, (f"motion.generator={name}.pkl", "motion.directions=d")),
+                       world_size=4)["paper"].startswith("MotionVideoGAN (IEEE TMM 2023) Table II")  # stage 3: II or III
         assert load_card(r["dataset"])["resolution"] == [r["data"]["resolution"]] * 2
 
 

@@ -209,6 +209,7 @@ MVG_DEFAULTS: dict = {
 #: README's options ``--gpus=4 --batch=32 --gamma=1 --mirror=1 --kimg=25000 --snap=50``; ``MVG_DEFAULTS["pairs"]``,
 #: i.e. a ``[pairs]`` table (``[pairs.data]``, ``[pairs.train]``, ...) in the motionvideogan config files.
 PAIRS_DEFAULTS: dict = {
+    "paper": "",                    # the paper entry of this stage (else the config's top-level paper)
     "data": {
         "resolution": 256,          # the pair images are 2 x (resolution x resolution), stacked on channels
         "interval": 4,              # k: pairs [x_t, x_{t+k}] and [x_{t+k}, x_t] (the paper: 4 on every dataset)
@@ -259,6 +260,7 @@ PAIRS_DEFAULTS: dict = {
 #: MotionVideoGAN's stage 2 (``--stage directions``; vgbench/training/motion_directions.py): the ``[directions]``
 #: table, the options of the authors' ``compute_jacobian.py`` and ``compute_directions.py``.
 DIRECTIONS_DEFAULTS: dict = {
+    "paper": "",                    # as PAIRS_DEFAULTS["paper"]
     "generator": "",                # --restore_path: the stage-1 MotionStyleGAN network-snapshot-*.pkl
     "num_samples": 10,              # --total_num: latents z whose Jacobians are computed (and saved)
     "seed": 0,                      # z = randn([num_samples, z_dim]) from this seed (upstream: the unseeded RNG)
@@ -398,7 +400,7 @@ def stage_config(cfg: dict, stage: str | None = None) -> dict:
         out = {k: copy.deepcopy(v) for k, v in cfg.items() if k not in stages[:-1]}
     else:
         out = {k: cfg[k] for k in ("model", "dataset", "paper", "config_source", "data_source") if k in cfg}
-        out.update(copy.deepcopy(cfg[stage]))
+        out.update({k: copy.deepcopy(v) for k, v in cfg[stage].items() if not (k == "paper" and not v)})
     out["stage"] = stage
     return out
 
