@@ -392,6 +392,19 @@ def save_native(path: str | Path, model_name: str, init_kwargs: dict, state_dict
     return path
 
 
+def is_native(path: str | Path) -> bool:
+    """A vgbench checkpoint (a ``.vgb`` zip or a folder holding ``config.json`` + ``weights.pt``, e.g. a ``vgbench
+    train`` snapshot), rather than an authors' file (a pickle, or a ``torch.save`` zip)."""
+    path = Path(path)
+    if path.is_dir():
+        return (path / "config.json").is_file()
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "config.json" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def load_native(path: str | Path) -> tuple[dict, dict]:
     """Read a ``.vgb`` file or a folder holding ``config.json`` + ``weights.pt``: (config, state_dict)."""
     path = Path(path)

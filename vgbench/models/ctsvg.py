@@ -60,7 +60,6 @@ video (fixed-size calls, so pixels do not depend on batch size or on how many fr
 from __future__ import annotations
 
 import math
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +68,7 @@ import torch.nn as nn
 
 from .base import Adapter, Capabilities, ModelInfo, ModelOptionError, register, to_uint8, video_seed
 from .base import parse_condition as _parse_condition
-from .checkpoint import CheckpointError, checkpoint_sha256, load_native, load_strict
+from .checkpoint import CheckpointError, checkpoint_sha256, is_native, load_native, load_strict
 from .rosinality import (StyleGAN2Generator, infer_rosinality_config,
                          load_rosinality_checkpoint, rosinality_channels)
 from .stylegan2 import FullyConnectedLayer, normalize_2nd_moment
@@ -268,17 +267,6 @@ def build_generator(config: dict, state: dict, where: str) -> Generator:
     except (TypeError, ValueError, KeyError) as e:
         raise CheckpointError(f"{where}: cannot build a CTSVG generator from {config}: {e}") from e
     return load_strict(G, state, where, "the CTSVG generator built from its shapes")
-
-
-def is_native(path: Path) -> bool:
-    """A vgbench checkpoint (``.vgb`` zip or folder of config.json + weights.pt), e.g. a ``vgbench train``
-    snapshot, rather than the authors' ``torch.save`` dict."""
-    if path.is_dir():
-        return True
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return "config.json" in z.namelist()
 
 
 def load_ctsvg(path: str | Path, key: str = "g_ema") -> tuple[Generator, dict, dict]:

@@ -18,7 +18,7 @@ import torch
 
 from .base import Adapter, Capabilities, ModelInfo, jsonable, positive_int, register, to_uint8, video_seed
 from .checkpoint import PartsCheckpoint, check_state_dict, checkpoint_error as _fail
-from .checkpoint import load_float_npy, load_native, load_network_pickle, load_strict, module_state_dict, network_record
+from .checkpoint import is_native, load_float_npy, load_native, load_network_pickle, load_strict, module_state_dict, network_record
 from .latent_lstm import LatentLSTM
 from .stylegan2 import Generator as StyleGAN2Generator
 
@@ -102,7 +102,7 @@ def load_generator(path: Path) -> tuple[StyleGAN2Generator, dict]:
     """MotionStyleGAN ``G_ema``: (network, constructor kwargs), from a StyleGAN3-repository snapshot
     (``network-snapshot-*.pkl``) or a ``.vgb`` snapshot of ``vgbench train --model motionvideogan --stage pairs``
     (told apart by content: a zip holding ``config.json``)."""
-    if _is_native(path):
+    if is_native(path):
         return _load_native_generator(path)
     g = network_record(load_network_pickle(path), "G_ema", path)
     state = module_state_dict(g, where=path)
@@ -111,16 +111,6 @@ def load_generator(path: Path) -> tuple[StyleGAN2Generator, dict]:
         raise _fail(path, "this is a StyleGAN-V/MoStGAN-V snapshot, not a MotionStyleGAN image-pair generator; "
                           "use --model stylegan_v or mostgan_v")
     return _checked_generator(path, init_args, init_kwargs, state), init_kwargs
-
-
-def _is_native(path: Path) -> bool:
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as z:
-            return "config.json" in z.namelist() and "weights.pt" in z.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
 
 
 def _load_native_generator(path: Path) -> tuple[StyleGAN2Generator, dict]:

@@ -27,19 +27,10 @@ from pathlib import Path
 
 import torch
 
-from ..models.checkpoint import (CheckpointError, load_native, load_network_pickle, module_state_dict,
+from ..models.checkpoint import (CheckpointError, is_native, load_native, load_network_pickle, module_state_dict,
                                  network_record, torch_load_safe)
 
-__all__ = ["init_states", "persistence_states", "official_network_states", "torch_states", "tensors_only",
-           "is_torch_zip"]
-
-
-def is_torch_zip(path: Path) -> bool:
-    """A file written by ``torch.save`` (zip with a ``data.pkl`` record), rather than a vgbench ``.vgb`` zip."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any(n.endswith("data.pkl") for n in z.namelist())
+__all__ = ["init_states", "persistence_states", "official_network_states", "torch_states", "tensors_only"]
 
 
 def persistence_states(path: Path, names=("G", "D", "G_ema")) -> dict:
@@ -63,7 +54,7 @@ def init_states(trainer, path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file (--init)")
     model = trainer.cfg["model"]
-    if zipfile.is_zipfile(path) and not is_torch_zip(path):
+    if is_native(path):
         meta, state = load_native(path)
         want = trainer.native_model()
         if meta.get("model") != want:
