@@ -45,7 +45,9 @@ order.
 Deliberate differences (docs/training.md): pairs come from the videos, not from pre-built pair images (the same set);
 gradients are the global-batch mean, i.e. upstream's sum over forward passes divided by their number (equal when
 ``batch_gpu`` is the batch per GPU, as in the recipe); ``w_avg`` moves once per Dmain with the mean over the global
-batch, and ``pl_mean`` is averaged over ranks after Greg (upstream: per forward pass, per rank).
+batch, and every forward pass of a Greg phase starts from the same ``pl_mean``, which then becomes the mean of the
+passes' updated means over the global batch (upstream: updated pass after pass on each GPU, never synchronised;
+the same with one pass on one GPU).
 
 Snapshots: ``snapshot-SSSSSS.vgb`` holds G_ema (``config.json`` says ``"network": "MotionStyleGAN"``); stage 3 takes it
 as ``motion.generator`` (:func:`vgbench.models.motionvideogan.load_generator` reads it or an official
@@ -265,11 +267,17 @@ class PairTrainer(TrainerBase):
             self.G_opt.zero_grad(set_to_none=True)
             self.G.requires_grad_(True)
             n = bg // loss_cfg["pl_batch_shrink"]
-            logs["PL"] = sum(self.loss.g_reg(f, share, gain=r).loss for f in self._passes(step, "Greg", n))
+            # every forward pass starts from the step's running mean; the new mean is the passes' mean over the
+            # global batch, so the step does not depend on how the batch is split over passes and ranks
+            start, means, total = self.loss.pl_mean, [], 0.0
+            for f in self._passes(step, "Greg", n):
+                self.loss.pl_mean = start
+                total += self.loss.g_reg(f, share, gain=r).loss
+                means.append(float(self.loss.pl_mean))
+            logs["PL"] = total
+            self.loss.pl_mean = torch.tensor(_mean_over_ranks(sum(means) / len(means), self.world, self.device),
+                                             dtype=torch.float32)
             self.G.requires_grad_(False)
-            if self.world > 1:
-                self.loss.pl_mean = torch.tensor(_mean_over_ranks(float(self.loss.pl_mean), self.world, self.device),
-                                                 dtype=torch.float32)
             self._step_G()
 
         # Dmain
