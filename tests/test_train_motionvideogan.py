@@ -394,3 +394,20 @@ def test_two_gloo_processes_train(data, tmp_path):
     assert all(np.isfinite(e[k]) for e in ticks for k in ("G_loss", "D_loss", "D2_loss", "GP", "GP2"))
     a = get_adapter("motionvideogan", str(out / "snapshot-000002.json"), device="cpu")
     assert np.concatenate(list(a.sample(1, frames=3, seed=0))).shape == (1, 3, 64, 64, 3)
+
+
+@pytest.mark.slow
+def test_periodic_fvd16_evaluates_the_manifest(tmp_path):
+    """schedule.fvd_kimg: the snapshot manifest goes through `vgbench eval`'s code (the adapter, the shipped real
+    statistics of the `tiny` card) and the value lands in log.jsonl and fvd.jsonl."""
+    run = tmp_path / "fvd"
+    train("motionvideogan", "tiny", None, run, config="tiny", kimg=0.008, progress=False,
+          sets=SETS + ("data.resolution=64", "data.num_frames=4", "schedule.fvd_kimg=0.008",
+                       "schedule.fvd_num_fake=16"))
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    fvd = [e for e in log if e["event"] == "fvd16"]
+    assert len(fvd) == 1 and fvd[0]["step"] == 1 and np.isfinite(fvd[0]["value"]) and fvd[0]["value"] > 0
+    assert fvd[0]["checkpoint"] == "snapshot-000001.json"
+    record = json.loads((run / "fvd.jsonl").read_text().splitlines()[0])
+    assert record["metrics"]["fvd16"]["value"] == fvd[0]["value"]
+    assert record["model"]["name"] == "motionvideogan"
