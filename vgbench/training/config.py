@@ -611,9 +611,6 @@ def _resolve_pairs(cfg: dict, world_size: int) -> dict:
 def _resolve_directions(cfg: dict, world_size: int) -> dict:
     """MotionVideoGAN stage 2 (the flat ``[directions]`` config, :class:`~.motion_directions.DirectionsRun`)."""
     where = cfg.get("config_source", "config")
-    if world_size != 1:
-        raise ConfigError(f"{where}: --stage directions runs in one process (got a world size of {world_size}); "
-                          f"start it without torchrun (each sample's Jacobian is one vectorised pass on one device)")
     if not cfg["generator"]:
         raise ConfigError(f"{where}: directions.generator is not set: stage 2 differentiates a trained image-pair "
                           f"generator (the stage-1 network-snapshot-*.pkl); --set directions.generator=PATH")

@@ -25,7 +25,9 @@ sample's Jacobian saved as ``RUN/jacobians/jacobian-KKKK.npy`` (float32 ``[2, H,
 counts as done when its record is there and the array's hash matches it, so ``--resume RUN`` continues with the
 next one and ends with the same files as an uninterrupted run. Then the directions of sample ``directions.sample``
 (upstream: the one ``jacobian{k}.npy`` given to ``compute_directions.py``) go to ``RUN/forward_direction.npy``,
-``RUN/backward_direction.npy`` and the manifest ``RUN/directions.json`` (written last). One process only.
+``RUN/backward_direction.npy`` and the manifest ``RUN/directions.json`` (written last). Under torchrun each rank
+computes the samples ``k = rank (mod world size)`` (each one the same function of ``(seed, k)`` as in one process) and
+rank 0 factorises.
 """
 from __future__ import annotations
 
@@ -182,6 +184,7 @@ class DirectionsRun:
         self.run_dir = Path(run_dir)
         self.device = torch.device(device) if device else torch.device("cpu")
         self.progress = progress and rank == 0
+        self.rank, self.world = rank, world
         path = Path(cfg["generator"])
         where = f"directions.generator in {cfg.get('config_source', 'the config')}"
         if not path.is_file():
@@ -263,20 +266,26 @@ class DirectionsRun:
         if manifest_path.is_file():  # a finished run: nothing left to do
             return self._summary(json.loads(manifest_path.read_text()))
         done = [k for k in range(N) if self._done(k)]
-        self._log({"event": "resume" if self.resumed else "start", "stage": "directions", "samples_done": len(done),
-                   "num_samples": N, "device": str(self.device)})
+        if self.rank == 0:
+            self._log({"event": "resume" if self.resumed else "start", "stage": "directions",
+                       "samples_done": len(done), "num_samples": N, "device": str(self.device),
+                       "world_size": self.world})
         z_all = torch.randn([N, self.G.z_dim], generator=torch.Generator().manual_seed(cfg["seed"]))
-        bar = tqdm(total=N, initial=len(done), unit="jacobian", disable=not self.progress, dynamic_ncols=True,
+        # under torchrun each rank computes the samples k = rank (mod world size); rank 0 then factorises
+        mine = [k for k in range(self.rank, N, self.world) if k not in done]
+        bar = tqdm(total=len(mine), unit="jacobian", disable=not self.progress, dynamic_ncols=True,
                    desc="directions")
         try:
-            for k in range(N):
-                if k in done:
-                    continue
+            for k in mine:
                 sec = self._compute(k, z_all[k])
-                self._log({"event": "jacobian", "sample": k, "sec": round(sec, 3)})
+                self._log({"event": "jacobian", "sample": k, "sec": round(sec, 3), "rank": self.rank})
                 bar.update(1)
         finally:
             bar.close()
+        self._barrier()
+        if self.rank != 0:
+            self._barrier()  # rank 0 writes the directions and the manifest
+            return self._summary(json.loads(manifest_path.read_text()))
 
         t0 = time.time()
         J = load_float_npy(self.jacobian_path(cfg["sample"]))
@@ -296,7 +305,14 @@ class DirectionsRun:
             json.dump(manifest, fh, indent=1)
         self._log({"event": "directions", "sample": cfg["sample"], "sec": round(time.time() - t0, 3),
                    **{f"rank_{side}": r for side, r in manifest["ranks"].items()}})
+        self._barrier()
         return self._summary(manifest)
+
+    def _barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
 
     def _check(self, forward: np.ndarray, backward: np.ndarray) -> None:
         from .loop import TrainingError
