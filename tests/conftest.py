@@ -103,6 +103,21 @@ def meancolor():
     return MeanColorDetector()
 
 
+def torchrun(world: int, *args, timeout: int = 600):
+    """``python -m torch.distributed.run --standalone --nproc_per_node WORLD ARGS`` from the repository root with one
+    torch thread per process (gloo on CPU); asserts it succeeded and returns the completed process."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(world), *args]
+    p = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+
 def write_frames_dataset(root: Path, videos: dict[str, np.ndarray], ext: str = ".png", names=None) -> Path:
     """Write {video_id: uint8 [T,H,W,3]} in the StyleGAN-V layout with frame files named by ``names(t)``."""
     from PIL import Image

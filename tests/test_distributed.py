@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import MeanColorDetector, ramp_video, write_frames_dataset
+from conftest import MeanColorDetector, ramp_video, torchrun, write_frames_dataset
 from test_fid import FrameStats
 from test_shards import _proto
 from vgbench.metrics import inception_score
@@ -53,14 +53,6 @@ def fid_protocol(folder: Path) -> Path:
     return folder / "fidcut.toml"
 
 
-def _torchrun(world: int, *args, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(world), *args]
-    p = subprocess.run(cmd, cwd=TESTS.parent, env=env, capture_output=True, text=True, timeout=timeout)
-    assert p.returncode == 0, p.stderr[-3000:]
-    return p
-
-
 def test_statistics_split_over_torchrun_ranks_equal_one_process(tmp_path):
     rng = np.random.default_rng(1)
     videos = {f"v{i}": np.clip(ramp_video(10 if i == 3 else 20 + i, base=9 * i).astype(int)
@@ -87,7 +79,7 @@ def test_statistics_split_over_torchrun_ranks_equal_one_process(tmp_path):
     one_fid = frechet_distance(one_fid_real.mu, one_fid_real.sigma, one_fid_fake.mu, one_fid_fake.sigma)[0]
     for world in (1, 2, 4):
         out = tmp_path / f"w{world}.npz"
-        _torchrun(world, str(TESTS / "jobs" / "torchrun_stats.py"), str(data), str(proto), str(out),
+        torchrun(world, str(TESTS / "jobs" / "torchrun_stats.py"), str(data), str(proto), str(out),
                   str(fid_protocol(tmp_path)))
         z = np.load(out)
         assert int(z["world"]) == world
@@ -121,7 +113,7 @@ def test_cli_stats_under_torchrun_writes_the_one_process_file(tmp_path):
                        env=dict(os.environ, OMP_NUM_THREADS="1"))  # as the ranks: I3D's rounding depends on it
     assert p.returncode == 0, p.stderr[-3000:]
     two = tmp_path / "two.npz"
-    r = _torchrun(2, "-m", "vgbench", "stats", "builtin:tiny", "-o", str(two), "--no-progress", timeout=1200)
+    r = torchrun(2, "-m", "vgbench", "stats", "builtin:tiny", "-o", str(two), "--no-progress", timeout=1200)
     assert r.stdout.count(str(two)) == 1  # only rank 0 prints
     a, b = load_stats(one), load_stats(two)
     assert np.array_equal(a.mu, b.mu) and np.array_equal(a.sigma, b.sigma) and a.ids == b.ids

@@ -243,19 +243,13 @@ def test_two_gloo_processes_train(data, tmp_path):
     """torchrun with 2 CPU processes (gloo), 4 triplets each: both ranks finish, rank 0 logs world size 2 and finite
     losses (averaged over ranks), and its snapshot loads in eval. (1 vs 2 processes are not the same function for
     CTSVG: D_s divides by sqrt(batch per pass) and D_t's minibatch stddev groups within a pass, as upstream.)"""
-    import os
-    import subprocess
-    import sys
+    from conftest import torchrun
 
     from vgbench.models import get_adapter
 
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vgbench",
-           "train", "--model", "ctsvg", "--config", "tiny", "--data", str(data), "--out", str(out), "--kimg", "0.048",
-           "--set", "train.batch_size=8", "--no-progress"]
-    p = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], env=dict(os.environ, OMP_NUM_THREADS="1"),
-                       capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, p.stderr[-3000:]
+    torchrun(2, "-m", "vgbench", "train", "--model", "ctsvg", "--config", "tiny", "--data", str(data), "--out", str(out),
+             "--kimg", "0.048", "--set", "train.batch_size=8", "--no-progress")
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert log[0]["world_size"] == 2
     ticks = [e for e in log if e["event"] == "tick"]

@@ -3,15 +3,13 @@ world size 1 vs 2 (gloo), and the errors a user meets before training starts."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import torchrun
 
 from vgbench.cli import main
 from vgbench.data.cards import load_card
@@ -302,12 +300,8 @@ def test_world_size_1_and_2_give_the_same_parameters(tmp_path):
     train("stylegan_v", "tiny", None, one, config="tiny", kimg=0.036, progress=False,
           sets=("schedule.snap_kimg=0.036", "train.batch_gpu=2"))
     two = tmp_path / "two"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "vgbench", "train", "--model", "stylegan_v", "--dataset", "tiny", "--config", "tiny",
-           "--out", str(two), "--kimg", "0.036", "--set", "schedule.snap_kimg=0.036", "--no-progress"]
-    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, p.stderr[-3000:]
+    torchrun(2, "-m", "vgbench", "train", "--model", "stylegan_v", "--dataset", "tiny", "--config", "tiny",
+             "--out", str(two), "--kimg", "0.036", "--set", "schedule.snap_kimg=0.036", "--no-progress")
     logs = [[json.loads(line) for line in (d / "log.jsonl").read_text().splitlines()] for d in (one, two)]
     assert logs[1][0]["world_size"] == 2
     ticks = [[e for e in log if e["event"] == "tick"] for log in logs]

@@ -163,19 +163,13 @@ def test_two_gloo_processes_split_the_samples(full_run, tmp_path):
     """torchrun with 2 CPU processes: rank r computes samples r, r + 2, ...; rank 0 factorises. Every Jacobian, its
     record, the directions and the manifest are byte-identical to the one-process run (each sample is a function of
     (seed, k) alone)."""
-    import os
-    import subprocess
-    import sys
+    from conftest import torchrun
 
     run, _ = full_run
     two = tmp_path / "two"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vgbench",
-           "train", "--model", "motionvideogan", "--stage", "directions", "--config", "tiny", "--out", str(two),
-           "--no-progress", "--set", f"directions.generator={PKL}", "--set", "directions.num_samples=3",
-           "--set", "directions.sample=1", "--set", "directions.seed=5"]
-    p = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], env=dict(os.environ, OMP_NUM_THREADS="1"),
-                       capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, p.stderr[-3000:]
+    torchrun(2, "-m", "vgbench", "train", "--model", "motionvideogan", "--stage", "directions", "--config", "tiny",
+             "--out", str(two), "--no-progress", "--set", f"directions.generator={PKL}",
+             "--set", "directions.num_samples=3", "--set", "directions.sample=1", "--set", "directions.seed=5")
     log = [json.loads(line) for line in (two / "log.jsonl").read_text().splitlines()]
     assert log[0]["world_size"] == 2
     assert sorted((e["sample"], e["rank"]) for e in log if e["event"] == "jacobian") == [(0, 0), (1, 1), (2, 0)]

@@ -271,19 +271,12 @@ def test_world_size_1_and_2_give_the_same_step(tiny_run, data, tmp_path):
     """The tiny stage 1 (batch 4 in forward passes of 2) on 2 gloo processes under torchrun, one pass each, against
     the 1-process run: the same losses at every step (Gmain, Dmain, the path length at steps 0 and 4, R1 at step 0)
     and the same G, D, G_ema and ``pl_mean`` after 5 steps, up to float reduction order."""
-    import os
-    import subprocess
-    import sys
+    from conftest import torchrun
 
     run, _ = tiny_run
     two = tmp_path / "two"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vgbench",
-           "train", "--model", "motionvideogan", "--stage", "pairs", "--config", "tiny", "--data", str(data),
-           "--out", str(two), "--no-progress"]
-    p = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
-                       timeout=600)
-    assert p.returncode == 0, p.stderr[-3000:]
+    torchrun(2, "-m", "vgbench", "train", "--model", "motionvideogan", "--stage", "pairs", "--config", "tiny",
+             "--data", str(data), "--out", str(two), "--no-progress")
     logs = [[json.loads(line) for line in (d / "log.jsonl").read_text().splitlines()] for d in (run, two)]
     assert logs[1][0]["world_size"] == 2
     ticks = [[e for e in log if e["event"] == "tick"] for log in logs]

@@ -372,21 +372,13 @@ def test_two_gloo_processes_train(data, tmp_path):
     """torchrun with 2 CPU processes (gloo), one clip each: both ranks finish, rank 0 logs world size 2 and finite
     losses (averaged over ranks), and the final manifest renders in eval. (1 vs 2 processes are not the same function
     for stage 3: the relativistic means and the gradient-penalty batch are per rank, as upstream per GPU.)"""
-    import os
-    import subprocess
-    import sys
+    from conftest import torchrun
 
     from vgbench.models import get_adapter
 
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vgbench",
-           "train", "--model", "motionvideogan", "--config", "tiny", "--data", str(data), "--out", str(out),
-           "--kimg", "0.032", "--no-progress"]
-    for item in SETS:
-        cmd += ["--set", item]
-    p = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], env=dict(os.environ, OMP_NUM_THREADS="1"),
-                       capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, p.stderr[-3000:]
+    torchrun(2, "-m", "vgbench", "train", "--model", "motionvideogan", "--config", "tiny", "--data", str(data),
+             "--out", str(out), "--kimg", "0.032", "--no-progress", *[a for item in SETS for a in ("--set", item)])
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert log[0]["world_size"] == 2
     ticks = [e for e in log if e["event"] == "tick"]
