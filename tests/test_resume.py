@@ -142,7 +142,12 @@ class Slow(MeanColorDetector):
         out = super().__call__(videos)
         with open({progress!r}, "a") as f:
             f.write("x")
-        time.sleep(0.05)
+        with open({progress!r}) as f:
+            calls = len(f.read())
+        with open({gate!r}) as f:
+            gate = f.read()
+        # at the test's chosen call count, wait for its signal (so it always lands mid-run, whatever the load)
+        time.sleep(60 if gate and calls >= int(gate) else 0.05)
         return out
 
 res = extract_features({root!r}, Slow(), SPEC, batch_size={batch}, shard_size=5, shard_dir={shards!r},
@@ -160,17 +165,19 @@ def test_killed_process_resumes_bit_identical(tmp_path, sig):
     batch = 3
     full = run(root, MeanColorDetector(), batch_size=batch)
     progress, out, shards = tmp_path / "progress", tmp_path / "out.npy", tmp_path / "shards"
+    gate = tmp_path / "gate"
     code = CHILD.format(tests=str(TESTS), repo=str(REPO), progress=str(progress), root=str(root), batch=batch,
-                        shards=str(shards), out=str(out))
+                        shards=str(shards), out=str(out), gate=str(gate))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     rng = random.Random(int(sig))
     interrupted = 0
     for attempt in range(12):
         progress.write_text("")
+        wait_for = rng.randint(1, 3) if attempt < 3 else None  # signal it after a random number of detector calls
+        gate.write_text(str(wait_for or ""))  # ... at which the child waits for the signal
         proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
-        if attempt < 3:  # signal it after a random number of detector calls
-            wait_for = rng.randint(1, 3)
+        if wait_for:
             deadline = time.time() + 60
             while len(progress.read_text()) < wait_for and proc.poll() is None and time.time() < deadline:
                 time.sleep(0.005)
@@ -184,7 +191,7 @@ def test_killed_process_resumes_bit_identical(tmp_path, sig):
         assert proc.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else -signal.SIGINT), err
         if sig != signal.SIGKILL:
             assert "KeyboardInterrupt" in err and "finished videos are kept" in err
-    assert proc.returncode == 0 and interrupted >= 2
+    assert proc.returncode == 0 and interrupted == 3  # every planned signal landed mid-run
     meta = json.loads(Path(str(out) + ".json").read_text())
     assert meta["ids"] == full.ids and meta["offsets"] == full.offsets and meta["bad"] == full.bad
     assert meta["counts"] == full.counts
