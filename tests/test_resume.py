@@ -128,7 +128,10 @@ def test_interrupt_while_reading_in_a_worker_thread(tmp_path):
 
 
 CHILD = r"""
-import json, sys, time
+import json, signal, sys, time
+# Ctrl-C as in a foreground terminal: a process started from a background job (CI under `cmd &`) inherits SIGINT
+# ignored, and Python then installs no KeyboardInterrupt handler
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path[:0] = [{tests!r}, {repo!r}]
 import numpy as np
 from vgbench.cli import sigterm_interrupts
@@ -147,7 +150,7 @@ class Slow(MeanColorDetector):
         with open({gate!r}) as f:
             gate = f.read()
         # at the test's chosen call count, wait for its signal (so it always lands mid-run, whatever the load)
-        time.sleep(60 if gate and calls >= int(gate) else 0.05)
+        time.sleep(60 if gate and calls == int(gate) else 0.05)
         return out
 
 res = extract_features({root!r}, Slow(), SPEC, batch_size={batch}, shard_size=5, shard_dir={shards!r},
