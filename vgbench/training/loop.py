@@ -191,13 +191,7 @@ def _all_reduce_sum(values: list[float], world: int, device) -> list[float]:
 
 def _mean_over_ranks(value: float, world: int, device) -> float:
     """The mean of a number over ranks (float64 all-reduce); ``value`` itself with one process."""
-    if world == 1:
-        return value
-    import torch.distributed as dist
-
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return float(t) / world
+    return _all_reduce_sum([value], world, device)[0] / world
 
 
 # ------------------------------------------------------------------------------------------------ trainer
