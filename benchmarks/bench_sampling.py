@@ -118,6 +118,31 @@ def tiny_eval(kind: str, device: str) -> dict:
             "fvd16": round(rec["metrics"]["fvd16"]["value"], 3)}
 
 
+def protocol_fvd16(device: str, num_fake: int, gen_batch_size: int) -> dict:
+    """``vgbench eval --metrics fvd16`` of a full-size StyleGAN-V with ``num_fake`` videos; wall time, and the
+    share spent in the detector as the record's runtime reports it."""
+    from vgbench.evaluate import evaluate
+    from vgbench.models import stylegan_v
+    from vgbench.models.checkpoint import save_native
+
+    kwargs = stylegan_v.official_config(256)
+    torch.manual_seed(0)
+    G = stylegan_v.Generator(**kwargs)
+    with tempfile.TemporaryDirectory() as tmp:
+        p = save_native(Path(tmp) / "g.vgb", "stylegan_v", kwargs, G.state_dict(), {"dataset_fps": 30})
+        evaluate("stylegan_v", str(p), "tiny", num_fake=16, device=device, progress=False, bootstrap=0)  # warm-up
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rec = evaluate("stylegan_v", str(p), "tiny", num_fake=num_fake, device=device, progress=False,
+                           gen_batch_size=gen_batch_size, bootstrap=0)
+        dt = time.perf_counter() - t0
+    m = rec["metrics"]["fvd16"]
+    return {"model": "stylegan_v", "resolution": 256, "protocol": "fvd16", "fake_videos": num_fake,
+            "gen_batch_size": gen_batch_size, "seconds": round(dt, 1), "protocol_complete": m.get("protocol_complete"),
+            "timing": rec.get("timing")}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
@@ -125,9 +150,14 @@ def main():
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--no-eval", action="store_true")
     ap.add_argument("--models", default=",".join(FIXTURES), help="comma-separated adapters")
+    ap.add_argument("--protocol-fvd16", type=int, default=0, metavar="N", help="time vgbench eval with N fakes")
+    ap.add_argument("--gen-batch-size", type=int, default=16)
     a = ap.parse_args()
     out = {"device": a.device, "torch": torch.__version__, "threads": torch.get_num_threads(), "results": []}
-    for kind in a.models.split(","):
+    if a.protocol_fvd16:
+        out["results"].append(protocol_fvd16(a.device, a.protocol_fvd16, a.gen_batch_size))
+        print(json.dumps(out["results"][-1]), flush=True)
+    for kind in filter(None, a.models.split(",")):
         run = full_size if kind in ("stylegan_v", "mostgan_v") else full_size_other
         out["results"].append(run(kind, a.device, a.videos, a.frames))
         print(json.dumps(out["results"][-1]), flush=True)

@@ -44,14 +44,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="stylegan_v", choices=["stylegan_v", "mostgan_v", "ctsvg", "motionvideogan"])
     ap.add_argument("--config", default="tiny")
-    ap.add_argument("--data", default=None, help="default: builtin:tiny (ctsvg: a generated frames folder)")
+    ap.add_argument("--data", default=None, help="default: builtin:tiny for 64x64 configs, else generated random frames at the config resolution (ctsvg: with ids)")
     ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--allow-tf32", action="store_true", help="CUDA: PyTorch's default TF32 convolutions (vgbench "
+                    "train switches them off, as the authors' training does)")
     ap.add_argument("--set", dest="sets", action="append", default=[])
     ap.add_argument("--stage", default=None, choices=["pairs", "motion"], help="motionvideogan: the stage to time")
     args = ap.parse_args()
 
     from vgbench.training.config import load_config, stage_config
     from vgbench.training.loop import trainer_class
+    from vgbench.utils import exact_float32
 
     sets = list(args.sets)
     pairs = args.stage == "pairs"
@@ -75,6 +78,8 @@ def main() -> None:
         elif args.model == "motionvideogan":
             data = _frames_data(Path(run) / "data", cfg["data"]["resolution"],
                                 (cfg["data"]["num_frames"] + 1) * cfg["data"]["time_step"] + 1)
+        elif cfg["data"]["resolution"] != 64:  # a paper config: random frames at its resolution
+            data = _frames_data(Path(run) / "data", cfg["data"]["resolution"], cfg["data"]["max_dist"] + 2)
         else:
             data = "builtin:tiny"
         cfg["data_source"] = data
@@ -86,7 +91,8 @@ def main() -> None:
             if device == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            tr.train_step(*batch)
+            with exact_float32(device if not args.allow_tf32 else "cpu"):  # as vgbench train runs: TF32 off
+                tr.train_step(*batch)
             if device == "cuda":
                 torch.cuda.synchronize()
             if i:
@@ -109,7 +115,7 @@ def main() -> None:
         "model": args.model, "stage": args.stage, "config": args.config, "device": device, "threads": torch.get_num_threads(),
         "resolution": c["data"]["resolution"], "batch_size": c["train"]["batch_size"],
         "sec_per_step_median": round(sec, 3), "sec_per_step": [round(x, 3) for x in times],
-        "kimg_per_s": round(kimg_s, 5), **ref,
+        "kimg_per_s": round(kimg_s, 5), "tf32": bool(args.allow_tf32 and device == "cuda"), **ref,
     }))
 
 

@@ -238,3 +238,54 @@ def test_ada_adjust():
     assert ada_adjust(0.5, 0.5, 0.6, 32, 4, 500) == pytest.approx(0.5 - step)
     assert ada_adjust(0.5, 0.6, 0.6, 32, 4, 500) == 0.5
     assert ada_adjust(0.0001, 0.0, 0.6, 32, 4, 500) == 0.0
+
+
+def test_grid_sample_is_pytorchs_with_a_second_derivative_on_every_device():
+    """vgbench's grid_sample (custom autograd, so that R1 through the augmentation runs on CUDA, where PyTorch has no
+    second derivative of grid_sample) equals F.grid_sample bit for bit on the CPU: the output, the gradient and the
+    gradient of a function of the gradient (R1's path); and gradcheck/gradgradcheck in float64."""
+    import torch.nn.functional as F
+
+    from vgbench.training.augment import grid_sample
+
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.randn(2, 3, 16, 16, dtype=dtype, generator=g).requires_grad_(True)
+        grid = torch.rand(2, 20, 20, 2, dtype=dtype, generator=g) * 2.4 - 1.2  # some points outside: zeros
+        w = torch.randn(2, 3, 20, 20, dtype=dtype, generator=g)
+        results = []
+        for f in (lambda a: F.grid_sample(a, grid, mode="bilinear", padding_mode="zeros", align_corners=False),
+                  lambda a: grid_sample(a, grid)):
+            y = f(x)
+            grad, = torch.autograd.grad((y.tanh() * w).sum(), x, create_graph=True)
+            grad2, = torch.autograd.grad(grad.square().sum(), x)
+            results.append((y, grad, grad2))
+        for ours, theirs in zip(results[1], results[0]):
+            assert torch.equal(ours, theirs)
+        assert results[1][2].abs().max() > 0
+    x = torch.randn(1, 2, 5, 5, dtype=torch.float64, generator=g).requires_grad_(True)
+    grid = torch.rand(1, 4, 6, 2, dtype=torch.float64, generator=g) * 2.2 - 1.1
+    assert torch.autograd.gradcheck(lambda a: grid_sample(a, grid), (x,))
+    assert torch.autograd.gradgradcheck(lambda a: grid_sample(a, grid), (x,))
+
+
+def test_exact_float32_switches_tf32_off_on_cuda_only_and_restores_it():
+    """The context every generator, detector and training run computes in: TF32 off for a CUDA device (the flags are
+    process globals, so this is checkable without a GPU), untouched for the CPU, restored afterwards even on error."""
+    from vgbench.utils import exact_float32
+
+    flags = (torch.backends.cuda.matmul, torch.backends.cudnn)
+    saved = [f.allow_tf32 for f in flags]
+    try:
+        for f in flags:
+            f.allow_tf32 = True
+        with exact_float32("cpu"):
+            assert [f.allow_tf32 for f in flags] == [True, True]
+        with pytest.raises(RuntimeError, match="inside"):
+            with exact_float32(torch.device("cuda", 0)):
+                assert [f.allow_tf32 for f in flags] == [False, False]
+                raise RuntimeError("inside")
+        assert [f.allow_tf32 for f in flags] == [True, True]
+    finally:
+        for f, v in zip(flags, saved):
+            f.allow_tf32 = v

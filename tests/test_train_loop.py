@@ -327,3 +327,27 @@ def test_periodic_fvd16_uses_the_eval_code_and_the_shipped_real_statistics(tmp_p
     record = json.loads((run / "fvd.jsonl").read_text().splitlines()[0])
     assert record["metrics"]["fvd16"]["value"] == fvd[0]["value"]
     assert record["model"]["name"] == "stylegan_v" and record["model"]["format"] == "vgbench"
+
+
+def test_training_runs_in_full_float32_unless_the_config_allows_tf32(tmp_path, monkeypatch):
+    """`vgbench train` computes inside exact_float32(device) (TF32 off on CUDA, as StyleGAN-V's allow_tf32=False);
+    `train.allow_tf32 = true` leaves PyTorch's TF32 settings alone. The key is a boolean of every trainer's config."""
+    import vgbench.training.loop as loop
+
+    seen = []
+    real = loop.exact_float32
+
+    def spy(device):
+        seen.append(str(device))
+        return real(device)
+
+    monkeypatch.setattr(loop, "exact_float32", spy)
+    train("stylegan_v", "tiny", None, tmp_path / "a", config="tiny", kimg=0.012, progress=False)
+    assert seen == ["cpu"]
+    train("stylegan_v", "tiny", None, tmp_path / "b", config="tiny", kimg=0.012, progress=False,
+          sets=("train.allow_tf32=true",))
+    assert seen == ["cpu"]
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["train"]["allow_tf32"] is True
+    for model in ("stylegan_v", "ctsvg", "motionvideogan"):
+        with pytest.raises(ConfigError, match="train.allow_tf32 must be bool"):
+            load_config(model, "tiny", ["train.allow_tf32=1"])

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from .errors import VgbenchError
+from .utils import exact_float32
 
 __all__ = ["InversionConfig", "InversionResult", "lr_at", "latent_noise_strength", "code_statistics",
            "objective", "invert", "resize_center_crop", "frames_to_tensor", "tensor_to_uint8", "psnr",
@@ -438,35 +439,36 @@ def run_inversion(video, *, ckpt: str, actor: int, action: int, out_dir, model: 
     target = frames_to_tensor(target_u8).to(device)
     times = torch.arange(n, dtype=torch.float64) * tau_step
 
-    t0 = time.time()
-    mean, std = code_statistics(problem.mapping, problem.z_dim, cfg.n_mean, _generator(seed, 0), device=device)
-    t_stats = time.time() - t0
-    render = problem.renderer(actor, action)
+    with exact_float32(device):  # full float32 on CUDA (TF32 off), as every generator call in vgbench
+        t0 = time.time()
+        mean, std = code_statistics(problem.mapping, problem.z_dim, cfg.n_mean, _generator(seed, 0), device=device)
+        t_stats = time.time() - t0
+        render = problem.renderer(actor, action)
 
-    def final_render(code_np, rend, stream):
-        code_t = torch.from_numpy(code_np).to(device)
-        g = _generator(seed, stream) if cfg.spatial_noise == "random" else None
-        with torch.no_grad():
-            return torch.cat([rend(code_t, times[sl], g) for sl in _chunks(n, cfg.frame_batch)])
+        def final_render(code_np, rend, stream):
+            code_t = torch.from_numpy(code_np).to(device)
+            g = _generator(seed, stream) if cfg.spatial_noise == "random" else None
+            with torch.no_grad():
+                return torch.cat([rend(code_t, times[sl], g) for sl in _chunks(n, cfg.frame_batch)])
 
-    def scores(images):
-        with torch.no_grad():
-            per_frame = torch.cat([lp(images[sl], target[sl]) for sl in _chunks(n, cfg.frame_batch)])
-        mse = float((images.float() - target).pow(2).mean())
-        p = psnr(images, target)
-        return {"lpips_sum": float(per_frame.sum()), "lpips_mean": float(per_frame.mean()), "mse": mse,
-                "psnr": p if math.isfinite(p) else None,
-                "loss": cfg.lpips_weight * float(per_frame.sum()) + cfg.mse_weight * mse,
-                "lpips_per_frame": [round(float(x), 6) for x in per_frame]}
+        def scores(images):
+            with torch.no_grad():
+                per_frame = torch.cat([lp(images[sl], target[sl]) for sl in _chunks(n, cfg.frame_batch)])
+            mse = float((images.float() - target).pow(2).mean())
+            p = psnr(images, target)
+            return {"lpips_sum": float(per_frame.sum()), "lpips_mean": float(per_frame.mean()), "mse": mse,
+                    "psnr": p if math.isfinite(p) else None,
+                    "loss": cfg.lpips_weight * float(per_frame.sum()) + cfg.mse_weight * mse,
+                    "lpips_per_frame": [round(float(x), 6) for x in per_frame]}
 
-    initial = scores(final_render(mean.cpu().numpy(), render, 3))
-    res = invert(render, target, times, lp, cfg, code_init=mean, code_std=std, seed=seed, progress=progress)
-    t1 = time.time()
-    recon = final_render(res.code, render, 3)
-    final = scores(recon)
-    renders = {"reconstruction": tensor_to_uint8(recon)}
-    for k in render_actors:
-        renders[f"render_actor{k}"] = tensor_to_uint8(final_render(res.code, problem.renderer(k, render_action), 3))
+        initial = scores(final_render(mean.cpu().numpy(), render, 3))
+        res = invert(render, target, times, lp, cfg, code_init=mean, code_std=std, seed=seed, progress=progress)
+        t1 = time.time()
+        recon = final_render(res.code, render, 3)
+        final = scores(recon)
+        renders = {"reconstruction": tensor_to_uint8(recon)}
+        for k in render_actors:
+            renders[f"render_actor{k}"] = tensor_to_uint8(final_render(res.code, problem.renderer(k, render_action), 3))
     t_render = time.time() - t1
 
     # output frame k shows input frame k: keep the input's frame rate (else the model's, spaced by tau_step)

@@ -40,6 +40,25 @@ def atomic_write(path: str | Path, mode: str = "w", **kwargs) -> Iterator[Any]:
         raise
 
 
+@contextlib.contextmanager
+def exact_float32(device) -> Iterator[None]:
+    """Full float32 convolutions and matrix products on CUDA while inside: TF32 off, restored on exit (no-op on
+    other devices). The papers' numbers were made that way (StyleGAN2-ADA's training and metric scripts switch TF32
+    off; V100s have none), and with PyTorch's default (TF32 convolutions on) a 256x256 StyleGAN-V frame on an H200
+    differs from the CPU frame by up to 0.03 (4 grey levels; docs/testing.md "GPU checks")."""
+    import torch
+
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

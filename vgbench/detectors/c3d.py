@@ -39,6 +39,7 @@ from torch import nn
 
 from .. import weights
 from ..errors import VgbenchError
+from ..utils import exact_float32
 
 __all__ = ["C3DUCF101", "C3DDetector", "convert_c3d", "expected_shapes", "C3DWeightsError", "NUM_CLASSES",
            "NUM_FRAMES", "INPUT_SIZE", "missing_weights_message", "load_detector", "WEIGHTS"]
@@ -138,7 +139,8 @@ class C3DDetector:
         for s in shapes:  # clips of different resolutions are resized separately, in order
             idx = [i for i, c in enumerate(clips) if tuple(c.shape) == s]
             x = torch.stack([clips[i] for i in idx]).to(self.device)
-            out.append((idx, self.net(self.net.preprocess(x)).float().cpu()))
+            with exact_float32(self.device):
+                out.append((idx, self.net(self.net.preprocess(x)).float().cpu()))
         res = torch.empty(len(clips), NUM_CLASSES)
         for idx, o in out:
             res[idx] = o

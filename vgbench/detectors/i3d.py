@@ -29,6 +29,7 @@ from torch import nn
 
 from .. import weights
 from ..safe_pickle import load_restricted
+from ..utils import exact_float32
 from .resize import resize_tf1_bilinear
 
 __all__ = ["InceptionI3d", "I3DDetector", "convert_tf_checkpoint", "load_detector", "WEIGHTS", "MIN_FRAMES",
@@ -349,12 +350,12 @@ class I3DDetector:
             if len({tuple(v.shape) for v in videos}) == 1:
                 videos = np.stack(videos) if isinstance(videos[0], np.ndarray) else torch.stack(list(videos))
             else:
-                with _exact_math(self.device):
+                with exact_float32(self.device):
                     x = torch.cat([self.preprocess(_as_tensor(v, self._pin)[None]) for v in videos])
                     return self.net(x, features=self.features).float().cpu().numpy()
         videos = _as_tensor(videos, self._pin)
         step = len(videos) if self.device.type != "cpu" else self.cpu_chunk
-        with _exact_math(self.device):
+        with exact_float32(self.device):
             outs = [self.net(self.preprocess(videos[i:i + step]), features=self.features)
                     for i in range(0, len(videos), step)]
         return torch.cat(outs).float().cpu().numpy()
@@ -372,23 +373,6 @@ def _as_tensor(x, pin: bool = False) -> torch.Tensor:
     if pin and x.device.type == "cpu":
         x = x.pin_memory()
     return x
-
-
-class _exact_math:
-    """Disable TF32 on CUDA for the duration of a forward pass (FVD is defined in full fp32)."""
-
-    def __init__(self, device: torch.device):
-        self.cuda = device.type == "cuda"
-
-    def __enter__(self):
-        if self.cuda:
-            self._saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
-
-    def __exit__(self, *exc):
-        if self.cuda:
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = self._saved
 
 
 # --------------------------------------------------------------------------- weights and the ready detector

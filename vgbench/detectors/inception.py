@@ -43,6 +43,7 @@ from torch import nn
 from .. import weights
 from ..errors import VgbenchError
 from ..safe_pickle import UnsafePickleError
+from ..utils import exact_float32
 
 __all__ = ["FIDInceptionV3", "InceptionDetector", "load_torchscript_tensors", "convert_torchscript",
            "resize_tf1_bilinear", "load_detector", "WEIGHTS", "INPUT_SIZE", "FEATURE_DIM", "BN_EPS",
@@ -427,12 +428,13 @@ class InceptionDetector:
         if x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f"expected uint8 frames [N, H, W, 3], got {tuple(x.shape)}")
         outs = []
-        for i in range(0, x.shape[0], self.frame_batch):
-            chunk = x[i:i + self.frame_batch].to(self.device, non_blocking=True)
-            chunk = chunk.permute(0, 3, 1, 2).float()
-            chunk = resize_tf1_bilinear(chunk)
-            chunk = ((chunk - 128.0) / 128.0).contiguous(memory_format=torch.channels_last)
-            outs.append(self.net(chunk).float().cpu())
+        with exact_float32(self.device):
+            for i in range(0, x.shape[0], self.frame_batch):
+                chunk = x[i:i + self.frame_batch].to(self.device, non_blocking=True)
+                chunk = chunk.permute(0, 3, 1, 2).float()
+                chunk = resize_tf1_bilinear(chunk)
+                chunk = ((chunk - 128.0) / 128.0).contiguous(memory_format=torch.channels_last)
+                outs.append(self.net(chunk).float().cpu())
         return torch.cat(outs).numpy() if outs else np.zeros((0, FEATURE_DIM), np.float32)
 
     def __call__(self, frames) -> np.ndarray:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import VgbenchError
+from ..utils import exact_float32
 
 __all__ = ["ModelInfo", "Capabilities", "ModelOptionError", "Adapter", "register", "get_adapter", "available_models",
            "video_seed", "to_uint8", "time_grid", "jsonable", "positive_int", "parse_condition"]
@@ -226,7 +227,8 @@ class Adapter:
             t = time_grid(frames, fps, info.native_fps)
         for b0 in range(start, start + n, batch_size):
             idx = list(range(b0, min(b0 + batch_size, start + n)))
-            batch = self._sample_batch(idx, t, seed, content_seed, motion_seed)
+            with exact_float32(self.device):  # the papers' float32 (TF32 off on CUDA)
+                batch = self._sample_batch(idx, t, seed, content_seed, motion_seed)
             yield batch if pick is None else batch[:, pick]
 
     def iter_videos(self, n: int, frames: int, **kwargs) -> Iterator[np.ndarray]:

@@ -83,6 +83,44 @@ _GEOMETRIC = ("xflip", "rotate90", "xint", "scale", "rotate_pre", "aniso", "rota
 _COLOUR = ("brightness", "contrast", "lumaflip", "hue", "saturation")
 
 
+def grid_sample(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """``F.grid_sample(images, grid)`` (bilinear, zeros outside, ``align_corners=False``) whose gradient with respect
+    to ``images`` can itself be differentiated on every device: R1 on augmented reals needs that second derivative,
+    and PyTorch implements it on the CPU only (on CUDA: "derivative for aten::grid_sampler_2d_backward is not
+    implemented"). The gradient is PyTorch's own kernel; its derivative is ``grid_sample`` again (the map from
+    ``images`` to the output is linear, and the gradient is its adjoint). On the CPU every value, first and second
+    derivatives included, is bit-identical to ``F.grid_sample`` (tests/test_train_augment.py). ``grid`` gets no
+    gradient: the augmentation builds it from constants."""
+    return _GridSample.apply(images, grid)
+
+
+class _GridSample(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, images, grid):
+        ctx.save_for_backward(images, grid)
+        return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        images, grid = ctx.saved_tensors
+        return _GridSampleAdjoint.apply(grad_out, images, grid), None
+
+
+class _GridSampleAdjoint(torch.autograd.Function):
+    """``grad_out -> d images``: PyTorch's ``grid_sampler_2d_backward`` (interpolation 0 = bilinear, padding 0 =
+    zeros), differentiable through :class:`_GridSample`."""
+
+    @staticmethod
+    def forward(ctx, grad_out, images, grid):
+        ctx.save_for_backward(grid)
+        return torch.ops.aten.grid_sampler_2d_backward(grad_out, images, grid, 0, 0, False, [True, False])[0]
+
+    @staticmethod
+    def backward(ctx, grad_grad):
+        grid, = ctx.saved_tensors
+        return _GridSample.apply(grad_grad, grid), None, None
+
+
 @dataclass(eq=False)
 class AugmentParams:
     """Per-video transform parameters for a batch (``None`` = transform disabled in the pipe).
@@ -421,7 +459,7 @@ class AugmentPipe(nn.Module):
         to_unit = _scale2(2 / images.shape[3], 2 / images.shape[2], ref)
         g = to_unit @ g @ _scale2(1 / (2 / shape[3]), 1 / (2 / shape[2]), ref)
         grid = F.affine_grid(g[:, :2, :].to(images.dtype), shape, align_corners=False)
-        images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        images = grid_sample(images, grid)
 
         # Low-pass, decimate and crop the support margin away.
         c0, c1 = (taps - 1) // 2 - support * 2, (taps - 2) // 2 - support * 2

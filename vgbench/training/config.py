@@ -90,6 +90,7 @@ DEFAULTS: dict = {
         "ema_kimg": AUTO,
         "ema_rampup": None,         # None: no ramp-up (what the authors' runs from scratch use)
         "seed": 0,
+        "allow_tf32": False,         # CUDA: TF32 convolutions and matmuls (authors: allow_tf32=False)
     },
     "augment": {
         "mode": "ada",              # ada | fixed | none
@@ -157,6 +158,7 @@ CTSVG_DEFAULTS: dict = {
         "ema_kimg": AUTO,           # auto: batch * 10 / 32, i.e. G_ema decay 0.5 ** (32 / 10000) per step
         "ema_rampup": None,
         "seed": 0,
+        "allow_tf32": False,         # CUDA: TF32 convolutions and matmuls (authors: allow_tf32=False)
     },
     "augment": {"mode": "none", "pipe": "bgc", "p": 0.0, "target": 0.6, "interval": 4, "kimg": 100.0},
     "schedule": copy.deepcopy(DEFAULTS["schedule"]),
@@ -199,6 +201,7 @@ MVG_DEFAULTS: dict = {
         "ema_kimg": 0.0,            # upstream keeps no EMA of the LSTM; must stay 0
         "ema_rampup": None,
         "seed": 0,
+        "allow_tf32": False,         # CUDA: TF32 convolutions and matmuls (authors: allow_tf32=False)
     },
     "augment": {"mode": "none", "pipe": "bgc", "p": 0.0, "target": 0.6, "interval": 4, "kimg": 100.0},
     "schedule": copy.deepcopy(DEFAULTS["schedule"]),
@@ -250,6 +253,7 @@ PAIRS_DEFAULTS: dict = {
         "ema_kimg": AUTO,           # batch * 10 / 32
         "ema_rampup": 0.05,         # training_loop's default (train.py sets None only with --resume)
         "seed": 0,
+        "allow_tf32": False,         # CUDA: TF32 convolutions and matmuls (authors: allow_tf32=False)
     },
     "augment": {"mode": "ada", "pipe": "bgc", "p": 0.0, "target": 0.6, "interval": 4,
                 "kimg": 500.0},     # ada_kimg: training_loop's default (100 only with --resume)

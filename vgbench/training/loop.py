@@ -28,6 +28,7 @@ Run directory: ``config.json`` (the resolved config), ``log.jsonl`` (one line pe
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 
 from ..errors import VgbenchError
-from ..utils import atomic_write
+from ..utils import atomic_write, exact_float32
 from .config import resolve
 
 __all__ = ["train", "TrainingError", "build_networks", "TrainerBase", "Trainer", "trainer_class"]
@@ -822,7 +823,9 @@ def train(model: str, dataset: str | None, data: str | None, out: str | Path, *,
         import torch.distributed as dist
 
         dist.barrier()
-    return trainer.run()
+    tf32 = cfg.get("train", {}).get("allow_tf32", False)  # the authors' default: off (full float32 on CUDA)
+    with exact_float32(device) if not tf32 else contextlib.nullcontext():
+        return trainer.run()
 
 
 def trainer_class(model: str, stage: str | None = None) -> type:
