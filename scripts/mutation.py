@@ -50,7 +50,7 @@ SCOPE = {
     "eval_fake_clips_cache": ["vgbench.metrics.base.x_fake_clips*", "vgbench.metrics.base.x_cache_path*"],
     "safe_unpickling": ["vgbench.safe_pickle.*", "vgbench.models.checkpoint.xǁ_NetworkUnpicklerǁ*",
                         "vgbench.models.checkpoint.x__reconstructor*", "vgbench.models.checkpoint.x__newobj*",
-                        "vgbench.models.checkpoint.x__inert*", "vgbench.models.checkpoint.x_load_network_pickle*"],
+                        "vgbench.models.checkpoint.x_inert_class*", "vgbench.models.checkpoint.x_load_network_pickle*"],
 }
 
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}

@@ -140,7 +140,7 @@ def test_tensor_rebuilders_are_lazy_and_containers_resolve_to_the_real_functions
 def test_data_only_classes_become_inert_stand_ins(module, name):
     cls = find(module, name)
     assert issubclass(cls, C.InertObject) and cls._path == f"{module}.{name}" and cls.__name__ == name
-    assert find(module, name) is cls and C._inert(f"{module}.{name}") is cls  # one stand-in class per global
+    assert find(module, name) is cls and C.inert_class(f"{module}.{name}") is cls  # one stand-in class per global
     obj = cls.__new__(cls, 1, k=2)
     assert (obj.args, obj.kwargs, obj.items, obj.list, obj.state) == ((1,), {"k": 2}, {}, [], None)
 
@@ -159,7 +159,7 @@ def test_everything_else_is_refused(module, name):
 
 
 def test_reconstructors_only_build_inert_objects():
-    cls = C._inert("training.networks.Mapping")
+    cls = C.inert_class("training.networks.Mapping")
     obj = C._reconstructor(cls, object, None)
     assert type(obj) is cls and obj.state is None
     new = C._newobj(cls, 3, 4)

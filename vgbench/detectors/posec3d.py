@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..models.checkpoint import (CheckpointError, InertObject, _inert, _TORCH_SAFE, check_state_dict, load_strict,
-                                 torch_load_safe)
+from ..models.checkpoint import (TORCH_SAFE_GLOBALS, CheckpointError, InertObject, check_state_dict, inert_class,
+                                 load_strict, torch_load_safe)
 from ..safe_pickle import UnsafePickleError
 
 __all__ = ["PoseC3D", "NTU60_KEYPOINT", "load_mmaction_checkpoint", "from_checkpoint", "config_from_state"]
@@ -148,10 +148,10 @@ def _inert_getattr(obj, name: str):
     cls = obj if isinstance(obj, type) else type(obj)
     if not (issubclass(cls, InertObject) and isinstance(name, str)):
         raise UnsafePickleError(f"getattr on {cls.__name__}, which is not an inert record")
-    return _inert(f"{cls._path}.{name}")
+    return inert_class(f"{cls._path}.{name}")
 
 
-_SAFE = dict(_TORCH_SAFE)
+_SAFE = dict(TORCH_SAFE_GLOBALS)
 _SAFE.update({("_codecs", "encode"): _latin1_bytes, ("builtins", "getattr"): _inert_getattr,
               ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
               ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
@@ -170,7 +170,7 @@ class _MetaUnpickler(pickle.Unpickler):
         if (module, name) in _SAFE:
             return _SAFE[(module, name)]
         if module.startswith(_INERT_META) and not name.startswith("_"):
-            return _inert(f"{module}.{name}")
+            return inert_class(f"{module}.{name}")
         raise UnsafePickleError(f"{self.where}: refusing to load global '{module}.{name}': an mmaction2 checkpoint "
                                 f"may only hold tensors and plain data, so it was not loaded")
 

@@ -48,7 +48,7 @@ __all__ = ["PersistentObject", "InertObject", "StoredTensor", "PERSISTENCE_MODUL
            "network_record", "describe", "module_state_dict", "plain", "save_native",
            "load_native", "CheckpointError", "checkpoint_error", "check_state_dict", "load_strict", "load_state_file",
            "torch_load_safe", "load_float_npy", "find_parts", "PartsCheckpoint", "combined_sha256",
-           "checkpoint_sha256"]
+           "checkpoint_sha256", "inert_class", "TORCH_SAFE_GLOBALS"]
 
 
 class CheckpointError(VgbenchError, ValueError):
@@ -110,7 +110,9 @@ class InertObject:
 _INERT_CLASSES: dict[str, type] = {}
 
 
-def _inert(path: str) -> type:
+def inert_class(path: str) -> type:
+    """The one inert stand-in class for the global ``path`` ("module.Name"): unpickling makes data-only instances
+    of it and never imports the module (restricted unpicklers share it: checkpoints here, PoseC3D's .pth files)."""
     if path not in _INERT_CLASSES:
         _INERT_CLASSES[path] = type(path.rsplit(".", 1)[-1], (InertObject,), {"_path": path})
     return _INERT_CLASSES[path]
@@ -201,7 +203,8 @@ def _lazy_tensor_functions(where: str) -> dict:
     }
 
 
-_TORCH_SAFE = {
+#: globals a restricted unpickler of torch files may return: containers, numbers, dtypes, numpy arrays
+TORCH_SAFE_GLOBALS = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("collections", "defaultdict"): collections.defaultdict,  # its factory must itself be an allowed global
     ("builtins", "set"): set,
@@ -220,7 +223,7 @@ _TORCH_SAFE = {
     **NUMPY_ARRAYS,
 }
 for _dt in ("float32", "float16", "float64", "bfloat16", "int64", "int32", "uint8", "bool"):
-    _TORCH_SAFE[("torch", _dt)] = getattr(torch, _dt)
+    TORCH_SAFE_GLOBALS[("torch", _dt)] = getattr(torch, _dt)
 
 # Data-only classes found in StyleGAN2-ADA-family snapshots, by module prefix (replaced by inert stand-ins).
 _INERT_PREFIXES = (
@@ -246,15 +249,15 @@ class _NetworkUnpickler(pickle.Unpickler):
             return PersistentObject
         if (module, name) in self.tensors:
             return self.tensors[(module, name)]
-        if (module, name) in _TORCH_SAFE:
-            return _TORCH_SAFE[(module, name)]
+        if (module, name) in TORCH_SAFE_GLOBALS:
+            return TORCH_SAFE_GLOBALS[(module, name)]
         if (module, name) in _INERT_EXACT or module.startswith(_INERT_PREFIXES) or module in ("omegaconf",):
             if name.startswith("_") and not name.startswith("__") and module.startswith("torch"):
                 raise self._refuse(module, name)
             if name == "_reconstruct_persistent_obj":
                 raise self._refuse(module, name, f"a persistence reconstructor outside the official module paths "
                                                  f"{list(PERSISTENCE_MODULES)}")
-            return _inert(f"{module}.{name}")
+            return inert_class(f"{module}.{name}")
         raise self._refuse(module, name)
 
     def _refuse(self, module, name, why: str = ""):
