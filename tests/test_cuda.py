@@ -56,7 +56,7 @@ def test_i3d_logits_on_cuda_match_the_cpu():
 
 def test_probe_batch_size_fits_the_free_memory():
     """On CUDA the batch is sized from one clip's measured peak: a number in [1, 256], and a batch of that size
-    runs without running out of memory."""
+    (at most 64 here, to keep the check short) runs without running out of memory; its peak is reported."""
     from vgbench.detectors import get_detector
     from vgbench.features import MAX_AUTO_BATCH, probe_batch_size
 
