@@ -119,8 +119,8 @@ def tiny_eval(kind: str, device: str) -> dict:
 
 
 def protocol_fvd16(device: str, num_fake: int, gen_batch_size: int) -> dict:
-    """``vgbench eval --metrics fvd16`` of a full-size StyleGAN-V with ``num_fake`` videos; wall time, and the
-    share spent in the detector as the record's runtime reports it."""
+    """``vgbench eval --metrics fvd16`` of a full-size StyleGAN-V with ``num_fake`` videos against the tiny
+    statistics, after a 16-video warm-up: wall time and the record's ``timing``."""
     from vgbench.evaluate import evaluate
     from vgbench.models import stylegan_v
     from vgbench.models.checkpoint import save_native

@@ -44,7 +44,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="stylegan_v", choices=["stylegan_v", "mostgan_v", "ctsvg", "motionvideogan"])
     ap.add_argument("--config", default="tiny")
-    ap.add_argument("--data", default=None, help="default: builtin:tiny for 64x64 configs, else generated random frames at the config resolution (ctsvg: with ids)")
+    ap.add_argument("--data", default=None, help="default: builtin:tiny for 64x64 configs, else generated random "
+                    "frames at the config's resolution (ctsvg: with actor and action ids)")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--allow-tf32", action="store_true", help="CUDA: PyTorch's default TF32 convolutions (vgbench "
                     "train switches them off, as the authors' training does)")

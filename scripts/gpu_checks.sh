@@ -30,19 +30,24 @@ step() {  # step NAME SECONDS CMD...: run CMD under a time limit, its output int
   echo "== $name: exit $? after $((SECONDS - t0)) s" | tee -a "$LOG"
 }
 
-train() {
+environment() {
   step environment 60 bash -c "nvidia-smi -L; $PY -c 'import torch, numpy; print(torch.__version__, torch.version.cuda, numpy.__version__, torch.cuda.get_device_name())'"
+}
+
+train() {
+  environment
   step cuda-tests-train 150 "$PY" -m pytest -q -p no:cacheprovider -o addopts= --durations=0 tests/test_cuda.py \
     -k "precision or trainer"
-  step train-stylegan_v-ffs 100 "$PY" benchmarks/bench_training.py --model stylegan_v --config ffs --steps 3
   step directions 60 "$PY" benchmarks/bench_directions.py --device cuda --tangents 32
   step train-ctsvg-mead 80 "$PY" benchmarks/bench_training.py --model ctsvg --config mead --steps 3
   step train-motionvideogan-ffs-pairs 80 "$PY" benchmarks/bench_training.py --model motionvideogan --stage pairs \
     --config ffs --steps 3
+  # last: with TF32 off it did not finish a warm-up and 2 steps in 180 s on an H200 (docs/training.md "Speed")
+  step train-stylegan_v-ffs 300 "$PY" benchmarks/bench_training.py --model stylegan_v --config ffs --steps 3
 }
 
 metrics() {
-  step environment 60 bash -c "nvidia-smi -L; $PY -c 'import torch, numpy; print(torch.__version__, torch.version.cuda, numpy.__version__, torch.cuda.get_device_name())'"
+  environment
   step cuda-tests-metrics 90 "$PY" -m pytest -q -p no:cacheprovider -o addopts= --durations=0 tests/test_cuda.py \
     -k "not precision and not trainer"
   step protocol-fvd16-and-sampling 150 "$PY" benchmarks/bench_sampling.py --device cuda --videos 8 --no-eval \
