@@ -4,6 +4,7 @@ inputs and, when ``VGBENCH_CUDA_REPORT`` names a file, appends what it measured 
 in docs/testing.md "GPU checks" come from that file)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -130,7 +131,7 @@ def test_generator_precisions_on_cuda(kind):
 
     def render(device, precision, tf32=False):
         g = G.to(device)
-        with torch.no_grad(), exact_float32(device if not tf32 else "cpu"):  # tf32: PyTorch's CUDA default
+        with torch.no_grad(), contextlib.nullcontext() if tf32 else exact_float32(device):  # PyTorch's default
             out = g(z.to(device), None, t.to(device), motion_z=mz.to(device), precision=precision,
                     noise_mode="const")
         return out.float().cpu()
@@ -189,8 +190,8 @@ def test_every_trainer_runs_on_cuda_and_its_snapshot_loads_on_the_cpu(model, sta
     logs, seconds = {}, {}
     for dev in ("cpu", "cuda"):
         t0 = time.perf_counter()
-        train(model, None if model != "stylegan_v" and model != "mostgan_v" else "tiny", data, tmp_path / dev,
-              config="tiny", kimg=kimg, progress=False, device=dev, stage=stage, sets=sets)
+        train(model, "tiny" if data == "builtin:tiny" else None, data, tmp_path / dev, config="tiny", kimg=kimg,
+              progress=False, device=dev, stage=stage, sets=sets)
         seconds[dev] = round(time.perf_counter() - t0, 2)
         logs[dev] = [e for e in map(json.loads, (tmp_path / dev / "log.jsonl").read_text().splitlines())
                      if "G_loss" in e]

@@ -159,18 +159,23 @@ def test_errors(tmp_path):
 
 
 def _torchrun_directions(world: int, out: Path) -> tuple[list[dict], dict[str, bytes], dict]:
-    """Stage 2 under ``torchrun --nproc_per_node world`` (one BLAS and torch thread per process): its log, its
-    files (:func:`_files`) and its manifest without the two entries that name the launch."""
+    """Stage 2 under ``torchrun --nproc_per_node world`` (one BLAS and torch thread per process): its log, then
+    :func:`_files_and_manifest` of its run."""
     from conftest import torchrun
 
     torchrun(world, "-m", "vgbench", "train", "--model", "motionvideogan", "--stage", "directions", "--config",
              "tiny", "--out", str(out), "--no-progress", "--set", f"directions.generator={PKL}",
              "--set", "directions.num_samples=3", "--set", "directions.sample=1", "--set", "directions.seed=5")
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    files = _files(out)
+    return (log, *_files_and_manifest(out))
+
+
+def _files_and_manifest(run: Path) -> tuple[dict[str, bytes], dict]:
+    """:func:`_files` without ``directions.json``, and that manifest without the two entries that name the launch."""
+    files = _files(run)
     manifest = json.loads(files.pop("directions.json"))
     manifest["config"].pop("world_size"), manifest["config"].pop("config_source", None)
-    return log, files, manifest
+    return files, manifest
 
 
 @pytest.mark.slow
@@ -189,9 +194,7 @@ def test_two_gloo_processes_split_the_samples(full_run, tmp_path):
     assert one == two  # every Jacobian, record and direction file
 
     run, _ = full_run
-    here = _files(run)
-    mine = json.loads(here.pop("directions.json"))
-    mine["config"].pop("world_size"), mine["config"].pop("config_source", None)
+    here, mine = _files_and_manifest(run)
     for name in sorted(two):
         if name.endswith("_direction.npy"):
             a, b = np.load(run / name), np.load(tmp_path / "two" / name)
